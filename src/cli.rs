@@ -1,0 +1,363 @@
+//! The commands behind the `routewitness` binary. `main.rs` parses arguments and maps the
+//! [`Outcome`] to an exit code; everything else happens here.
+
+use crate::model::{Asn, EventTime};
+use crate::replay::{self, ReplayConfig, ReplayReport};
+use crate::rpki::{self, vrps, LoadOptions, RovState, VrpFormat, VrpIndex, VrpSet};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+/// How a command ended; `main` turns it into the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// 0: done.
+    Ok,
+    /// 2: done, but some input was damaged or truncated (everything readable was used).
+    Incomplete,
+}
+
+/// A command failed; the message says why. Exit code 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Failed(pub String);
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "routewitness",
+    version,
+    about = "Byzantine-tolerant BGP route validation",
+    long_about = "Byzantine-tolerant BGP route validation.\n\nExit codes: 0 ok, 1 failure, \
+                  2 input incomplete (damage reported), 64 bad usage."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log filter for stderr (tracing EnvFilter syntax), e.g. `debug` or `routewitness=trace`.
+    #[arg(long, global = true, default_value = "warn", env = "ROUTEWITNESS_LOG")]
+    pub log: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Replay MRT dumps through origin validation and print a report.
+    ///
+    /// With no files, replays the bundled fixtures (a Route Views RIB slice and update
+    /// dumps, judged against a 723k-VRP rpki-client snapshot).
+    Replay(ReplayArgs),
+    /// Show the RPKI state of one route and the VRPs that decide it.
+    Validate(ValidateArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct VrpArgs {
+    /// VRP export (rpki-client/Routinator/StayRTR JSON or CSV; plain, .gz or .bz2).
+    /// Default: the bundled snapshot.
+    #[arg(long, value_name = "FILE")]
+    pub vrps: Option<PathBuf>,
+    /// Format of --vrps.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub vrp_format: VrpFormat,
+    /// Skip malformed VRP entries with a warning instead of rejecting the file.
+    #[arg(long)]
+    pub skip_invalid_vrps: bool,
+    /// Ignore VRP expiry (by default a VRP counts only until its `expires` time).
+    #[arg(long)]
+    pub ignore_expires: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// MRT files (TABLE_DUMP, TABLE_DUMP_V2, BGP4MP, BGP4MP_ET; plain, gzip or bzip2),
+    /// replayed in the order of their first record's time.
+    #[arg(value_name = "MRT")]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub vrp: VrpArgs,
+    /// Report format on stdout.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ReportFormat,
+    /// Write one JSON line per judged announcement to FILE (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Rows in the top-invalid table.
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    /// No progress bar, even on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// The route's prefix, e.g. 1.1.1.0/24.
+    pub prefix: IpNet,
+    /// The route's origin AS, e.g. 13335 or AS13335.
+    pub asn: Asn,
+    #[command(flatten)]
+    pub vrp: VrpArgs,
+    /// Judge expiry at this time (RFC 3339 or Unix seconds); default: now.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where the bundled fixtures are: `./fixtures` when run from a checkout, otherwise the
+/// directory this crate was built from.
+pub fn fixtures_dir() -> PathBuf {
+    let local = Path::new("fixtures");
+    if local.join("README.md").is_file() {
+        local.to_path_buf()
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+    }
+}
+
+/// The bundled VRP snapshot.
+pub const BUNDLED_VRPS: &str = "vrp/rpki-client_20250720T093135Z.json.bz2";
+/// The bundled MRT dumps replayed by default.
+pub const BUNDLED_MRT: &[&str] = &[
+    "mrt/routeviews2_rib.20140523.0600_slice.mrt.gz",
+    "mrt/routeviews2_updates.20080224.1839.bz2",
+    "mrt/routeviews2_updates.20080224.1854.bz2",
+    "mrt/routeviews2_updates.20080224.1909.bz2",
+    "mrt/routeviews2_updates.20080224.1924.bz2",
+    "mrt/routeviews2_updates.20080224.1939.bz2",
+    "mrt/routeviews2_updates.20080224.1954.bz2",
+    "mrt/routeviews2_updates.20080224.2009.bz2",
+];
+
+/// Loads the VRPs named by the arguments (or the bundled ones) and logs what was loaded.
+pub fn load_vrps(args: &VrpArgs) -> Result<VrpSet, Failed> {
+    let path = args
+        .vrps
+        .clone()
+        .unwrap_or_else(|| fixtures_dir().join(BUNDLED_VRPS));
+    let set = vrps::load(
+        &path,
+        LoadOptions {
+            format: args.vrp_format,
+            skip_invalid: args.skip_invalid_vrps,
+        },
+    )
+    .map_err(|e| Failed(format!("cannot use VRPs: {e}")))?;
+    for w in &set.warnings {
+        tracing::warn!("{}: {w}", path.display());
+    }
+    if !set.warnings.is_empty() {
+        eprintln!(
+            "warning: {} malformed VRP entries skipped in {} (see --log warn)",
+            set.warnings.len(),
+            path.display()
+        );
+    }
+    Ok(set)
+}
+
+/// "723521 VRPs, 100 ASPAs from FILE (rpki-client-json, built ...)".
+pub fn describe_vrps(set: &VrpSet, index: &VrpIndex) -> String {
+    let mut s = format!("{} VRPs", index.len());
+    s.push_str(&format!(", {} ASPAs", set.aspas.len()));
+    if let Some(src) = &set.source {
+        let fmt = serde_json::to_value(src.format)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        s.push_str(&format!(" from {} ({fmt}", src.path.display()));
+        if let Some(g) = src.generated {
+            s.push_str(&format!(", built {}", EventTime::from_secs(g)));
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// `routewitness replay`.
+pub fn replay(args: ReplayArgs) -> Result<Outcome, Failed> {
+    let files = if args.files.is_empty() {
+        let dir = fixtures_dir();
+        BUNDLED_MRT.iter().map(|f| dir.join(f)).collect()
+    } else {
+        args.files.clone()
+    };
+    let set = load_vrps(&args.vrp)?;
+    let index = VrpIndex::new(&set);
+    let vrp_line = describe_vrps(&set, &index);
+    drop(set.vrps);
+
+    let show_progress = !args.no_progress && std::io::stderr().is_terminal();
+    let progress: Option<Box<dyn FnMut(u64, u64)>> = if show_progress {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} replaying [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        Some(Box::new(move |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+            if done >= total {
+                bar.finish_and_clear();
+            }
+        }))
+    } else {
+        None
+    };
+
+    let config = ReplayConfig {
+        files,
+        honour_expires: !args.vrp.ignore_expires,
+        top: args.top,
+        progress,
+    };
+    let stdout = std::io::stdout();
+    let report: ReplayReport = match &args.output {
+        None => replay::run(config, &index, None),
+        Some(p) if p.as_os_str() == "-" => {
+            let mut w = BufWriter::with_capacity(1 << 20, stdout.lock());
+            let r = replay::run(config, &index, Some(&mut w));
+            w.flush()
+                .map_err(|e| Failed(format!("writing routes: {e}")))?;
+            r
+        }
+        Some(p) => {
+            let f = std::fs::File::create(p)
+                .map_err(|e| Failed(format!("cannot create {}: {e}", p.display())))?;
+            let mut w = BufWriter::with_capacity(1 << 20, f);
+            let r = replay::run(config, &index, Some(&mut w));
+            w.flush()
+                .map_err(|e| Failed(format!("writing {}: {e}", p.display())))?;
+            r
+        }
+    }
+    .map_err(|e| Failed(e.to_string()))?;
+
+    let text = match args.format {
+        ReportFormat::Table => crate::report::table(&report, &vrp_line),
+        ReportFormat::Json => {
+            let mut v = serde_json::to_value(&report)
+                .map_err(|e| Failed(format!("cannot encode report: {e}")))?;
+            v["rpki"] = serde_json::Value::String(vrp_line);
+            let mut s = serde_json::to_string_pretty(&v)
+                .map_err(|e| Failed(format!("cannot encode report: {e}")))?;
+            s.push('\n');
+            s
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not a failure of the replay.
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+    Ok(if report.complete {
+        Outcome::Ok
+    } else {
+        Outcome::Incomplete
+    })
+}
+
+fn parse_time(s: &str) -> Result<i64, Failed> {
+    if let Ok(secs) = s.parse::<i64>() {
+        return Ok(secs);
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp())
+        .map_err(|_| Failed(format!("--at {s:?}: not RFC 3339 or Unix seconds")))
+}
+
+/// `routewitness validate`.
+pub fn validate(args: ValidateArgs) -> Result<Outcome, Failed> {
+    let set = load_vrps(&args.vrp)?;
+    let index = VrpIndex::new(&set);
+    let prefix = args.prefix.trunc();
+    let at = match &args.at {
+        Some(s) => Some(parse_time(s)?),
+        None if args.vrp.ignore_expires => None,
+        None => Some(chrono::Utc::now().timestamp()),
+    };
+    let at = if args.vrp.ignore_expires { None } else { at };
+    let state = rpki::validate(&index, &prefix, Some(args.asn), at);
+    let covering = index.covering(&prefix);
+    let expired = |v: &rpki::Vrp| matches!((at, v.expires), (Some(t), Some(e)) if e < t);
+    let classify = |v: &rpki::Vrp| -> &'static str {
+        if expired(v) {
+            "expired"
+        } else if v.asn == args.asn && v.asn != Asn::ZERO && prefix.prefix_len() <= v.max_length {
+            "matched"
+        } else if v.asn == args.asn && v.asn != Asn::ZERO {
+            "unmatched_length"
+        } else {
+            "unmatched_as"
+        }
+    };
+    let refs: Vec<replay::VrpRef> = covering
+        .iter()
+        .map(|v| replay::VrpRef {
+            prefix: v.prefix,
+            max_length: v.max_length,
+            asn: v.asn,
+            ta: v.ta.clone(),
+            expired: expired(v),
+        })
+        .collect();
+    let why = replay::explain(&prefix, Some(args.asn), state, &refs);
+    if args.json {
+        let vrps: Vec<serde_json::Value> = covering
+            .iter()
+            .map(|v| {
+                serde_json::json!({
+                    "prefix": v.prefix, "max_length": v.max_length, "asn": v.asn,
+                    "ta": v.ta, "expires": v.expires, "role": classify(v),
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "route": {"prefix": prefix, "origin_asn": args.asn},
+            "state": state.name(),
+            "reason": state.reason(),
+            "description": why,
+            "at": at.map(|t| EventTime::from_secs(t).rfc3339()),
+            "vrps": vrps,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).map_err(|e| Failed(e.to_string()))?
+        );
+    } else {
+        println!("{prefix} {}: {}", args.asn, state.label());
+        println!("  {why}");
+        for v in &covering {
+            println!(
+                "  {:<17} {}-{} {}{}{}",
+                classify(v),
+                v.prefix,
+                v.max_length,
+                v.asn,
+                v.ta.as_deref()
+                    .map(|t| format!(" ({t})"))
+                    .unwrap_or_default(),
+                v.expires
+                    .map(|e| format!(" expires {}", EventTime::from_secs(e)))
+                    .unwrap_or_default()
+            );
+        }
+        let n_expired = covering.iter().filter(|v| expired(v)).count();
+        if n_expired > 0 && (state == RovState::NotFound || n_expired == covering.len()) {
+            println!(
+                "  note: {n_expired} covering VRPs had expired at {}; pass --at TIME or --ignore-expires to judge an older snapshot",
+                at.map(|t| EventTime::from_secs(t).rfc3339()).unwrap_or_default()
+            );
+        }
+    }
+    Ok(Outcome::Ok)
+}

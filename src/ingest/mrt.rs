@@ -1,0 +1,522 @@
+//! MRT ingest (RFC 6396) on bgpkit-parser: TABLE_DUMP, TABLE_DUMP_V2 (with the RFC 8050
+//! ADD-PATH subtypes), BGP4MP and BGP4MP_ET (microsecond time), the deprecated type-5 BGP
+//! records, and state changes; plain, gzip or bzip2.
+//!
+//! Every record becomes [`RouteEvent`]s at the record's time: one per prefix and peer.
+//! Withdrawals come before announcements of the same UPDATE (RFC 4271 §4.3). A state change
+//! out of Established becomes [`IngestEvent::PeerDown`]. UPDATEs the collector itself sent
+//! (`*_LOCAL` subtypes) are not routes it received and are skipped.
+//!
+//! Damage never stops a file early when there is anything after it to read: bgpkit's
+//! recovering iterator skips an unparsable record or resynchronises on the next verified
+//! record boundary, and every skip is reported as [`Damage`] with its decompressed offset.
+
+use super::{Damage, DamageKind, FileSummary, IngestEvent, PeerRegistry};
+use crate::input::InputReader;
+use crate::model::{AsPathBuilder, Asn, EventTime, PeerIdx, RouteAction, RouteEvent, SegmentKind};
+use bgpkit_parser::models::{
+    AsPath as BgpkitPath, AsPathSegment, Attributes, Bgp4MpEnum, BgpMessage, BgpState,
+    BgpUpdateMessage, EntryType, LegacyBgp, MrtMessage, MrtRecord, NetworkPrefix, Safi,
+    TableDumpMessage, TableDumpV2Message, TableDumpV2Type,
+};
+use bgpkit_parser::{BgpkitParser, RecoveryConfig, RecoveryEvent, RecoveryEvidence};
+use ipnet::IpNet;
+use rustc_hash::FxHashMap;
+use std::io::{self, Read};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+/// Converts the records of one MRT file to events, keeping the file's PEER_INDEX_TABLE.
+struct Converter<'a, F: FnMut(IngestEvent)> {
+    path: PathBuf,
+    registry: &'a mut PeerRegistry,
+    emit: F,
+    /// TABLE_DUMP_V2 peer index → peer, from the last PEER_INDEX_TABLE.
+    peer_index: Option<FxHashMap<u16, PeerIdx>>,
+    /// The feed name: the collector's BGP id (TABLE_DUMP_V2) or local address (BGP4MP).
+    feed: Arc<str>,
+    paths: AsPathBuilder,
+    summary: FileSummary,
+    /// TABLE_DUMP records batching several entries: (count, first offset).
+    batched: Option<(u64, u64)>,
+}
+
+/// Reads one MRT file and sends its events to `emit`. `disk_bytes` counts the bytes read
+/// from disk (for progress). Fails only when the file cannot be opened; damage inside it is
+/// reported through `emit` and in the summary.
+pub fn read_file(
+    path: &Path,
+    registry: &mut PeerRegistry,
+    disk_bytes: Option<Arc<AtomicU64>>,
+    emit: impl FnMut(IngestEvent),
+) -> io::Result<FileSummary> {
+    let reader = InputReader::open_counted(path, disk_bytes)?;
+    Ok(read_stream(reader, path, registry, emit))
+}
+
+/// Like [`read_file`] over an already opened stream.
+pub fn read_stream(
+    mut reader: InputReader,
+    path: &Path,
+    registry: &mut PeerRegistry,
+    emit: impl FnMut(IngestEvent),
+) -> FileSummary {
+    let compression = reader.compression;
+    let mut conv = Converter {
+        path: path.to_path_buf(),
+        registry,
+        emit,
+        peer_index: None,
+        feed: Arc::from(""),
+        paths: AsPathBuilder::default(),
+        batched: None,
+        summary: FileSummary {
+            path: path.to_path_buf(),
+            compression,
+            bytes: 0,
+            records: 0,
+            announcements: 0,
+            withdrawals: 0,
+            skipped_nlri: 0,
+            attribute_warnings: 0,
+            first_time: None,
+            last_time: None,
+            complete: true,
+        },
+    };
+    let mut offset: u64 = 0;
+    {
+        let parser = BgpkitParser::from_reader(&mut reader).disable_warnings();
+        for item in parser.into_recovering_record_iter(RecoveryConfig::default()) {
+            match item {
+                Ok(RecoveryEvent::Item(record)) => {
+                    let start = offset;
+                    offset += record_wire_len(&record);
+                    conv.summary.records += 1;
+                    conv.record(record, start);
+                }
+                Ok(RecoveryEvent::Gap(gap)) => {
+                    let kind = match gap.evidence {
+                        RecoveryEvidence::AlignedRecordChain => DamageKind::BadRecord,
+                        RecoveryEvidence::EndOfStream => DamageKind::Truncated,
+                        _ => DamageKind::Resync,
+                    };
+                    offset = gap.end_offset;
+                    conv.damage(
+                        gap.start_offset,
+                        Some(gap.skipped_bytes()),
+                        kind,
+                        gap.cause.clone(),
+                    );
+                }
+                Err(e) => {
+                    conv.damage(
+                        e.offset,
+                        None,
+                        DamageKind::Unrecoverable,
+                        format!(
+                            "{} (searched {} bytes for a record boundary; rest of file unread)",
+                            e.error, e.scanned_bytes
+                        ),
+                    );
+                    break;
+                }
+            }
+        }
+    }
+    if let Some((count, first)) = conv.batched {
+        conv.note(
+            first,
+            format!(
+                "{count} TABLE_DUMP records carry several entries behind one header \
+                 (pre-RFC 6396 batching); every entry was read"
+            ),
+        );
+    }
+    // Drain what the parser did not read, so the byte count and any decompression error
+    // describe the whole file.
+    let mut sink = [0u8; 64 * 1024];
+    let mut tail = 0u64;
+    while let Ok(n) = reader.read(&mut sink) {
+        if n == 0 {
+            break;
+        }
+        tail += n as u64;
+    }
+    conv.summary.bytes = offset.max(offset + tail);
+    if let Some(err) = reader.decompress_error() {
+        let at = conv.summary.bytes;
+        conv.damage(
+            at,
+            None,
+            DamageKind::Decompression,
+            format!("{compression:?} stream damaged after {at} decompressed bytes: {err}"),
+        );
+    }
+    let summary = conv.summary.clone();
+    (conv.emit)(IngestEvent::FileDone(summary.clone()));
+    summary
+}
+
+/// Bytes a record occupied in the stream: 12-byte header, 4 more for the ET microseconds.
+fn record_wire_len(record: &MrtRecord) -> u64 {
+    let et = matches!(
+        record.common_header.entry_type,
+        EntryType::BGP4MP_ET | EntryType::ISIS_ET | EntryType::OSPFv3_ET
+    );
+    12 + if et { 4 } else { 0 } + u64::from(record.common_header.length)
+}
+
+/// The time of the first record of a file, for ordering several files.
+pub fn first_record_time(path: &Path) -> io::Result<Option<EventTime>> {
+    let mut reader = InputReader::open(path)?;
+    let mut head = [0u8; 16];
+    let mut got = 0;
+    while got < head.len() {
+        match reader.read(&mut head[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    if got < 12 {
+        return Ok(None);
+    }
+    let secs = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+    let kind = u16::from_be_bytes([head[4], head[5]]);
+    let micros = if matches!(kind, 17 | 33 | 49) && got >= 16 {
+        u32::from_be_bytes([head[12], head[13], head[14], head[15]])
+    } else {
+        0
+    };
+    Ok(Some(EventTime::from_parts(secs, micros)))
+}
+
+fn is_unicast_rib(t: TableDumpV2Type) -> bool {
+    matches!(
+        t,
+        TableDumpV2Type::RibIpv4Unicast
+            | TableDumpV2Type::RibIpv6Unicast
+            | TableDumpV2Type::RibIpv4UnicastAddPath
+            | TableDumpV2Type::RibIpv6UnicastAddPath
+    )
+}
+
+impl<F: FnMut(IngestEvent)> Converter<'_, F> {
+    fn note(&mut self, offset: u64, detail: String) {
+        (self.emit)(IngestEvent::Damage(Damage {
+            file: self.path.clone(),
+            offset,
+            skipped_bytes: None,
+            kind: DamageKind::NonStandard,
+            detail,
+        }));
+    }
+
+    fn damage(&mut self, offset: u64, skipped: Option<u64>, kind: DamageKind, detail: String) {
+        self.summary.complete = false;
+        (self.emit)(IngestEvent::Damage(Damage {
+            file: self.path.clone(),
+            offset,
+            skipped_bytes: skipped,
+            kind,
+            detail,
+        }));
+    }
+
+    fn peer(&mut self, addr: IpAddr, asn: Asn) -> PeerIdx {
+        let emit = &mut self.emit;
+        self.registry
+            .intern(&self.feed, addr, asn, None, |idx, peer| {
+                emit(IngestEvent::Peer(idx, peer.clone()))
+            })
+    }
+
+    fn record(&mut self, record: MrtRecord, offset: u64) {
+        let h = &record.common_header;
+        let time = EventTime::from_parts(h.timestamp, h.microsecond_timestamp.unwrap_or(0));
+        if self.summary.first_time.is_none() {
+            self.summary.first_time = Some(time);
+        }
+        self.summary.last_time = Some(time);
+        match record.message {
+            MrtMessage::TableDumpMessage(m) => self.table_dump(time, m),
+            MrtMessage::TableDumpMessageBatch(ms) => {
+                let b = self.batched.get_or_insert((0, offset));
+                b.0 += 1;
+                for m in ms {
+                    self.table_dump(time, m);
+                }
+            }
+            MrtMessage::TableDumpV2Message(m) => self.table_dump_v2(time, m, offset),
+            MrtMessage::Bgp4Mp(Bgp4MpEnum::StateChange(s)) => {
+                self.set_feed_from(s.local_addr);
+                self.state_change(time, s.peer_ip, s.peer_asn.to_u32(), s.new_state)
+            }
+            MrtMessage::Bgp4Mp(Bgp4MpEnum::Message(m)) => {
+                if m.is_local() {
+                    return;
+                }
+                self.set_feed_from(m.local_ip);
+                if let BgpMessage::Update(u) = m.bgp_message {
+                    let peer = self.peer(m.peer_ip, Asn(m.peer_asn.to_u32()));
+                    self.update(time, peer, u, offset);
+                }
+            }
+            MrtMessage::LegacyBgp(LegacyBgp::Message(m)) => {
+                self.set_feed_from(m.local_ip);
+                if let BgpMessage::Update(u) = m.bgp_message {
+                    let peer = self.peer(m.peer_ip, Asn(m.peer_asn.to_u32()));
+                    self.update(time, peer, u, offset);
+                }
+            }
+            MrtMessage::LegacyBgp(LegacyBgp::StateChange(s)) => {
+                self.state_change(time, s.peer_ip, s.peer_asn.to_u32(), s.new_state)
+            }
+        }
+    }
+
+    fn set_feed_from(&mut self, local: IpAddr) {
+        if self.feed.is_empty() {
+            self.feed = Arc::from(local.to_string());
+        }
+    }
+
+    fn state_change(&mut self, time: EventTime, addr: IpAddr, asn: u32, new: BgpState) {
+        if new == BgpState::Established {
+            return;
+        }
+        let peer = self.peer(addr, Asn(asn));
+        (self.emit)(IngestEvent::PeerDown {
+            time,
+            peer,
+            state: format!("{new:?}"),
+        });
+    }
+
+    fn table_dump(&mut self, time: EventTime, m: TableDumpMessage) {
+        let peer = self.peer(m.peer_ip, Asn(m.peer_asn.to_u32()));
+        let path = self.path_of(&m.attributes);
+        self.announce(time, peer, m.prefix, &path);
+    }
+
+    fn table_dump_v2(&mut self, time: EventTime, m: TableDumpV2Message, offset: u64) {
+        match m {
+            TableDumpV2Message::PeerIndexTable(t) => {
+                self.feed = Arc::from(t.collector_bgp_id.to_string());
+                let mut map = FxHashMap::default();
+                let mut ids: Vec<_> = t.id_peer_map.into_iter().collect();
+                ids.sort_by_key(|(id, _)| *id);
+                for (id, p) in ids {
+                    let bgp_id = Some(p.peer_bgp_id);
+                    let emit = &mut self.emit;
+                    let idx = self.registry.intern(
+                        &self.feed,
+                        p.peer_ip,
+                        Asn(p.peer_asn.to_u32()),
+                        bgp_id,
+                        |idx, peer| emit(IngestEvent::Peer(idx, peer.clone())),
+                    );
+                    map.insert(id, idx);
+                }
+                self.peer_index = Some(map);
+            }
+            TableDumpV2Message::RibAfi(rib) => {
+                if !is_unicast_rib(rib.rib_type) {
+                    self.summary.skipped_nlri += rib.rib_entries.len() as u64;
+                    return;
+                }
+                self.rib_entries(time, rib.prefix, rib.rib_entries, offset);
+            }
+            TableDumpV2Message::RibGeneric(rib) => {
+                if rib.safi != Safi::Unicast {
+                    self.summary.skipped_nlri += rib.rib_entries.len() as u64;
+                    return;
+                }
+                self.rib_entries(time, rib.nlri, rib.rib_entries, offset);
+            }
+            TableDumpV2Message::GeoPeerTable(_) => {}
+        }
+    }
+
+    fn rib_entries(
+        &mut self,
+        time: EventTime,
+        prefix: NetworkPrefix,
+        entries: Vec<bgpkit_parser::models::RibEntry>,
+        offset: u64,
+    ) {
+        let mut missing = Vec::new();
+        for e in entries {
+            let peer = self
+                .peer_index
+                .as_ref()
+                .and_then(|m| m.get(&e.peer_index).copied());
+            let Some(peer) = peer else {
+                missing.push(e.peer_index);
+                continue;
+            };
+            let path = self.path_of(&e.attributes);
+            let p = NetworkPrefix {
+                prefix: prefix.prefix,
+                path_id: e.path_id.or(prefix.path_id),
+            };
+            self.announce(time, peer, p, &path);
+        }
+        if !missing.is_empty() {
+            missing.sort_unstable();
+            missing.dedup();
+            let why = if self.peer_index.is_none() {
+                "no PEER_INDEX_TABLE precedes this RIB record".to_string()
+            } else {
+                format!("peer index {missing:?} not in the PEER_INDEX_TABLE")
+            };
+            self.damage(
+                offset,
+                None,
+                DamageKind::MissingPeerIndex,
+                format!("RIB entries for {} skipped: {why}", prefix.prefix),
+            );
+        }
+    }
+
+    /// Reports what bgpkit found wrong in an UPDATE: malformed NLRI, AS_PATH or attribute
+    /// lists lose routes (damage); the attribute-discard cases only count.
+    fn check_warnings(&mut self, attrs: &Attributes, offset: u64) {
+        use bgpkit_parser::error::BgpValidationWarning as W;
+        let warnings = attrs.validation_warnings();
+        if warnings.is_empty() {
+            return;
+        }
+        let serious: Vec<String> = warnings
+            .iter()
+            .filter(|w| {
+                matches!(
+                    w,
+                    W::MalformedNlri { .. }
+                        | W::MalformedAsPath { .. }
+                        | W::MalformedAttributeList { .. }
+                        | W::InvalidNetworkField { .. }
+                )
+            })
+            .map(|w| w.to_string())
+            .collect();
+        if serious.is_empty() {
+            self.summary.attribute_warnings += 1;
+        } else {
+            self.damage(
+                offset,
+                None,
+                DamageKind::MalformedUpdate,
+                format!(
+                    "UPDATE from this record partly unusable: {}",
+                    serious.join("; ")
+                ),
+            );
+        }
+    }
+
+    /// The RFC 6793 effective path (AS_PATH merged with AS4_PATH), in our encoding.
+    fn path_of(&mut self, attrs: &Attributes) -> crate::model::AsPath {
+        let merged;
+        let path = match (attrs.as_path(), attrs.as4_path()) {
+            (None, None) => return crate::model::AsPath::default(),
+            (Some(p), None) | (None, Some(p)) => p,
+            (Some(p), Some(p4)) => {
+                merged = BgpkitPath::merge_aspath_as4path(p, p4);
+                &merged
+            }
+        };
+        for seg in &path.segments {
+            let (kind, asns) = match seg {
+                AsPathSegment::AsSequence(v) => (SegmentKind::Sequence, v),
+                AsPathSegment::AsSet(v) => (SegmentKind::Set, v),
+                AsPathSegment::ConfedSequence(v) => (SegmentKind::ConfedSequence, v),
+                AsPathSegment::ConfedSet(v) => (SegmentKind::ConfedSet, v),
+            };
+            self.paths
+                .push_segment(kind, asns.iter().map(|a| a.to_u32()));
+        }
+        self.paths.finish()
+    }
+
+    fn update(&mut self, time: EventTime, peer: PeerIdx, u: BgpUpdateMessage, offset: u64) {
+        self.check_warnings(&u.attributes, offset);
+        for p in &u.withdrawn_prefixes {
+            self.withdraw(time, peer, *p);
+        }
+        if let Some(n) = u.attributes.get_unreachable_nlri() {
+            if n.safi == Safi::Unicast {
+                for p in &n.prefixes {
+                    self.withdraw(time, peer, *p);
+                }
+            } else {
+                self.summary.skipped_nlri += n.prefixes.len() as u64;
+            }
+        }
+        let reach = u.attributes.get_reachable_nlri();
+        let mp_unicast = reach.filter(|n| n.safi == Safi::Unicast);
+        if let Some(n) = reach.filter(|n| n.safi != Safi::Unicast) {
+            self.summary.skipped_nlri += (n.prefixes.len() + n.labeled_prefixes_len()) as u64;
+        }
+        let mp_count = mp_unicast.map_or(0, |n| n.prefixes.len());
+        if u.announced_prefixes.is_empty() && mp_count == 0 {
+            return;
+        }
+        let path = self.path_of(&u.attributes);
+        for p in &u.announced_prefixes {
+            self.announce(time, peer, *p, &path);
+        }
+        if let Some(n) = mp_unicast {
+            for p in &n.prefixes {
+                self.announce(time, peer, *p, &path);
+            }
+        }
+    }
+
+    fn announce(
+        &mut self,
+        time: EventTime,
+        peer: PeerIdx,
+        p: NetworkPrefix,
+        path: &crate::model::AsPath,
+    ) {
+        self.summary.announcements += 1;
+        (self.emit)(IngestEvent::Route(RouteEvent {
+            time,
+            peer,
+            prefix: normalise(p.prefix),
+            path_id: p.path_id,
+            action: RouteAction::Announce(path.clone()),
+        }));
+    }
+
+    fn withdraw(&mut self, time: EventTime, peer: PeerIdx, p: NetworkPrefix) {
+        self.summary.withdrawals += 1;
+        (self.emit)(IngestEvent::Route(RouteEvent {
+            time,
+            peer,
+            prefix: normalise(p.prefix),
+            path_id: p.path_id,
+            action: RouteAction::Withdraw,
+        }));
+    }
+}
+
+/// A route is its network: bits past the prefix length are cleared (as upstream bgpdump
+/// does; RFC 4271 says they are irrelevant).
+fn normalise(p: IpNet) -> IpNet {
+    p.trunc()
+}
+
+/// Extension used above: labelled prefixes of an MP_REACH (counted as skipped NLRI).
+trait LabeledLen {
+    fn labeled_prefixes_len(&self) -> usize;
+}
+
+impl LabeledLen for bgpkit_parser::models::Nlri {
+    fn labeled_prefixes_len(&self) -> usize {
+        self.labeled_prefixes.as_ref().map_or(0, |v| v.len())
+    }
+}

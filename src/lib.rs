@@ -1,0 +1,51 @@
+//! # routewitness
+//!
+//! A Byzantine-tolerant BGP route-validation daemon. Routers believe what their peers tell
+//! them; routewitness believes a route only when the evidence agrees.
+//!
+//! ## The pipeline
+//!
+//! ```text
+//!  ingest                      judge                                   report / act
+//!  ──────                      ─────                                   ────────────
+//!  MRT files ─► input ─► ingest::mrt ─► RouteEvent ─► replay::RovStage ─► ReplayReport
+//!  (plain/gz/bz2,  (decompress   (bgpkit-parser,    │   ROV (RFC 6811)     (table/json)
+//!   time order)     thread)       recovering        │   over rpki::VrpIndex  JSONL route log
+//!                                 iterator; damage  │   rib::AdjRibIn
+//!                                 with offsets)     │   per-peer counters
+//!                                                   ▼
+//!  VRP export ─► rpki::vrps::load ─► rpki::VrpIndex (immutable, shared)
+//!  (rpki-client / Routinator / StayRTR JSON, CSV; ASPA kept)
+//! ```
+//!
+//! Stages talk through bounded channels (`std::sync::mpsc::sync_channel`): the
+//! decompressor, the MRT parser and the judging thread each run on their own thread, and a
+//! slow stage holds the one before it back instead of buffering.
+//!
+//! Time is a value: every [`model::RouteEvent`] carries the MRT record's time, and VRP
+//! expiry is judged against it, so a replay is a deterministic function of its inputs.
+//!
+//! What exists today: MRT ingest, VRP loading, origin validation, the per-peer
+//! Adj-RIB-In and the replay report (`routewitness replay`, `routewitness validate`).
+//! Peer trust, multi-peer confirmation, BMP, the daemon, RTR and the router-facing
+//! actions are not built yet; this picture grows with them.
+//!
+//! ## Modules
+//! - [`model`]: the words: [`model::Asn`], [`model::EventTime`], [`model::Peer`],
+//!   [`model::AsPath`], [`model::RouteEvent`].
+//! - [`input`]: opening plain/gzip/bzip2 files, decompressing off-thread.
+//! - [`ingest`]: feeds to events ([`ingest::mrt`]).
+//! - [`rpki`]: VRPs and ASPAs ([`rpki::vrps`]), the covering index ([`rpki::index`]),
+//!   origin validation ([`rpki::rov`]).
+//! - [`rib`]: the Adj-RIB-In with interned AS paths.
+//! - [`replay`]: the replay pipeline and its report; [`report`] renders it.
+//! - [`cli`]: the commands behind the binary.
+
+pub mod cli;
+pub mod ingest;
+pub mod input;
+pub mod model;
+pub mod replay;
+pub mod report;
+pub mod rib;
+pub mod rpki;

@@ -1,0 +1,54 @@
+//! The `routewitness` binary: parse arguments, set up logging, run a command from the
+//! library, map the result to an exit code (0 ok, 1 failure, 2 input incomplete,
+//! 64 bad usage).
+
+use clap::Parser;
+use routewitness::cli::{self, Cli, Command, Outcome};
+use std::process::ExitCode;
+
+const EX_FAILURE: u8 = 1;
+const EX_INCOMPLETE: u8 = 2;
+const EX_USAGE: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(EX_USAGE),
+            };
+        }
+    };
+    let filter = match tracing_subscriber::EnvFilter::try_new(&cli.log) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: --log {:?}: {e}", cli.log);
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    let _ = tracing::subscriber::set_global_default(
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .finish(),
+    );
+    let result = match cli.command {
+        Command::Replay(args) => cli::replay(args),
+        Command::Validate(args) => cli::validate(args),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Incomplete) => ExitCode::from(EX_INCOMPLETE),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EX_FAILURE)
+        }
+    }
+}

@@ -1,0 +1,784 @@
+//! `routewitness replay`: MRT files → ingest → ROV → Adj-RIB-In and a report.
+//!
+//! Threads: one per compressed file decompresses ([`crate::input`]); one parses MRT and
+//! converts records to events ([`crate::ingest::mrt`]); the calling thread judges. They
+//! talk over bounded channels, so memory stays flat whatever the input size.
+
+use crate::ingest::{mrt, Damage, DamageKind, FileSummary, IngestEvent, PeerRegistry};
+use crate::model::{AsPath, Asn, EventTime, Peer, RouteAction, RouteEvent};
+use crate::rib::AdjRibIn;
+use crate::rpki::{validate, RovState, Vrp, VrpIndex};
+use ipnet::IpNet;
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Serialize, Serializer};
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Events per message between the ingest thread and the judging thread.
+const BATCH: usize = 4096;
+/// Batches in flight: bounded, so a slow judge holds ingest back.
+const BATCHES_IN_FLIGHT: usize = 16;
+/// Damage entries kept in the report (all are counted).
+const DAMAGE_KEPT: usize = 200;
+
+/// Why a replay could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("{}: {source}", .path.display())]
+    Open { path: PathBuf, source: io::Error },
+    #[error("writing the route log: {0}")]
+    Output(io::Error),
+    #[error("ingest thread failed")]
+    Ingest,
+}
+
+/// What to replay and how.
+pub struct ReplayConfig {
+    pub files: Vec<PathBuf>,
+    /// Judge VRP expiry against the route's event time (`false`: ignore expiry).
+    pub honour_expires: bool,
+    /// Rows in the top-invalid table.
+    pub top: usize,
+    /// Called now and then with (bytes read from disk, bytes in total).
+    pub progress: Option<Box<dyn FnMut(u64, u64)>>,
+}
+
+/// Counters per verdict slot: valid, invalid (wrong origin), invalid (too long), not found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateCounts(pub [u64; 4]);
+
+impl StateCounts {
+    pub fn add(&mut self, state: RovState) {
+        self.0[state.slot()] += 1;
+    }
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+    pub fn get(&self, state: RovState) -> u64 {
+        self.0[state.slot()]
+    }
+    pub fn invalid(&self) -> u64 {
+        self.0[1] + self.0[2]
+    }
+}
+
+impl Serialize for StateCounts {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(4))?;
+        m.serialize_entry("valid", &self.0[0])?;
+        m.serialize_entry("invalid_wrong_origin", &self.0[1])?;
+        m.serialize_entry("invalid_too_long", &self.0[2])?;
+        m.serialize_entry("not_found", &self.0[3])?;
+        m.end()
+    }
+}
+
+/// One row of the per-peer table.
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerRow {
+    pub peer: Peer,
+    pub announcements: u64,
+    pub withdrawals: u64,
+    pub judged: StateCounts,
+    pub routes_held: u64,
+}
+
+/// A VRP named in an explanation.
+#[derive(Clone, Debug, Serialize)]
+pub struct VrpRef {
+    pub prefix: IpNet,
+    pub max_length: u8,
+    pub asn: Asn,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ta: Option<String>,
+    /// True when the VRP had expired at the route's event time (it did not count).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub expired: bool,
+}
+
+/// One invalid claim (prefix, origin) and the evidence.
+#[derive(Clone, Debug, Serialize)]
+pub struct InvalidRow {
+    pub prefix: IpNet,
+    /// `None`: the path ends in an AS_SET (RFC 6811 origin NONE).
+    pub origin: Option<Asn>,
+    pub reason: crate::rpki::InvalidReason,
+    /// Distinct peers that announced it.
+    pub peers: usize,
+    pub announcements: u64,
+    pub first_seen: EventTime,
+    pub example_path: AsPath,
+    pub vrps: Vec<VrpRef>,
+    /// One line for a ticket.
+    pub why: String,
+}
+
+/// The Adj-RIB-In at the end of the replay.
+#[derive(Clone, Debug, Serialize)]
+pub struct RibSummary {
+    pub routes: u64,
+    pub peak_routes: u64,
+    pub distinct_paths: u64,
+    pub by_state: StateCounts,
+}
+
+/// Figures about the run itself.
+#[derive(Clone, Debug, Serialize)]
+pub struct Performance {
+    pub elapsed_s: f64,
+    pub route_events_per_s: f64,
+    /// Resident memory when the replay started (VRP index loaded), bytes.
+    pub rss_baseline_bytes: Option<u64>,
+    /// Peak resident memory during the replay, bytes.
+    pub rss_peak_bytes: Option<u64>,
+    /// (peak - baseline) / peak routes stored: what one stored route costs, all included.
+    pub bytes_per_stored_route: Option<f64>,
+}
+
+/// Everything `replay` found, for `--format table|json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReplayReport {
+    pub files: Vec<FileSummary>,
+    pub expiry: &'static str,
+    pub records: u64,
+    pub route_events: u64,
+    pub announcements: u64,
+    pub withdrawals: u64,
+    pub peer_downs: u64,
+    pub routes_dropped_by_peer_down: u64,
+    pub peers: usize,
+    pub prefixes: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_time: Option<EventTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_time: Option<EventTime>,
+    /// Every judged announcement, by verdict.
+    pub judged: StateCounts,
+    pub adj_rib_in: RibSummary,
+    pub per_peer: Vec<PeerRow>,
+    pub invalid_claims: usize,
+    pub top_invalid: Vec<InvalidRow>,
+    pub damage_total: u64,
+    pub damage: Vec<Damage>,
+    /// Departures from the MRT standard that were read in full (no route lost).
+    pub notes: Vec<Damage>,
+    /// False when any input was damaged or truncated.
+    pub complete: bool,
+    pub performance: Performance,
+}
+
+#[derive(Default, Clone, Copy)]
+struct PeerAcc {
+    announcements: u64,
+    withdrawals: u64,
+    judged: StateCounts,
+}
+
+struct ClaimAcc {
+    state: RovState,
+    peers: Vec<u32>,
+    announcements: u64,
+    first_seen: EventTime,
+    example_path: AsPath,
+}
+
+/// The judging side of a replay: consumes [`IngestEvent`]s in order.
+pub struct RovStage<'a> {
+    index: &'a VrpIndex,
+    honour_expires: bool,
+    peers: Vec<Peer>,
+    rib: AdjRibIn,
+    acc: Vec<PeerAcc>,
+    judged: StateCounts,
+    prefixes: FxHashSet<IpNet>,
+    claims: FxHashMap<(IpNet, Option<Asn>), ClaimAcc>,
+    damage: Vec<Damage>,
+    damage_total: u64,
+    notes: Vec<Damage>,
+    files: Vec<FileSummary>,
+    peer_downs: u64,
+    dropped: u64,
+    withdrawals: u64,
+    first_time: Option<EventTime>,
+    last_time: Option<EventTime>,
+    /// The last verdict: consecutive routes for one prefix (a RIB record, an UPDATE's
+    /// prefixes across peers) usually share it.
+    last: Option<(IpNet, Option<Asn>, i64, RovState)>,
+    log: Option<&'a mut dyn Write>,
+}
+
+/// One line of `--output` JSONL.
+#[derive(Serialize)]
+struct RouteLine<'a> {
+    time: EventTime,
+    peer: std::net::IpAddr,
+    peer_asn: Asn,
+    prefix: IpNet,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_id: Option<u32>,
+    origin: Option<Asn>,
+    as_path: &'a AsPath,
+    rpki: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<crate::rpki::InvalidReason>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    vrps: Vec<VrpRef>,
+}
+
+impl<'a> RovStage<'a> {
+    pub fn new(index: &'a VrpIndex, honour_expires: bool, log: Option<&'a mut dyn Write>) -> Self {
+        RovStage {
+            index,
+            honour_expires,
+            peers: Vec::new(),
+            rib: AdjRibIn::default(),
+            acc: Vec::new(),
+            judged: StateCounts::default(),
+            prefixes: FxHashSet::default(),
+            claims: FxHashMap::default(),
+            damage: Vec::new(),
+            damage_total: 0,
+            notes: Vec::new(),
+            files: Vec::new(),
+            peer_downs: 0,
+            dropped: 0,
+            withdrawals: 0,
+            first_time: None,
+            last_time: None,
+            last: None,
+            log,
+        }
+    }
+
+    /// The verdict for one route at `time`.
+    pub fn judge(&mut self, prefix: IpNet, origin: Option<Asn>, time: EventTime) -> RovState {
+        let at = if self.honour_expires {
+            time.secs()
+        } else {
+            i64::MIN
+        };
+        if let Some((p, o, t, s)) = self.last {
+            if p == prefix && o == origin && t == at {
+                return s;
+            }
+        }
+        let state = validate(
+            self.index,
+            &prefix,
+            origin,
+            self.honour_expires.then_some(at),
+        );
+        self.last = Some((prefix, origin, at, state));
+        state
+    }
+
+    /// Handles one event. Fails only when writing the route log fails.
+    pub fn handle(&mut self, ev: IngestEvent) -> io::Result<()> {
+        match ev {
+            IngestEvent::Peer(idx, peer) => {
+                let i = idx.0 as usize;
+                if self.peers.len() <= i {
+                    self.peers.resize(i + 1, peer.clone());
+                    self.acc.resize(i + 1, PeerAcc::default());
+                }
+                self.peers[i] = peer;
+            }
+            IngestEvent::Route(r) => self.route(r)?,
+            IngestEvent::PeerDown { peer, .. } => {
+                self.peer_downs += 1;
+                self.dropped += self.rib.clear_peer(peer).len() as u64;
+            }
+            IngestEvent::Damage(d) if !d.kind.is_loss() => self.notes.push(d),
+            IngestEvent::Damage(d) => {
+                self.damage_total += 1;
+                if self.damage.len() < DAMAGE_KEPT {
+                    self.damage.push(d);
+                }
+            }
+            IngestEvent::FileDone(s) => self.files.push(s),
+        }
+        Ok(())
+    }
+
+    fn route(&mut self, r: RouteEvent) -> io::Result<()> {
+        if self.first_time.is_none() {
+            self.first_time = Some(r.time);
+        }
+        self.last_time = Some(r.time);
+        let pi = r.peer.0 as usize;
+        let path = match &r.action {
+            RouteAction::Withdraw => {
+                self.withdrawals += 1;
+                if let Some(a) = self.acc.get_mut(pi) {
+                    a.withdrawals += 1;
+                }
+                self.rib.remove(r.peer, r.prefix, r.path_id);
+                return Ok(());
+            }
+            RouteAction::Announce(path) => path.clone(),
+        };
+        let peer_asn = self.peers.get(pi).map_or(Asn::ZERO, |p| p.asn);
+        let origin = path.origin(peer_asn);
+        let state = self.judge(r.prefix, origin, r.time);
+        self.judged.add(state);
+        if let Some(a) = self.acc.get_mut(pi) {
+            a.announcements += 1;
+            a.judged.add(state);
+        }
+        self.prefixes.insert(r.prefix);
+        if let RovState::Invalid(_) = state {
+            let claim = self
+                .claims
+                .entry((r.prefix, origin))
+                .or_insert_with(|| ClaimAcc {
+                    state,
+                    peers: Vec::new(),
+                    announcements: 0,
+                    first_seen: r.time,
+                    example_path: path.clone(),
+                });
+            claim.state = state;
+            claim.announcements += 1;
+            if !claim.peers.contains(&r.peer.0) {
+                claim.peers.push(r.peer.0);
+            }
+        }
+        if self.log.is_some() {
+            self.write_line(&r, &path, origin, state, peer_asn)?;
+        }
+        self.rib
+            .insert(r.peer, r.prefix, r.path_id, &path, state.slot() as u8);
+        Ok(())
+    }
+
+    fn write_line(
+        &mut self,
+        r: &RouteEvent,
+        path: &AsPath,
+        origin: Option<Asn>,
+        state: RovState,
+        peer_asn: Asn,
+    ) -> io::Result<()> {
+        let vrps = if state == RovState::NotFound {
+            Vec::new()
+        } else {
+            self.vrp_refs(&r.prefix, r.time)
+        };
+        let line = RouteLine {
+            time: r.time,
+            peer: self
+                .peers
+                .get(r.peer.0 as usize)
+                .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.addr),
+            peer_asn,
+            prefix: r.prefix,
+            path_id: r.path_id,
+            origin,
+            as_path: path,
+            rpki: state.name(),
+            reason: state.reason(),
+            vrps,
+        };
+        if let Some(log) = self.log.as_mut() {
+            serde_json::to_writer(&mut *log, &line)?;
+            log.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    fn vrp_refs(&self, prefix: &IpNet, time: EventTime) -> Vec<VrpRef> {
+        let at = time.secs();
+        self.index
+            .covering(prefix)
+            .into_iter()
+            .map(|v: &Vrp| VrpRef {
+                prefix: v.prefix,
+                max_length: v.max_length,
+                asn: v.asn,
+                ta: v.ta.clone(),
+                expired: self.honour_expires && v.expires.is_some_and(|e| e < at),
+            })
+            .collect()
+    }
+
+    /// Closes the replay and builds the report.
+    pub fn finish(self, top: usize, performance: Performance) -> ReplayReport {
+        let mut held = vec![0u64; self.peers.len()];
+        let mut by_state = StateCounts::default();
+        for (peer, _, route) in self.rib.iter() {
+            if let Some(h) = held.get_mut(peer.0 as usize) {
+                *h += 1;
+            }
+            by_state.0[(route.slot as usize).min(3)] += 1;
+        }
+        let per_peer = self
+            .peers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let a = self.acc.get(i).copied().unwrap_or_default();
+                PeerRow {
+                    peer: p.clone(),
+                    announcements: a.announcements,
+                    withdrawals: a.withdrawals,
+                    judged: a.judged,
+                    routes_held: held[i],
+                }
+            })
+            .collect();
+        let mut claims: Vec<_> = self.claims.iter().collect();
+        claims.sort_by(|a, b| {
+            b.1.peers
+                .len()
+                .cmp(&a.1.peers.len())
+                .then(b.1.announcements.cmp(&a.1.announcements))
+                .then(a.0.cmp(b.0))
+        });
+        let top_invalid = claims
+            .into_iter()
+            .take(top)
+            .map(|((prefix, origin), c)| {
+                let vrps = self.vrp_refs(prefix, c.first_seen);
+                InvalidRow {
+                    prefix: *prefix,
+                    origin: *origin,
+                    reason: c
+                        .state
+                        .reason()
+                        .unwrap_or(crate::rpki::InvalidReason::WrongOrigin),
+                    peers: c.peers.len(),
+                    announcements: c.announcements,
+                    first_seen: c.first_seen,
+                    example_path: c.example_path.clone(),
+                    why: explain(prefix, *origin, c.state, &vrps),
+                    vrps,
+                }
+            })
+            .collect();
+        let announcements = self.judged.total();
+        ReplayReport {
+            records: self.files.iter().map(|f| f.records).sum(),
+            complete: self.damage_total == 0,
+            files: self.files,
+            expiry: if self.honour_expires {
+                "judged at event time"
+            } else {
+                "ignored"
+            },
+            route_events: announcements + self.withdrawals,
+            announcements,
+            withdrawals: self.withdrawals,
+            peer_downs: self.peer_downs,
+            routes_dropped_by_peer_down: self.dropped,
+            peers: self.peers.len(),
+            prefixes: self.prefixes.len(),
+            first_time: self.first_time,
+            last_time: self.last_time,
+            judged: self.judged,
+            adj_rib_in: RibSummary {
+                routes: self.rib.len() as u64,
+                peak_routes: self.rib.peak_len() as u64,
+                distinct_paths: self.rib.distinct_paths() as u64,
+                by_state,
+            },
+            per_peer,
+            invalid_claims: self.claims.len(),
+            top_invalid,
+            damage_total: self.damage_total,
+            damage: self.damage,
+            notes: self.notes,
+            performance,
+        }
+    }
+
+    /// Most routes held at once (for memory accounting).
+    pub fn peak_routes(&self) -> usize {
+        self.rib.peak_len()
+    }
+}
+
+/// The one-line reason an operator pastes into a ticket.
+pub fn explain(prefix: &IpNet, origin: Option<Asn>, state: RovState, vrps: &[VrpRef]) -> String {
+    let live: Vec<&VrpRef> = vrps.iter().filter(|v| !v.expired).collect();
+    let list = |vs: &[&VrpRef]| {
+        vs.iter()
+            .map(|v| format!("{}-{} {}", v.prefix, v.max_length, v.asn))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (state, origin) {
+        (RovState::Valid, _) => format!("valid: matched by {}", list(&live)),
+        (RovState::NotFound, _) => "not-found: no VRP covers this prefix".to_string(),
+        (RovState::Invalid(crate::rpki::InvalidReason::TooLong), Some(o)) => {
+            let mine: Vec<&VrpRef> = live.iter().copied().filter(|v| v.asn == o).collect();
+            format!(
+                "too long: /{} exceeds maxLength of {}",
+                prefix.prefix_len(),
+                list(&mine)
+            )
+        }
+        (RovState::Invalid(_), None) => format!(
+            "no origin (path ends in an AS_SET) and covered by {}",
+            list(&live)
+        ),
+        (RovState::Invalid(_), Some(o)) => {
+            format!("{o} is not authorised; covering VRPs: {}", list(&live))
+        }
+    }
+}
+
+/// Peak and current resident memory from /proc (Linux), bytes.
+pub fn memory() -> (Option<u64>, Option<u64>) {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return (None, None);
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+/// Resets the peak-RSS mark (Linux ≥ 4.0), so a later peak measures only what follows.
+pub fn reset_peak_memory() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Replays `config.files` in time order (by each file's first record) through ROV.
+/// `log` receives one JSON line per judged announcement.
+pub fn run<'a>(
+    mut config: ReplayConfig,
+    index: &'a VrpIndex,
+    log: Option<&'a mut dyn Write>,
+) -> Result<ReplayReport, ReplayError> {
+    let mut ordered = Vec::new();
+    let mut total_bytes = 0u64;
+    for path in &config.files {
+        let first = mrt::first_record_time(path).map_err(|source| ReplayError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        total_bytes += std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        ordered.push((first, path.clone()));
+    }
+    // Stable: files without a first record keep their place at the end.
+    ordered.sort_by_key(|(t, _)| t.unwrap_or(EventTime(i64::MAX)));
+    for pair in ordered.windows(2) {
+        if let (Some(a), Some(b)) = (pair[0].0, pair[1].0) {
+            if a == b && pair[0].1 != pair[1].1 {
+                tracing::debug!(
+                    "{} and {} start at the same time",
+                    pair[0].1.display(),
+                    pair[1].1.display()
+                );
+            }
+        }
+    }
+    let files: Vec<PathBuf> = ordered.into_iter().map(|(_, p)| p).collect();
+
+    reset_peak_memory();
+    let (_, rss_baseline) = memory();
+    let started = Instant::now();
+    let disk = Arc::new(AtomicU64::new(0));
+    let disk_for_ingest = disk.clone();
+    let (tx, rx) = sync_channel::<Vec<IngestEvent>>(BATCHES_IN_FLIGHT);
+
+    let ingest = std::thread::Builder::new()
+        .name("ingest".into())
+        .spawn(move || -> Result<(), ReplayError> {
+            let mut registry = PeerRegistry::default();
+            let mut batch = Vec::with_capacity(BATCH);
+            for path in files {
+                let tx = &tx;
+                let res =
+                    mrt::read_file(&path, &mut registry, Some(disk_for_ingest.clone()), |ev| {
+                        batch.push(ev);
+                        if batch.len() >= BATCH {
+                            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                            let _ = tx.send(full);
+                        }
+                    });
+                if let Err(source) = res {
+                    // The file vanished or became unreadable between sorting and reading.
+                    batch.push(IngestEvent::Damage(Damage {
+                        file: path.clone(),
+                        offset: 0,
+                        skipped_bytes: None,
+                        kind: DamageKind::Unrecoverable,
+                        detail: format!("cannot open: {source}"),
+                    }));
+                }
+            }
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
+            Ok(())
+        })
+        .map_err(|_| ReplayError::Ingest)?;
+
+    let mut stage = RovStage::new(index, config.honour_expires, log);
+    let mut write_error = None;
+    for batch in rx {
+        if write_error.is_none() {
+            for ev in batch {
+                if let Err(e) = stage.handle(ev) {
+                    write_error = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(p) = config.progress.as_mut() {
+            p(disk.load(Ordering::Relaxed), total_bytes);
+        }
+    }
+    match ingest.join() {
+        Ok(r) => r?,
+        Err(_) => return Err(ReplayError::Ingest),
+    }
+    if let Some(e) = write_error {
+        return Err(ReplayError::Output(e));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let (rss_peak, _) = memory();
+    let peak_routes = stage.peak_routes();
+    let events = stage.judged.total() + stage.withdrawals;
+    let performance = Performance {
+        elapsed_s: elapsed,
+        route_events_per_s: if elapsed > 0.0 {
+            events as f64 / elapsed
+        } else {
+            0.0
+        },
+        rss_baseline_bytes: rss_baseline,
+        rss_peak_bytes: rss_peak,
+        bytes_per_stored_route: match (rss_peak, rss_baseline) {
+            (Some(p), Some(b)) if peak_routes > 0 => {
+                Some(p.saturating_sub(b) as f64 / peak_routes as f64)
+            }
+            _ => None,
+        },
+    };
+    Ok(stage.finish(config.top, performance))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{PeerIdx, RouteAction};
+    use std::net::IpAddr;
+
+    fn peer(asn: u32) -> Peer {
+        Peer {
+            feed: Arc::from("t"),
+            addr: IpAddr::from([192, 0, 2, asn as u8]),
+            asn: Asn(asn),
+            bgp_id: None,
+        }
+    }
+
+    fn announce(peer: u32, prefix: &str, path: &[u32]) -> IngestEvent {
+        IngestEvent::Route(RouteEvent {
+            time: EventTime::from_secs(1_400_000_000),
+            peer: PeerIdx(peer),
+            prefix: prefix.parse().unwrap(),
+            path_id: None,
+            action: RouteAction::Announce(AsPath::sequence(path)),
+        })
+    }
+
+    #[test]
+    fn stage_counts_claims_withdrawals_and_peer_down() {
+        let index = VrpIndex::from_vrps(vec![Vrp {
+            prefix: "192.0.2.0/24".parse().unwrap(),
+            max_length: 24,
+            asn: Asn(64500),
+            ta: None,
+            expires: None,
+        }]);
+        let mut out = Vec::new();
+        let mut stage = RovStage::new(&index, true, Some(&mut out));
+        stage
+            .handle(IngestEvent::Peer(PeerIdx(0), peer(1)))
+            .unwrap();
+        stage
+            .handle(IngestEvent::Peer(PeerIdx(1), peer(2)))
+            .unwrap();
+        stage
+            .handle(announce(0, "192.0.2.0/24", &[1, 64500]))
+            .unwrap();
+        stage
+            .handle(announce(0, "192.0.2.0/25", &[1, 64500]))
+            .unwrap();
+        stage
+            .handle(announce(1, "192.0.2.0/24", &[2, 666]))
+            .unwrap();
+        stage
+            .handle(announce(0, "198.51.100.0/24", &[1, 7]))
+            .unwrap();
+        stage
+            .handle(IngestEvent::Route(RouteEvent {
+                time: EventTime::from_secs(1_400_000_001),
+                peer: PeerIdx(0),
+                prefix: "198.51.100.0/24".parse().unwrap(),
+                path_id: None,
+                action: RouteAction::Withdraw,
+            }))
+            .unwrap();
+        stage
+            .handle(IngestEvent::PeerDown {
+                time: EventTime::from_secs(1_400_000_002),
+                peer: PeerIdx(1),
+                state: "Idle".into(),
+            })
+            .unwrap();
+        let perf = Performance {
+            elapsed_s: 0.0,
+            route_events_per_s: 0.0,
+            rss_baseline_bytes: None,
+            rss_peak_bytes: None,
+            bytes_per_stored_route: None,
+        };
+        let report = stage.finish(10, perf);
+        assert_eq!(report.judged.0, [1, 1, 1, 1]);
+        assert_eq!(report.withdrawals, 1);
+        assert_eq!(report.routes_dropped_by_peer_down, 1);
+        assert_eq!(report.adj_rib_in.routes, 2);
+        assert_eq!(report.invalid_claims, 2);
+        let wrong = report
+            .top_invalid
+            .iter()
+            .find(|r| r.origin == Some(Asn(666)))
+            .unwrap();
+        assert!(
+            wrong.why.contains("AS666 is not authorised"),
+            "{}",
+            wrong.why
+        );
+        assert!(
+            wrong.why.contains("192.0.2.0/24-24 AS64500"),
+            "{}",
+            wrong.why
+        );
+        let long = report
+            .top_invalid
+            .iter()
+            .find(|r| r.origin == Some(Asn(64500)))
+            .unwrap();
+        assert!(long.why.starts_with("too long: /25"), "{}", long.why);
+        let lines = String::from_utf8(out).unwrap();
+        assert_eq!(lines.lines().count(), 4);
+        assert!(
+            lines.contains(r#""rpki":"invalid","reason":"too-long""#),
+            "{lines}"
+        );
+    }
+}

@@ -1,0 +1,200 @@
+//! Rendering the replay report as a table an operator can paste into a ticket.
+
+use crate::replay::{ReplayReport, StateCounts};
+use crate::rpki::RovState;
+use std::fmt::Write;
+
+fn share(n: u64, total: u64) -> String {
+    if total == 0 {
+        "-".into()
+    } else {
+        format!("{:.2}%", n as f64 * 100.0 / total as f64)
+    }
+}
+
+fn human_bytes(b: u64) -> String {
+    const U: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < U.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.1} {}", U[i])
+}
+
+fn state_table(out: &mut String, title: &str, c: &StateCounts) {
+    let total = c.total();
+    let _ = writeln!(out, "{title}");
+    for s in RovState::SLOTS {
+        let n = c.get(s);
+        let _ = writeln!(out, "  {:<24} {:>12} {:>8}", s.label(), n, share(n, total));
+    }
+    let _ = writeln!(out, "  {:<24} {:>12}", "total", total);
+}
+
+/// The report as text.
+pub fn table(r: &ReplayReport, vrp_line: &str) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "routewitness replay");
+    let _ = writeln!(o, "===================");
+    let _ = writeln!(o, "RPKI       {vrp_line}; expiry {}", r.expiry);
+    for f in &r.files {
+        let _ = writeln!(
+            o,
+            "input      {} ({:?}, {} decompressed, {} records{})",
+            f.path.display(),
+            f.compression,
+            human_bytes(f.bytes),
+            f.records,
+            if f.complete { "" } else { ", DAMAGED" }
+        );
+    }
+    if let (Some(a), Some(b)) = (r.first_time, r.last_time) {
+        let _ = writeln!(o, "time       {a} .. {b}");
+    }
+    let _ = writeln!(
+        o,
+        "records    {}    route events {} ({} announcements, {} withdrawals)",
+        r.records, r.route_events, r.announcements, r.withdrawals
+    );
+    let _ = writeln!(
+        o,
+        "peers      {}    prefixes {}    peer sessions down {} (routes dropped {})",
+        r.peers, r.prefixes, r.peer_downs, r.routes_dropped_by_peer_down
+    );
+    let skipped: u64 = r.files.iter().map(|f| f.skipped_nlri).sum();
+    if skipped > 0 {
+        let _ = writeln!(
+            o,
+            "skipped    {skipped} non-unicast NLRI (multicast, VPN, ...): not judged"
+        );
+    }
+    let _ = writeln!(o);
+    state_table(
+        &mut o,
+        "Judged announcements by RPKI state (RFC 6811)",
+        &r.judged,
+    );
+    let _ = writeln!(o);
+    state_table(
+        &mut o,
+        &format!(
+            "Adj-RIB-In at the end: {} routes (peak {}), {} distinct AS paths",
+            r.adj_rib_in.routes, r.adj_rib_in.peak_routes, r.adj_rib_in.distinct_paths
+        ),
+        &r.adj_rib_in.by_state,
+    );
+    let _ = writeln!(o);
+
+    let _ = writeln!(o, "Per peer");
+    let _ = writeln!(
+        o,
+        "  {:<40} {:>10} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9}",
+        "peer", "announced", "withdrawn", "valid", "invalid", "not-found", "invalid%", "held"
+    );
+    let mut peers: Vec<_> = r.per_peer.iter().collect();
+    peers.sort_by_key(|p| std::cmp::Reverse(p.announcements));
+    for p in peers {
+        let label = format!("{} {}", p.peer.addr, p.peer.asn);
+        let _ = writeln!(
+            o,
+            "  {:<40} {:>10} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9}",
+            label,
+            p.announcements,
+            p.withdrawals,
+            p.judged.get(RovState::Valid),
+            p.judged.invalid(),
+            p.judged.get(RovState::NotFound),
+            share(p.judged.invalid(), p.judged.total()),
+            p.routes_held
+        );
+    }
+    let _ = writeln!(o);
+
+    let _ = writeln!(
+        o,
+        "Top invalid routes ({} of {} invalid (prefix, origin) claims, by peers carrying them)",
+        r.top_invalid.len(),
+        r.invalid_claims
+    );
+    for (i, row) in r.top_invalid.iter().enumerate() {
+        let origin = row
+            .origin
+            .map_or_else(|| "NONE (AS_SET)".to_string(), |a| a.to_string());
+        let _ = writeln!(
+            o,
+            "  {:>3}. {} origin {}: {} peers, {} announcements, first {}",
+            i + 1,
+            row.prefix,
+            origin,
+            row.peers,
+            row.announcements,
+            row.first_seen
+        );
+        let _ = writeln!(o, "       path {}", row.example_path);
+        let _ = writeln!(o, "       {}", row.why);
+    }
+    let _ = writeln!(o);
+
+    if r.damage_total == 0 {
+        let _ = writeln!(o, "Damage: none; every input was read to its end.");
+    } else {
+        let _ = writeln!(
+            o,
+            "Damage: {} problems (input INCOMPLETE; exit code 2){}",
+            r.damage_total,
+            if r.damage.len() < r.damage_total as usize {
+                format!(", first {} listed", r.damage.len())
+            } else {
+                String::new()
+            }
+        );
+        for d in &r.damage {
+            let skipped = d
+                .skipped_bytes
+                .map(|b| format!(", {b} bytes skipped"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                o,
+                "  {} @ offset {}{}: {:?}: {}",
+                d.file.display(),
+                d.offset,
+                skipped,
+                d.kind,
+                d.detail
+            );
+        }
+    }
+    for n in &r.notes {
+        let _ = writeln!(
+            o,
+            "Note: {} @ offset {}: {}",
+            n.file.display(),
+            n.offset,
+            n.detail
+        );
+    }
+    let warnings: u64 = r.files.iter().map(|f| f.attribute_warnings).sum();
+    if warnings > 0 {
+        let _ = writeln!(
+            o,
+            "Note: {warnings} UPDATEs had minor attribute problems (RFC 7606 attribute-discard); no route was lost"
+        );
+    }
+    let p = &r.performance;
+    let _ = writeln!(o);
+    let _ = write!(
+        o,
+        "Run: {:.2} s, {:.0} route events/s",
+        p.elapsed_s, p.route_events_per_s
+    );
+    if let Some(peak) = p.rss_peak_bytes {
+        let _ = write!(o, ", peak RSS {}", human_bytes(peak));
+    }
+    if let Some(b) = p.bytes_per_stored_route {
+        let _ = write!(o, ", {b:.0} B per stored route");
+    }
+    let _ = writeln!(o);
+    o
+}

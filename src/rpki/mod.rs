@@ -1,0 +1,10 @@
+//! RPKI: validated payloads (VRPs, ASPAs), where they come from, and route origin
+//! validation (RFC 6811) over a covering-prefix index.
+
+pub mod index;
+pub mod rov;
+pub mod vrps;
+
+pub use index::VrpIndex;
+pub use rov::{validate, InvalidReason, RovState};
+pub use vrps::{Aspa, LoadOptions, Vrp, VrpFormat, VrpSet};
