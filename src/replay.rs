@@ -330,7 +330,6 @@ impl<'a> RovStage<'a> {
             a.announcements += 1;
             a.judged.add(state);
         }
-        self.prefixes.insert(r.prefix);
         if let RovState::Invalid(_) = state {
             let claim = self
                 .claims
@@ -351,8 +350,13 @@ impl<'a> RovStage<'a> {
         if self.log.is_some() {
             self.write_line(&r, &path, origin, state, peer_asn)?;
         }
-        self.rib
+        let replaced = self
+            .rib
             .insert(r.peer, r.prefix, r.path_id, &path, state.slot() as u8);
+        if replaced.is_none() {
+            // A replaced route's prefix is already counted: skip the set on most updates.
+            self.prefixes.insert(r.prefix);
+        }
         Ok(())
     }
 
