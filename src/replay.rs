@@ -576,17 +576,6 @@ pub fn run<'a>(
     }
     // Stable: files without a first record keep their place at the end.
     ordered.sort_by_key(|(t, _)| t.unwrap_or(EventTime(i64::MAX)));
-    for pair in ordered.windows(2) {
-        if let (Some(a), Some(b)) = (pair[0].0, pair[1].0) {
-            if a == b && pair[0].1 != pair[1].1 {
-                tracing::debug!(
-                    "{} and {} start at the same time",
-                    pair[0].1.display(),
-                    pair[1].1.display()
-                );
-            }
-        }
-    }
     let files: Vec<PathBuf> = ordered.into_iter().map(|(_, p)| p).collect();
 
     reset_peak_memory();
