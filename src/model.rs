@@ -172,11 +172,6 @@ impl AsPath {
         self.0.is_empty()
     }
 
-    /// Whether both are the same allocation (the prefixes of one UPDATE share one path).
-    pub fn ptr_eq(&self, other: &AsPath) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-
     /// The segments in order, first (neighbour side) to last (origin side).
     pub fn segments(&self) -> Segments<'_> {
         Segments { words: &self.0 }

@@ -23,28 +23,10 @@ struct PathTable {
     ids: FxHashMap<AsPath, u32>,
     paths: Vec<(AsPath, u32)>,
     free: Vec<u32>,
-    /// The last path acquired: the prefixes of one UPDATE (and of one RIB entry's
-    /// neighbours) arrive with the very same allocation, so no hashing is needed.
-    last: Option<(AsPath, u32)>,
 }
 
 impl PathTable {
     fn acquire(&mut self, path: &AsPath) -> PathId {
-        if let Some((last, id)) = &self.last {
-            let slot = &mut self.paths[*id as usize];
-            // The slot may have been freed and reused since: compare contents too
-            // (cheap: equal pointers or a few words already in cache).
-            if last.ptr_eq(path) && slot.1 > 0 && slot.0 == *path {
-                slot.1 += 1;
-                return PathId(*id);
-            }
-        }
-        let id = self.lookup_or_insert(path);
-        self.last = Some((path.clone(), id.0));
-        id
-    }
-
-    fn lookup_or_insert(&mut self, path: &AsPath) -> PathId {
         if let Some(&id) = self.ids.get(path) {
             self.paths[id as usize].1 += 1;
             return PathId(id);
