@@ -6,21 +6,26 @@
 //! ## The pipeline
 //!
 //! ```text
-//!  ingest                      judge                                   report / act
-//!  ──────                      ─────                                   ────────────
-//!  MRT files ─► input ─► ingest::mrt ─► RouteEvent ─► replay::RovStage ─► ReplayReport
-//!  (plain/gz/bz2,  (decompress   (bgpkit-parser,    │   ROV (RFC 6811)     (table/json)
-//!   time order)     thread)       recovering        │   over rpki::VrpIndex  JSONL route log
-//!                                 iterator; damage  │   rib::AdjRibIn
-//!                                 with offsets)     │   per-peer counters
-//!                                                   ▼
+//!  ingest                          judge                                report / act
+//!  ──────                          ─────                                ────────────
+//!  MRT files ─► input ─► ingest::mrt ─► batches of ─► replay::RovStage ─► replay::Tally ─► ReplayReport
+//!  (plain/gz/bz2,  (decompress  (bgpkit-parser,  RouteEvents  intern prefixes   rib::AdjRibIn   (table/json)
+//!   time order)     thread)      recovering      (bounded     (rib::PrefixTable), per-peer counters, JSONL route log
+//!                                iterator;       channel)     ROV (RFC 6811)     invalid claims
+//!                                damage with        ▲         over rpki::VrpIndex      │
+//!                                offsets)           └──── judged batches go back ◄─────┘
+//!                                                         to be dropped and reused
 //!  VRP export ─► rpki::vrps::load ─► rpki::VrpIndex (immutable, shared)
 //!  (rpki-client / Routinator / StayRTR JSON, CSV; ASPA kept)
 //! ```
 //!
-//! Stages talk through bounded channels (`std::sync::mpsc::sync_channel`): the
-//! decompressor, the MRT parser and the judging thread each run on their own thread, and a
-//! slow stage holds the one before it back instead of buffering.
+//! Threads: a decompressor per compressed file, the MRT parser, and the judging thread,
+//! talking through bounded channels (`std::sync::mpsc::sync_channel`), so a slow stage holds
+//! the one before it back instead of buffering. The judging thread runs [`replay::RovStage`]
+//! over a whole batch before [`replay::Tally`] records it: the prefix-table lookups of
+//! consecutive events then overlap in the CPU instead of each waiting for memory. Judged
+//! batches return to the parser thread, so the AS paths' reference counts and allocations
+//! never cross cores.
 //!
 //! Time is a value: every [`model::RouteEvent`] carries the MRT record's time, and VRP
 //! expiry is judged against it, so a replay is a deterministic function of its inputs.
@@ -37,7 +42,7 @@
 //! - [`ingest`]: feeds to events ([`ingest::mrt`]).
 //! - [`rpki`]: VRPs and ASPAs ([`rpki::vrps`]), the covering index ([`rpki::index`]),
 //!   origin validation ([`rpki::rov`]).
-//! - [`rib`]: the Adj-RIB-In with interned AS paths.
+//! - [`rib`]: the Adj-RIB-In with interned prefixes and AS paths.
 //! - [`replay`]: the replay pipeline and its report; [`report`] renders it.
 //! - [`cli`]: the commands behind the binary.
 

@@ -22,10 +22,11 @@ pub enum IngestEvent {
         peer: PeerIdx,
         state: String,
     },
-    /// Part of an input could not be used.
-    Damage(Damage),
+    /// Part of an input could not be used. (Boxed, like [`Self::FileDone`]: they are rare,
+    /// and keeping them out of line halves the size of every event in flight.)
+    Damage(Box<Damage>),
     /// One input file is done.
-    FileDone(FileSummary),
+    FileDone(Box<FileSummary>),
 }
 
 /// What kind of damage was found in an input.

@@ -156,7 +156,7 @@ pub fn read_stream(
         );
     }
     let summary = conv.summary.clone();
-    (conv.emit)(IngestEvent::FileDone(summary.clone()));
+    (conv.emit)(IngestEvent::FileDone(Box::new(summary.clone())));
     summary
 }
 
@@ -205,24 +205,24 @@ fn is_unicast_rib(t: TableDumpV2Type) -> bool {
 
 impl<F: FnMut(IngestEvent)> Converter<'_, F> {
     fn note(&mut self, offset: u64, detail: String) {
-        (self.emit)(IngestEvent::Damage(Damage {
+        (self.emit)(IngestEvent::Damage(Box::new(Damage {
             file: self.path.clone(),
             offset,
             skipped_bytes: None,
             kind: DamageKind::NonStandard,
             detail,
-        }));
+        })));
     }
 
     fn damage(&mut self, offset: u64, skipped: Option<u64>, kind: DamageKind, detail: String) {
         self.summary.complete = false;
-        (self.emit)(IngestEvent::Damage(Damage {
+        (self.emit)(IngestEvent::Damage(Box::new(Damage {
             file: self.path.clone(),
             offset,
             skipped_bytes: skipped,
             kind,
             detail,
-        }));
+        })));
     }
 
     fn peer(&mut self, addr: IpAddr, asn: Asn) -> PeerIdx {

@@ -158,9 +158,9 @@ impl<A: Addr> Family<A> {
         NONE
     }
 
+    /// Walks the parent chain from `e` (a [`Self::deepest_covering`] result).
     #[inline]
-    fn for_each_covering(&self, s: A, l: u8, mut f: impl FnMut(u8, &Payload)) {
-        let mut e = self.deepest_covering(s, l);
+    fn for_each_from(&self, mut e: u32, mut f: impl FnMut(u8, &Payload)) {
         while e != NONE {
             let i = e as usize;
             let len = self.keys[i].1;
@@ -177,6 +177,24 @@ impl<A: Addr> Family<A> {
             + self.offsets.capacity() * 4
             + self.payloads.capacity() * std::mem::size_of::<Payload>()
             + self.bucket.capacity() * 4
+    }
+}
+
+/// Where the covering VRPs of one prefix start in a [`VrpIndex`]: the deepest covering VRP
+/// prefix, found once by [`VrpIndex::cover`] and walked by [`VrpIndex::for_each_in_cover`].
+/// Callers that see the same prefix again and again (a RIB keeps every prefix it holds)
+/// cache it per prefix, so validating a route becomes a short walk up the parent chain.
+/// A `Cover` belongs to the index that made it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cover(u32);
+
+impl Cover {
+    /// No VRP covers the prefix.
+    pub const NONE: Cover = Cover(NONE);
+    const V6: u32 = 1 << 31;
+
+    pub fn is_none(self) -> bool {
+        self.0 == NONE
     }
 }
 
@@ -219,13 +237,36 @@ impl VrpIndex {
     /// deepest first. Expired VRPs are included: the caller decides what time it is.
     #[inline]
     pub fn for_each_covering(&self, prefix: &IpNet, f: impl FnMut(u8, &Payload)) {
-        match prefix {
+        self.for_each_in_cover(self.cover(prefix), f)
+    }
+
+    /// The start of `prefix`'s covering chain.
+    #[inline]
+    pub fn cover(&self, prefix: &IpNet) -> Cover {
+        let e = match prefix {
             IpNet::V4(n) => self
                 .v4
-                .for_each_covering(u32::from(n.network()), n.prefix_len(), f),
-            IpNet::V6(n) => self
-                .v6
-                .for_each_covering(u128::from(n.network()), n.prefix_len(), f),
+                .deepest_covering(u32::from(n.network()), n.prefix_len()),
+            IpNet::V6(n) => {
+                match self
+                    .v6
+                    .deepest_covering(u128::from(n.network()), n.prefix_len())
+                {
+                    NONE => NONE,
+                    e => e | Cover::V6,
+                }
+            }
+        };
+        Cover(e)
+    }
+
+    /// Like [`Self::for_each_covering`], from a [`Cover`] of this index.
+    #[inline]
+    pub fn for_each_in_cover(&self, cover: Cover, f: impl FnMut(u8, &Payload)) {
+        match cover.0 {
+            NONE => {}
+            e if e & Cover::V6 != 0 => self.v6.for_each_from(e & !Cover::V6, f),
+            e => self.v4.for_each_from(e, f),
         }
     }
 

@@ -5,6 +5,6 @@ pub mod index;
 pub mod rov;
 pub mod vrps;
 
-pub use index::VrpIndex;
-pub use rov::{validate, InvalidReason, RovState};
+pub use index::{Cover, VrpIndex};
+pub use rov::{validate, validate_in, InvalidReason, RovState};
 pub use vrps::{Aspa, LoadOptions, Vrp, VrpFormat, VrpSet};

@@ -14,7 +14,7 @@
 //! 2014 routes against a 2025 snapshot does not expire everything. `at = None` ignores
 //! expiry altogether.
 
-use super::index::VrpIndex;
+use super::index::{Cover, VrpIndex};
 use crate::model::Asn;
 use ipnet::IpNet;
 use serde::Serialize;
@@ -95,11 +95,22 @@ pub fn validate(
     origin: Option<Asn>,
     at: Option<i64>,
 ) -> RovState {
-    let len = prefix.prefix_len();
+    validate_in(index, index.cover(prefix), prefix.prefix_len(), origin, at)
+}
+
+/// [`validate`] for a prefix of length `len` whose [`Cover`] is already known.
+#[inline]
+pub fn validate_in(
+    index: &VrpIndex,
+    cover: Cover,
+    len: u8,
+    origin: Option<Asn>,
+    at: Option<i64>,
+) -> RovState {
     let mut covered = false;
     let mut valid = false;
     let mut origin_listed = false;
-    index.for_each_covering(prefix, |_, p| {
+    index.for_each_in_cover(cover, |_, p| {
         if let Some(t) = at {
             if p.expires < t {
                 return;
