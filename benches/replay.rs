@@ -7,6 +7,8 @@
 //!    bgpdump), bgpkit-parser's own element iteration, and `replay` with ROV against the
 //!    723k-VRP snapshot;
 //! 2. the same on the bundled RIB slice (uncompressed) and on bzip2 update dumps;
+//!    Each dump also runs with the full judge (default policy): the judge's cost over
+//!    replay + ROV, and memory per stored route with and without it;
 //! 3. the covering-VRP index: lookups/s on one core, routes in RIB order and shuffled,
 //!    against prefix-trie's `cover()` on the same queries.
 //!
@@ -17,9 +19,10 @@ use bgpkit_parser::BgpkitParser;
 use ipnet::IpNet;
 use routewitness::cli::{fixtures_dir, BUNDLED_VRPS};
 use routewitness::ingest::{mrt, IngestEvent, PeerRegistry};
+use routewitness::judge::Policy;
 use routewitness::model::{Asn, RouteAction};
 use routewitness::replay::{self, ReplayConfig};
-use routewitness::rpki::{validate, vrps, LoadOptions, VrpIndex};
+use routewitness::rpki::{validate, vrps, AspaSet, LoadOptions, VrpIndex};
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -123,9 +126,10 @@ fn bgpkit_elems(file: &Path) -> (f64, u64) {
 
 /// Memory of a real `routewitness replay` process (in this process earlier runs' freed
 /// memory would hide the peak).
-fn replay_memory(file: &Path) -> Option<serde_json::Value> {
+fn replay_memory(file: &Path, judge: bool) -> Option<serde_json::Value> {
     let out = Command::new(env!("CARGO_BIN_EXE_routewitness"))
         .args(["replay", "--format", "json", "--top", "0", "--no-progress"])
+        .args(if judge { &[][..] } else { &["--no-judge"][..] })
         .arg(file)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
@@ -134,8 +138,20 @@ fn replay_memory(file: &Path) -> Option<serde_json::Value> {
     Some(report)
 }
 
-fn routewitness_replay(file: &Path, index: &VrpIndex) -> (f64, replay::ReplayReport) {
+/// `replay` with ROV alone (`aspa: None`), or with the full judge under the default
+/// policy.
+fn routewitness_replay(
+    file: &Path,
+    index: &VrpIndex,
+    aspa: Option<&AspaSet>,
+) -> (f64, replay::ReplayReport) {
     best(|| {
+        let judging = aspa.map(|aspa| replay::Judging {
+            policies: vec![Policy::builtin_default()],
+            aspa,
+            rpki_serial: None,
+            decisions: None,
+        });
         replay::run(
             ReplayConfig {
                 files: vec![file.to_path_buf()],
@@ -145,6 +161,7 @@ fn routewitness_replay(file: &Path, index: &VrpIndex) -> (f64, replay::ReplayRep
             },
             index,
             None,
+            judging,
         )
         .expect("replay")
     })
@@ -161,7 +178,7 @@ fn row(name: &str, secs: f64, elems: u64, reference: Option<f64>) {
     );
 }
 
-fn compare_dump(title: &str, file: &Path, index: &VrpIndex) {
+fn compare_dump(title: &str, file: &Path, index: &VrpIndex, aspa: &AspaSet) {
     let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
     println!(
         "\n{title}: {} ({:.1} MB)",
@@ -170,7 +187,8 @@ fn compare_dump(title: &str, file: &Path, index: &VrpIndex) {
     );
     let dump = bgpdump(file);
     let (kt, kelems) = bgpkit_elems(file);
-    let (rt, report) = routewitness_replay(file, index);
+    let (rt, report) = routewitness_replay(file, index, None);
+    let (jt, judged) = routewitness_replay(file, index, Some(aspa));
     let events = report.route_events;
     let dump_rate = dump.map(|(t, l)| l as f64 / t);
     if let Some((t, lines)) = dump {
@@ -178,26 +196,37 @@ fn compare_dump(title: &str, file: &Path, index: &VrpIndex) {
     }
     row("bgpkit-parser elem iteration", kt, kelems, dump_rate);
     row("routewitness replay + ROV", rt, events, dump_rate);
+    row(
+        "routewitness replay + ROV + judge",
+        jt,
+        judged.route_events,
+        dump_rate,
+    );
     println!(
-        "  replay/bgpkit = {:.2}x; replay/bgpdump = {}",
+        "  replay/bgpkit = {:.2}x; replay/bgpdump = {}; the judge costs {:+.0}% over replay + ROV \
+         ({} decisions under the default policy)",
         (events as f64 / rt) / (kelems as f64 / kt),
         dump_rate
             .map(|d| format!("{:.2}x", (events as f64 / rt) / d))
-            .unwrap_or_else(|| "n/a".into())
+            .unwrap_or_else(|| "n/a".into()),
+        (jt / rt - 1.0) * 100.0,
+        judged.judges.first().map_or(0, |j| j.stats.decisions)
     );
-    if let Some(r) = replay_memory(file) {
-        let p = &r["performance"];
-        let mib = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0) / 1048576.0;
-        println!(
-            "  memory (separate process): peak RSS {:.1} MiB over a baseline of {:.1} MiB \
-             (VRP index loaded); {} routes stored at peak, {} distinct paths; {:.0} B per \
-             stored route (all replay state included)",
-            mib(&p["rss_peak_bytes"]),
-            mib(&p["rss_baseline_bytes"]),
-            r["adj_rib_in"]["peak_routes"],
-            r["adj_rib_in"]["distinct_paths"],
-            p["bytes_per_stored_route"].as_f64().unwrap_or(f64::NAN)
-        );
+    for (judge, what) in [(false, "replay + ROV"), (true, "replay + ROV + judge")] {
+        if let Some(r) = replay_memory(file, judge) {
+            let p = &r["performance"];
+            let mib = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0) / 1048576.0;
+            println!(
+                "  memory, {what} (separate process): peak RSS {:.1} MiB over a baseline of \
+                 {:.1} MiB (VRP index loaded); {} routes stored at peak, {} distinct paths; \
+                 {:.0} B per stored route (all state included)",
+                mib(&p["rss_peak_bytes"]),
+                mib(&p["rss_baseline_bytes"]),
+                r["adj_rib_in"]["peak_routes"],
+                r["adj_rib_in"]["distinct_paths"],
+                p["bytes_per_stored_route"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
     }
 }
 
@@ -297,17 +326,18 @@ fn main() {
         &fx.join("mrt/pch_updates.et-header.20151023.gz"),
         8,
     );
-    compare_dump("Updates, uncompressed", &updates, &index);
+    let aspa = AspaSet::new(&set.aspas);
+    compare_dump("Updates, uncompressed", &updates, &index, &aspa);
     let rib = prepare(
         "rib.mrt",
         &fx.join("mrt/routeviews2_rib.20140523.0600_slice.mrt.gz"),
         1,
     );
-    compare_dump("RIB, uncompressed", &rib, &index);
+    compare_dump("RIB, uncompressed", &rib, &index, &aspa);
 
     // bzip2: decompression runs on its own thread; compare with bgpdump on the same file.
     let bz = fx.join("mrt/routeviews2_updates.20080224.1854.bz2");
-    compare_dump("Updates, bzip2", &bz, &index);
+    compare_dump("Updates, bzip2", &bz, &index, &aspa);
 
     println!("\nCovering-VRP index (one core, validate() per route incl. the RFC 6811 decision)");
     let mut trie = Trie {

@@ -1,9 +1,10 @@
 //! The commands behind the `routewitness` binary. `main.rs` parses arguments and maps the
 //! [`Outcome`] to an exit code; everything else happens here.
 
+use crate::judge::Policy;
 use crate::model::{Asn, EventTime};
-use crate::replay::{self, ReplayConfig, ReplayReport};
-use crate::rpki::{self, vrps, LoadOptions, RovState, VrpFormat, VrpIndex, VrpSet};
+use crate::replay::{self, Judging, ReplayConfig};
+use crate::rpki::{self, vrps, AspaSet, LoadOptions, RovState, VrpFormat, VrpIndex, VrpSet};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -22,6 +23,16 @@ pub enum Outcome {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct Failed(pub String);
+
+/// Why a command did not do its job: a failure (exit 1) or bad usage or configuration,
+/// such as a policy that does not parse (exit 64).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Failed(#[from] Failed),
+    #[error("{0}")]
+    Usage(String),
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -93,6 +104,19 @@ pub struct ReplayArgs {
     /// No progress bar, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
+    /// Judge policy: a built-in name (default, strict, monitor-only) or a TOML file.
+    #[arg(long, value_name = "NAME|FILE", default_value = "default")]
+    pub policy: String,
+    /// Write one JSON line per judge decision to FILE (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub decisions: Option<PathBuf>,
+    /// Shadow mode: judge the same events under two policies and report what the second
+    /// would have done differently (decisions are logged for POLICY_A).
+    #[arg(long, num_args = 2, value_names = ["POLICY_A", "POLICY_B"], conflicts_with = "no_judge")]
+    pub diff: Option<Vec<String>>,
+    /// Origin validation only: no judge, no decisions.
+    #[arg(long)]
+    pub no_judge: bool,
 }
 
 #[derive(Args, Debug)]
@@ -181,8 +205,24 @@ pub fn describe_vrps(set: &VrpSet, index: &VrpIndex) -> String {
     s
 }
 
+/// A buffered writer for FILE, `-` for stdout, or nothing.
+fn open_sink(path: Option<&Path>) -> Result<Option<BufWriter<Box<dyn Write>>>, Failed> {
+    let Some(p) = path else {
+        return Ok(None);
+    };
+    let w: Box<dyn Write> = if p.as_os_str() == "-" {
+        Box::new(std::io::stdout())
+    } else {
+        Box::new(
+            std::fs::File::create(p)
+                .map_err(|e| Failed(format!("cannot create {}: {e}", p.display())))?,
+        )
+    };
+    Ok(Some(BufWriter::with_capacity(1 << 20, w)))
+}
+
 /// `routewitness replay`.
-pub fn replay(args: ReplayArgs) -> Result<Outcome, Failed> {
+pub fn replay(args: ReplayArgs) -> Result<Outcome, CliError> {
     let files = if args.files.is_empty() {
         let dir = fixtures_dir();
         BUNDLED_MRT.iter().map(|f| dir.join(f)).collect()
@@ -190,9 +230,10 @@ pub fn replay(args: ReplayArgs) -> Result<Outcome, Failed> {
         args.files.clone()
     };
     let set = load_vrps(&args.vrp)?;
+    let mut set = set;
     let index = VrpIndex::new(&set);
     let vrp_line = describe_vrps(&set, &index);
-    drop(set.vrps);
+    set.vrps = Vec::new();
 
     let show_progress = !args.no_progress && std::io::stderr().is_terminal();
     let progress: Option<Box<dyn FnMut(u64, u64)>> = if show_progress {
@@ -215,33 +256,60 @@ pub fn replay(args: ReplayArgs) -> Result<Outcome, Failed> {
         None
     };
 
+    let policies = if args.no_judge {
+        Vec::new()
+    } else {
+        let names = args
+            .diff
+            .clone()
+            .unwrap_or_else(|| vec![args.policy.clone()]);
+        names
+            .iter()
+            .map(|n| Policy::load(n).map_err(|e| CliError::Usage(format!("policy: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let aspa = AspaSet::new(&set.aspas);
+    let rpki_serial = set
+        .source
+        .as_ref()
+        .and_then(|s| s.generated)
+        .and_then(|g| u64::try_from(g).ok());
+    drop(set);
+
     let config = ReplayConfig {
         files,
         honour_expires: !args.vrp.ignore_expires,
         top: args.top,
         progress,
     };
-    let stdout = std::io::stdout();
-    let report: ReplayReport = match &args.output {
-        None => replay::run(config, &index, None),
-        Some(p) if p.as_os_str() == "-" => {
-            let mut w = BufWriter::with_capacity(1 << 20, stdout.lock());
-            let r = replay::run(config, &index, Some(&mut w));
+    if args.output.as_deref() == Some(Path::new("-"))
+        && args.decisions.as_deref() == Some(Path::new("-"))
+    {
+        return Err(CliError::Usage(
+            "--output - and --decisions - cannot both write to stdout".into(),
+        ));
+    }
+    let mut routes_out = open_sink(args.output.as_deref())?;
+    let mut decisions_out = open_sink(args.decisions.as_deref())?;
+    let judging = (!policies.is_empty()).then(|| Judging {
+        policies,
+        aspa: &aspa,
+        rpki_serial,
+        decisions: decisions_out.as_mut().map(|w| w as &mut dyn Write),
+    });
+    let report = replay::run(
+        config,
+        &index,
+        routes_out.as_mut().map(|w| w as &mut dyn Write),
+        judging,
+    )
+    .map_err(|e| Failed(e.to_string()))?;
+    for (sink, what) in [(routes_out, "routes"), (decisions_out, "decisions")] {
+        if let Some(mut w) = sink {
             w.flush()
-                .map_err(|e| Failed(format!("writing routes: {e}")))?;
-            r
-        }
-        Some(p) => {
-            let f = std::fs::File::create(p)
-                .map_err(|e| Failed(format!("cannot create {}: {e}", p.display())))?;
-            let mut w = BufWriter::with_capacity(1 << 20, f);
-            let r = replay::run(config, &index, Some(&mut w));
-            w.flush()
-                .map_err(|e| Failed(format!("writing {}: {e}", p.display())))?;
-            r
+                .map_err(|e| Failed(format!("writing {what}: {e}")))?;
         }
     }
-    .map_err(|e| Failed(e.to_string()))?;
 
     let text = match args.format {
         ReportFormat::Table => crate::report::table(&report, &vrp_line),

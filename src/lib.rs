@@ -6,17 +6,21 @@
 //! ## The pipeline
 //!
 //! ```text
-//!  ingest                          judge                                report / act
-//!  ──────                          ─────                                ────────────
-//!  MRT files ─► input ─► ingest::mrt ─► batches of ─► replay::RovStage ─► replay::Tally ─► ReplayReport
-//!  (plain/gz/bz2,  (decompress  (bgpkit-parser,  RouteEvents  intern prefixes   rib::AdjRibIn   (table/json)
-//!   time order)     thread)      recovering      (bounded     (rib::PrefixTable), per-peer counters, JSONL route log
-//!                                iterator;       channel)     ROV (RFC 6811)     invalid claims
-//!                                damage with        ▲         over rpki::VrpIndex      │
-//!                                offsets)           └──── judged batches go back ◄─────┘
-//!                                                         to be dropped and reused
-//!  VRP export ─► rpki::vrps::load ─► rpki::VrpIndex (immutable, shared)
-//!  (rpki-client / Routinator / StayRTR JSON, CSV; ASPA kept)
+//!  ingest                          judge (one thread)                                  report / act
+//!  ──────                          ──────────────────                                  ────────────
+//!  MRT files ─► input ─► ingest::mrt ─► batches of ─► replay::RovStage ─► replay::Tally ───────────► ReplayReport
+//!  (plain/gz/bz2,  (decompress  (bgpkit-parser,  RouteEvents  intern prefixes   rib::AdjRibIn         (table/json)
+//!   time order)     thread)      recovering      (bounded     (rib::PrefixTable), counters, claims    JSONL route log
+//!                                iterator;       channel)     ROV (RFC 6811)         │
+//!                                damage with        ▲         over rpki::VrpIndex    ▼
+//!                                offsets)           │                          judge::Judge ──────► Decisions (JSONL)
+//!                                                   │                          claims + witnesses,  trust table,
+//!                                                   │                          conflicts, trust,    conflicts, --diff
+//!                                                   │                          ASPA, policy
+//!                                                   └──── judged batches go back to be dropped and reused
+//!  VRP export ─► rpki::vrps::load ─► rpki::VrpIndex + rpki::AspaSet (immutable, shared)
+//!  (rpki-client / Routinator / StayRTR JSON, CSV)
+//!  policies/*.toml ─► judge::Policy (hash recorded in every decision)
 //! ```
 //!
 //! Threads: a decompressor per compressed file, the MRT parser, and the judging thread,
@@ -25,15 +29,18 @@
 //! over a whole batch before [`replay::Tally`] records it: the prefix-table lookups of
 //! consecutive events then overlap in the CPU instead of each waiting for memory. Judged
 //! batches return to the parser thread, so the AS paths' reference counts and allocations
-//! never cross cores.
+//! never cross cores. [`replay::Tally`] feeds each route event, with its RFC 6811 verdict,
+//! to one [`judge::Judge`] per policy and writes their decisions.
 //!
-//! Time is a value: every [`model::RouteEvent`] carries the MRT record's time, and VRP
-//! expiry is judged against it, so a replay is a deterministic function of its inputs.
+//! Time is a value: every [`model::RouteEvent`] carries the MRT record's time; VRP expiry,
+//! confirmation windows, hold-downs and trust decay are all judged against it, and the
+//! judge never reads a clock, so a replay is a deterministic function of its inputs.
 //!
-//! What exists today: MRT ingest, VRP loading, origin validation, the per-peer
-//! Adj-RIB-In and the replay report (`routewitness replay`, `routewitness validate`).
-//! Peer trust, multi-peer confirmation, BMP, the daemon, RTR and the router-facing
-//! actions are not built yet; this picture grows with them.
+//! What exists today: MRT ingest, VRP and ASPA loading, origin validation, ASPA path
+//! verification, the per-peer Adj-RIB-In, the judge (claims, independent witnesses, peer
+//! trust, policies, decisions) and the replay report (`routewitness replay`,
+//! `routewitness validate`). BMP, the daemon, RTR and the router-facing actions are not
+//! built yet; this picture grows with them.
 //!
 //! ## Modules
 //! - [`model`]: the words: [`model::Asn`], [`model::EventTime`], [`model::Peer`],
@@ -41,7 +48,8 @@
 //! - [`input`]: opening plain/gzip/bzip2 files, decompressing off-thread.
 //! - [`ingest`]: feeds to events ([`ingest::mrt`]).
 //! - [`rpki`]: VRPs and ASPAs ([`rpki::vrps`]), the covering index ([`rpki::index`]),
-//!   origin validation ([`rpki::rov`]).
+//!   origin validation ([`rpki::rov`]), ASPA path verification ([`rpki::aspa`]).
+//! - [`judge`]: claims and witnesses, conflicts, peer trust, policies, decisions (pure).
 //! - [`rib`]: the Adj-RIB-In with interned prefixes and AS paths.
 //! - [`replay`]: the replay pipeline and its report; [`report`] renders it.
 //! - [`cli`]: the commands behind the binary.
@@ -49,6 +57,7 @@
 pub mod cli;
 pub mod ingest;
 pub mod input;
+pub mod judge;
 pub mod model;
 pub mod replay;
 pub mod report;

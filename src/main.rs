@@ -3,7 +3,7 @@
 //! 64 bad usage).
 
 use clap::Parser;
-use routewitness::cli::{self, Cli, Command, Outcome};
+use routewitness::cli::{self, Cli, CliError, Command, Outcome};
 use std::process::ExitCode;
 
 const EX_FAILURE: u8 = 1;
@@ -41,12 +41,16 @@ fn main() -> ExitCode {
     );
     let result = match cli.command {
         Command::Replay(args) => cli::replay(args),
-        Command::Validate(args) => cli::validate(args),
+        Command::Validate(args) => cli::validate(args).map_err(CliError::from),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Incomplete) => ExitCode::from(EX_INCOMPLETE),
-        Err(e) => {
+        Err(CliError::Usage(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EX_USAGE)
+        }
+        Err(CliError::Failed(e)) => {
             eprintln!("error: {e}");
             ExitCode::from(EX_FAILURE)
         }

@@ -28,6 +28,33 @@ impl Serialize for Asn {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Asn {
+    /// An integer (`13335`) or a string in any spelling [`Asn::from_str`] takes (`"AS13335"`).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Asn;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an AS number (13335 or \"AS13335\")")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Asn, E> {
+                u32::try_from(v)
+                    .map(Asn)
+                    .map_err(|_| E::custom(format!("AS number {v} is beyond 4294967295")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Asn, E> {
+                u32::try_from(v)
+                    .map(Asn)
+                    .map_err(|_| E::custom(format!("{v} is not an AS number")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Asn, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// Why a string is not an ASN.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not an AS number: {0:?} (expected 123, AS123 or as123, at most 4294967295)")]
@@ -94,7 +121,7 @@ impl Serialize for EventTime {
 }
 
 /// Index of a peer in the table kept by the ingest stage; cheap to copy into every event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct PeerIdx(pub u32);
 
 /// A BGP neighbour as seen by a feed (a collector's MRT dump, later a router's BMP).
@@ -293,6 +320,10 @@ pub struct RouteEvent {
     /// ADD-PATH path identifier (RFC 7911 / RFC 8050), when the feed carries one.
     pub path_id: Option<u32>,
     pub action: RouteAction,
+    /// State transfer, not news: a RIB dump entry (TABLE_DUMP, TABLE_DUMP_V2), later BMP's
+    /// initial table before End-of-RIB. The judge learns claims from these without raising
+    /// conflicts, as a new BGP session's initial table is no evidence of a change.
+    pub snapshot: bool,
 }
 
 #[cfg(test)]

@@ -1,22 +1,28 @@
-//! `routewitness replay`: MRT files → ingest → ROV → Adj-RIB-In and a report.
+//! `routewitness replay`: MRT files → ingest → ROV → Adj-RIB-In, the judge and a report.
 //!
-//! Two stages, so the work splits over two cores:
-//! - [`RovStage`] runs on the ingest thread, right after MRT parsing
-//!   ([`crate::ingest::mrt`]): it interns each prefix (caching where its covering VRPs
-//!   start) and gives every announcement its RFC 6811 [`Verdict`];
-//! - [`Tally`] runs on the calling thread: Adj-RIB-In, counters, invalid claims, route log.
+//! Two stages on the receiving thread, one batch at a time:
+//! - [`RovStage`] interns each prefix (caching where its covering VRPs start) and gives
+//!   every announcement its RFC 6811 [`Verdict`], over the whole batch first, so the
+//!   prefix-table look-ups of consecutive events overlap;
+//! - [`Tally`] records the batch: Adj-RIB-In, counters, invalid claims, route log, and
+//!   the judges (one per policy), whose decisions it writes.
 //!
-//! A compressed file gets one more thread that decompresses ([`crate::input`]). The
-//! threads talk over bounded channels, so memory stays flat whatever the input size.
+//! Parsing runs on its own thread ([`crate::ingest::mrt`]), and a compressed file gets one
+//! more that decompresses ([`crate::input`]). The threads talk over bounded channels, so
+//! memory stays flat whatever the input size.
 
 use crate::ingest::{mrt, Damage, DamageKind, FileSummary, IngestEvent, PeerRegistry};
+use crate::judge::{
+    Announce, ConflictRecord, Decision, Judge, JudgeStats, Outcome, PeerTrust, Policy,
+};
 use crate::model::{AsPath, Asn, EventTime, Peer, RouteAction, RouteEvent};
 use crate::rib::{AdjRibIn, PrefixId, PrefixTable};
-use crate::rpki::{validate_in, Cover, RovState, Vrp, VrpIndex};
+use crate::rpki::{validate_in, AspaSet, Cover, RovState, Vrp, VrpIndex};
 use ipnet::IpNet;
 use rustc_hash::FxHashMap;
 use serde::{Serialize, Serializer};
 use std::io::{self, Write};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::sync_channel;
@@ -80,6 +86,89 @@ pub struct ReplayConfig {
     /// Called now and then with (bytes read from disk, bytes in total).
     pub progress: Option<Box<dyn FnMut(u64, u64)>>,
 }
+
+/// The judge's part of a replay.
+pub struct Judging<'a> {
+    /// One policy, or two to compare them (`replay --diff`): both judges see the same
+    /// events; decisions are logged for the first.
+    pub policies: Vec<Policy>,
+    pub aspa: &'a AspaSet,
+    /// Recorded in every decision (the replay uses the VRP snapshot's build time).
+    pub rpki_serial: Option<u64>,
+    /// One JSON line per decision of the first policy.
+    pub decisions: Option<&'a mut dyn Write>,
+}
+
+/// What one judge did, for the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct JudgeReport {
+    pub policy: String,
+    pub policy_hash: String,
+    /// False for monitor-only policies: decided, never acted on.
+    pub act: bool,
+    pub stats: JudgeStats,
+    /// Routes quarantined or rejected when the replay ended.
+    pub held_at_end: usize,
+    /// The conflicts with the most routes held, with their evidence.
+    pub conflicts: Vec<ConflictRecord>,
+    /// Every peer's trust at the end of the replay, lowest first.
+    pub trust: Vec<PeerTrust>,
+}
+
+/// How one route fared under one policy.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RouteTrace {
+    pub decisions: u32,
+    /// The strictest outcome it ever had.
+    pub worst: Option<Outcome>,
+    /// Its outcome at the end (`propagate` when never held).
+    pub last: Option<Outcome>,
+    /// The explanation of its first hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_hold: Option<String>,
+}
+
+impl RouteTrace {
+    fn record(&mut self, d: &Decision) {
+        self.decisions += 1;
+        if d.outcome.is_held() {
+            self.worst = Some(self.worst.map_or(d.outcome, |w| w.max(d.outcome)));
+            if self.first_hold.is_none() {
+                self.first_hold = Some(d.explanation());
+            }
+        }
+        self.last = Some(d.outcome);
+    }
+}
+
+/// A route the two policies of `--diff` treated differently.
+#[derive(Clone, Debug, Serialize)]
+pub struct DiffRow {
+    pub peer: IpAddr,
+    pub prefix: IpNet,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_id: Option<u32>,
+    pub a: RouteTrace,
+    pub b: RouteTrace,
+}
+
+/// What a policy change would have done differently (shadow mode).
+#[derive(Clone, Debug, Serialize)]
+pub struct PolicyDiff {
+    pub a: String,
+    pub b: String,
+    /// Routes that got a decision under either policy.
+    pub routes_decided: usize,
+    pub treated_alike: usize,
+    /// Held (quarantined or rejected) at some point under A only.
+    pub held_only_by_a: usize,
+    pub held_only_by_b: usize,
+    /// Held under both, but not the same way (quarantine vs reject, or a different end).
+    pub held_differently: usize,
+    pub examples: Vec<DiffRow>,
+}
+
+type RouteName = (IpAddr, IpNet, Option<u32>);
 
 /// Counters per verdict slot: valid, invalid (wrong origin), invalid (too long), not found.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -204,6 +293,11 @@ pub struct ReplayReport {
     /// False when any input was damaged or truncated.
     pub complete: bool,
     pub performance: Performance,
+    /// One per policy (none with `--no-judge`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub judges: Vec<JudgeReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<PolicyDiff>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -251,6 +345,27 @@ pub struct Verdict {
     pub origin: Option<Asn>,
     /// The validation state (announcements only; `NotFound` for withdrawals).
     pub state: RovState,
+}
+
+impl Verdict {
+    /// The judge's view of an announcement `r` that this is the verdict of (`None` for a
+    /// withdrawal).
+    pub fn announce<'p>(&self, r: &'p RouteEvent) -> Option<Announce<'p>> {
+        let RouteAction::Announce(path) = &r.action else {
+            return None;
+        };
+        Some(Announce {
+            time: r.time,
+            peer: r.peer,
+            prefix: r.prefix,
+            prefix_id: self.prefix?,
+            path_id: r.path_id,
+            path,
+            origin: self.origin,
+            rov: self.state,
+            snapshot: r.snapshot,
+        })
+    }
 }
 
 /// The ROV side of a replay: sees every event in order, interns prefixes and validates
@@ -347,6 +462,10 @@ pub struct Tally<'a> {
     first_time: Option<EventTime>,
     last_time: Option<EventTime>,
     log: Option<&'a mut dyn Write>,
+    judges: Vec<Judge<'a>>,
+    decision_log: Option<&'a mut dyn Write>,
+    /// Per policy, how each decided route fared (only with two policies).
+    traces: Vec<FxHashMap<RouteName, RouteTrace>>,
 }
 
 /// One line of `--output` JSONL.
@@ -368,8 +487,33 @@ struct RouteLine<'a> {
 }
 
 impl<'a> Tally<'a> {
-    pub fn new(index: &'a VrpIndex, honour_expires: bool, log: Option<&'a mut dyn Write>) -> Self {
+    pub fn new(
+        index: &'a VrpIndex,
+        honour_expires: bool,
+        log: Option<&'a mut dyn Write>,
+        judging: Option<Judging<'a>>,
+    ) -> Self {
+        let (judges, decision_log, traces) = match judging {
+            Some(j) => {
+                let n = j.policies.len();
+                let judges: Vec<Judge<'a>> = j
+                    .policies
+                    .into_iter()
+                    .map(|p| Judge::new(p, index, j.aspa, honour_expires, j.rpki_serial))
+                    .collect();
+                let traces = if n > 1 {
+                    vec![FxHashMap::default(); n]
+                } else {
+                    Vec::new()
+                };
+                (judges, j.decisions, traces)
+            }
+            None => (Vec::new(), None, Vec::new()),
+        };
         Tally {
+            judges,
+            decision_log,
+            traces,
             index,
             honour_expires,
             peers: Vec::new(),
@@ -405,15 +549,25 @@ impl<'a> Tally<'a> {
                     self.acc.resize(i + 1, PeerAcc::default());
                 }
                 self.peers[i] = peer.clone();
+                for j in &mut self.judges {
+                    j.peer(*idx, peer);
+                }
             }
             IngestEvent::Route(r) => {
                 if let Some(v) = verdict {
-                    self.route(r, v)?
+                    self.route(r, v)?;
+                    if !self.judges.is_empty() {
+                        self.judge_route(r, v)?;
+                    }
                 }
             }
-            IngestEvent::PeerDown { peer, .. } => {
+            IngestEvent::PeerDown { peer, time, .. } => {
                 self.peer_downs += 1;
                 self.dropped += self.rib.clear_peer(*peer) as u64;
+                for j in &mut self.judges {
+                    j.peer_down(*time, *peer);
+                }
+                self.drain_decisions()?;
             }
             IngestEvent::Damage(d) if !d.kind.is_loss() => self.notes.push((**d).clone()),
             IngestEvent::Damage(d) => {
@@ -479,6 +633,141 @@ impl<'a> Tally<'a> {
         Ok(())
     }
 
+    fn judge_route(&mut self, r: &RouteEvent, v: Verdict) -> io::Result<()> {
+        let Some(pid) = v.prefix else {
+            return Ok(());
+        };
+        match &r.action {
+            RouteAction::Withdraw => {
+                for j in &mut self.judges {
+                    j.withdraw(r.time, r.peer, pid, r.path_id);
+                }
+            }
+            RouteAction::Announce(_) => {
+                if let Some(a) = v.announce(r) {
+                    for j in &mut self.judges {
+                        j.announce(a);
+                    }
+                }
+            }
+        }
+        self.drain_decisions()
+    }
+
+    /// Takes the judges' decisions: fills in AS paths from the Adj-RIB-In, logs the first
+    /// judge's, traces routes for `--diff`.
+    fn drain_decisions(&mut self) -> io::Result<()> {
+        let Tally {
+            judges,
+            rib,
+            decision_log,
+            traces,
+            ..
+        } = self;
+        for (ji, j) in judges.iter_mut().enumerate() {
+            for mut d in j.drain() {
+                if d.as_path.is_none() && d.outcome != Outcome::Withdrawn {
+                    if let Some(route) = rib.get(d.peer_idx, d.prefix_id, d.path_id) {
+                        d.as_path = Some(rib.path(route.path).clone());
+                    }
+                }
+                if ji == 0 {
+                    if let Some(log) = decision_log.as_mut() {
+                        serde_json::to_writer(&mut **log, &d)?;
+                        log.write_all(b"\n")?;
+                    }
+                }
+                if let Some(t) = traces.get_mut(ji) {
+                    t.entry((d.peer, d.prefix, d.path_id))
+                        .or_default()
+                        .record(&d);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn judge_reports(&mut self, top: usize) -> Vec<JudgeReport> {
+        let end = self.last_time.unwrap_or_default();
+        self.judges
+            .iter()
+            .map(|j| {
+                let mut conflicts: Vec<ConflictRecord> = j.conflicts().to_vec();
+                conflicts.sort_by(|a, b| {
+                    b.routes_held
+                        .cmp(&a.routes_held)
+                        .then(
+                            b.witnesses
+                                .witnesses
+                                .len()
+                                .cmp(&a.witnesses.witnesses.len()),
+                        )
+                        .then(a.first_seen.cmp(&b.first_seen))
+                        .then(a.prefix.cmp(&b.prefix))
+                });
+                conflicts.truncate(top);
+                let mut trust = j.trust_table(end.max(j.now()));
+                trust.sort_by(|a, b| {
+                    a.score
+                        .total_cmp(&b.score)
+                        .then(a.peer.addr.cmp(&b.peer.addr))
+                });
+                JudgeReport {
+                    policy: j.policy().name.clone(),
+                    policy_hash: j.policy_hash().to_string(),
+                    act: j.policy().act,
+                    stats: j.stats(),
+                    held_at_end: j.held_routes(),
+                    conflicts,
+                    trust,
+                }
+            })
+            .collect()
+    }
+
+    fn policy_diff(&self, top: usize) -> Option<PolicyDiff> {
+        let [a, b] = self.traces.as_slice() else {
+            return None;
+        };
+        let mut keys: Vec<&RouteName> = a.keys().chain(b.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        let empty = RouteTrace::default();
+        let mut diff = PolicyDiff {
+            a: self.judges[0].policy().name.clone(),
+            b: self.judges[1].policy().name.clone(),
+            routes_decided: keys.len(),
+            treated_alike: 0,
+            held_only_by_a: 0,
+            held_only_by_b: 0,
+            held_differently: 0,
+            examples: Vec::new(),
+        };
+        for k in keys {
+            let ta = a.get(k).unwrap_or(&empty);
+            let tb = b.get(k).unwrap_or(&empty);
+            match (ta.worst, tb.worst) {
+                (wa, wb) if wa == wb && ta.last == tb.last => {
+                    diff.treated_alike += 1;
+                    continue;
+                }
+                (Some(_), None) => diff.held_only_by_a += 1,
+                (None, Some(_)) => diff.held_only_by_b += 1,
+                _ => diff.held_differently += 1,
+            }
+            if diff.examples.len() < top {
+                diff.examples.push(DiffRow {
+                    peer: k.0,
+                    prefix: k.1,
+                    path_id: k.2,
+                    a: ta.clone(),
+                    b: tb.clone(),
+                });
+            }
+        }
+        Some(diff)
+    }
+
     fn write_line(
         &mut self,
         r: &RouteEvent,
@@ -531,7 +820,9 @@ impl<'a> Tally<'a> {
 
     /// Closes the replay and builds the report.
     /// `prefixes`: [`RovStage::prefixes`].
-    pub fn finish(self, top: usize, prefixes: usize, performance: Performance) -> ReplayReport {
+    pub fn finish(mut self, top: usize, prefixes: usize, performance: Performance) -> ReplayReport {
+        let judges = self.judge_reports(top);
+        let diff = self.policy_diff(top);
         let mut held = vec![0u64; self.peers.len()];
         let mut by_state = StateCounts::default();
         for (peer, _, route) in self.rib.iter() {
@@ -620,6 +911,8 @@ impl<'a> Tally<'a> {
             damage: self.damage,
             notes: self.notes,
             performance,
+            judges,
+            diff,
         }
     }
 
@@ -686,6 +979,7 @@ pub fn run<'a>(
     mut config: ReplayConfig,
     index: &'a VrpIndex,
     log: Option<&'a mut dyn Write>,
+    judging: Option<Judging<'a>>,
 ) -> Result<ReplayReport, ReplayError> {
     let mut ordered = Vec::new();
     let mut total_bytes = 0u64;
@@ -713,7 +1007,7 @@ pub fn run<'a>(
     let honour_expires = config.honour_expires;
 
     let mut rov = RovStage::new(index, honour_expires);
-    let mut tally = Tally::new(index, honour_expires, log);
+    let mut tally = Tally::new(index, honour_expires, log, judging);
     let mut write_error = None;
     std::thread::scope(|scope| -> Result<(), ReplayError> {
         let ingest = std::thread::Builder::new()
@@ -830,6 +1124,7 @@ mod tests {
             prefix: prefix.parse().unwrap(),
             path_id: None,
             action: RouteAction::Announce(AsPath::sequence(path)),
+            snapshot: false,
         })
     }
 
@@ -844,7 +1139,7 @@ mod tests {
         }]);
         let mut out = Vec::new();
         let mut rov = RovStage::new(&index, true);
-        let mut tally = Tally::new(&index, true, Some(&mut out));
+        let mut tally = Tally::new(&index, true, Some(&mut out), None);
         let mut stage = |ev: IngestEvent| {
             let v = rov.annotate(&ev);
             tally.handle(&ev, v)
@@ -863,6 +1158,7 @@ mod tests {
             prefix: "198.51.100.0/24".parse().unwrap(),
             path_id: None,
             action: RouteAction::Withdraw,
+            snapshot: false,
         }))
         .unwrap();
         stage(IngestEvent::PeerDown {

@@ -1,6 +1,6 @@
 //! Rendering the replay report as a table an operator can paste into a ticket.
 
-use crate::replay::{ReplayReport, StateCounts};
+use crate::replay::{JudgeReport, PolicyDiff, ReplayReport, RouteTrace, StateCounts};
 use crate::rpki::RovState;
 use std::fmt::Write;
 
@@ -182,6 +182,12 @@ pub fn table(r: &ReplayReport, vrp_line: &str) -> String {
             "Note: {warnings} UPDATEs had minor attribute problems (RFC 7606 attribute-discard); no route was lost"
         );
     }
+    for j in &r.judges {
+        judge_section(&mut o, j);
+    }
+    if let Some(d) = &r.diff {
+        diff_section(&mut o, d);
+    }
     let p = &r.performance;
     let _ = writeln!(o);
     let _ = write!(
@@ -197,4 +203,131 @@ pub fn table(r: &ReplayReport, vrp_line: &str) -> String {
     }
     let _ = writeln!(o);
     o
+}
+
+fn judge_section(o: &mut String, j: &JudgeReport) {
+    let s = &j.stats;
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "Judge: policy {} ({}){}",
+        j.policy,
+        j.policy_hash,
+        if j.act {
+            ""
+        } else {
+            ", monitor only: decided, never acted on"
+        }
+    );
+    let _ = writeln!(
+        o,
+        "  decisions {}: quarantined {}, rejected {}, released {}, withdrawn while held {}; held at the end {}",
+        s.decisions, s.quarantined, s.rejected, s.released, s.withdrawn_while_held, j.held_at_end
+    );
+    let _ = writeln!(
+        o,
+        "  claims established {}, forgotten {}; conflicts {}: confirmed {}, refuted {}, withdrawn {}, pending {}",
+        s.claims_established,
+        s.claims_forgotten,
+        s.conflicts,
+        s.conflicts_confirmed,
+        s.conflicts_refuted,
+        s.conflicts_withdrawn,
+        s.conflicts
+            - s.conflicts_confirmed
+            - s.conflicts_refuted
+            - s.conflicts_withdrawn
+    );
+    if !j.conflicts.is_empty() {
+        let _ = writeln!(o, "  Conflicts (most routes held first)");
+    }
+    for c in &j.conflicts {
+        let origin = c.origin.map_or("AS_SET".to_string(), |a| a.to_string());
+        let against = c
+            .against
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} {}",
+                    a.prefix,
+                    a.origin.map_or("AS_SET".to_string(), |o| o.to_string())
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(
+            o,
+            "    {:?} {} origin {} (RPKI {}) against {}: {:?}{}; {} routes held; {} of {} witnesses",
+            c.kind,
+            c.prefix,
+            origin,
+            c.rpki,
+            against,
+            c.resolution,
+            c.resolved_at.map(|t| format!(" at {t}")).unwrap_or_default(),
+            c.routes_held,
+            c.witnesses.effective,
+            c.witnesses.needed,
+        );
+        let _ = writeln!(o, "      first seen {}", c.first_seen);
+    }
+    let _ = writeln!(o, "  Peer trust (lowest first)");
+    let _ = writeln!(
+        o,
+        "    {:<40} {:>6} {:>9} {:>8} {:>8} {:>8} {:>7} {:>6} {:>5}",
+        "peer", "trust", "confirmed", "rpki-inv", "aspa-inv", "refuted", "held", "flaps", "now"
+    );
+    for t in &j.trust {
+        let c = &t.counts;
+        let _ = writeln!(
+            o,
+            "    {:<40} {:>6.3}{} {:>8} {:>8} {:>8} {:>8} {:>7} {:>6} {:>5}",
+            format!("{} {}", t.peer.addr, t.peer.asn),
+            t.score,
+            if t.below_floor { "!" } else { " " },
+            c.confirmed_valid + c.confirmed_not_found,
+            c.rpki_invalid,
+            c.aspa_invalid,
+            c.refuted,
+            c.quarantined,
+            c.flaps,
+            t.routes_held
+        );
+    }
+}
+
+fn trace(t: &RouteTrace) -> String {
+    match (t.worst, t.last) {
+        (None, _) => "never held".into(),
+        (Some(w), Some(l)) => format!(
+            "{} ({} decisions, ends {})",
+            w.name(),
+            t.decisions,
+            l.name()
+        ),
+        (Some(w), None) => w.name().into(),
+    }
+}
+
+fn diff_section(o: &mut String, d: &PolicyDiff) {
+    let _ = writeln!(o);
+    let _ = writeln!(o, "Policy diff: {} (A) vs {} (B)", d.a, d.b);
+    let _ = writeln!(
+        o,
+        "  routes decided {}: alike {}, held only by A {}, held only by B {}, held differently {}",
+        d.routes_decided, d.treated_alike, d.held_only_by_a, d.held_only_by_b, d.held_differently
+    );
+    for e in &d.examples {
+        let _ = writeln!(
+            o,
+            "    {} from {}: A {}; B {}",
+            e.prefix,
+            e.peer,
+            trace(&e.a),
+            trace(&e.b)
+        );
+        if let Some(x) = e.a.first_hold.as_ref().or(e.b.first_hold.as_ref()) {
+            let _ = writeln!(o, "      {x}");
+        }
+    }
 }

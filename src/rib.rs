@@ -65,7 +65,7 @@ impl PathTable {
 }
 
 /// Interned prefix handle: dense, never reused, valid for the [`PrefixTable`] that made it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PrefixId(pub u32);
 
 /// Every prefix seen, each with a dense id. IPv4 keys are (address, length); IPv6 keys

@@ -298,7 +298,7 @@ impl<F: FnMut(IngestEvent)> Converter<'_, F> {
     fn table_dump(&mut self, time: EventTime, m: TableDumpMessage) {
         let peer = self.peer(m.peer_ip, Asn(m.peer_asn.to_u32()));
         let path = self.path_of(&m.attributes);
-        self.announce(time, peer, m.prefix, &path);
+        self.announce(time, peer, m.prefix, &path, true);
     }
 
     fn table_dump_v2(&mut self, time: EventTime, m: TableDumpV2Message, offset: u64) {
@@ -362,7 +362,7 @@ impl<F: FnMut(IngestEvent)> Converter<'_, F> {
                 prefix: prefix.prefix,
                 path_id: e.path_id.or(prefix.path_id),
             };
-            self.announce(time, peer, p, &path);
+            self.announce(time, peer, p, &path, true);
         }
         if !missing.is_empty() {
             missing.sort_unstable();
@@ -466,11 +466,11 @@ impl<F: FnMut(IngestEvent)> Converter<'_, F> {
         }
         let path = self.path_of(&u.attributes);
         for p in &u.announced_prefixes {
-            self.announce(time, peer, *p, &path);
+            self.announce(time, peer, *p, &path, false);
         }
         if let Some(n) = mp_unicast {
             for p in &n.prefixes {
-                self.announce(time, peer, *p, &path);
+                self.announce(time, peer, *p, &path, false);
             }
         }
     }
@@ -481,6 +481,7 @@ impl<F: FnMut(IngestEvent)> Converter<'_, F> {
         peer: PeerIdx,
         p: NetworkPrefix,
         path: &crate::model::AsPath,
+        snapshot: bool,
     ) {
         self.summary.announcements += 1;
         (self.emit)(IngestEvent::Route(RouteEvent {
@@ -489,6 +490,7 @@ impl<F: FnMut(IngestEvent)> Converter<'_, F> {
             prefix: normalise(p.prefix),
             path_id: p.path_id,
             action: RouteAction::Announce(path.clone()),
+            snapshot,
         }));
     }
 
@@ -500,6 +502,7 @@ impl<F: FnMut(IngestEvent)> Converter<'_, F> {
             prefix: normalise(p.prefix),
             path_id: p.path_id,
             action: RouteAction::Withdraw,
+            snapshot: false,
         }));
     }
 }

@@ -1,0 +1,1576 @@
+//! The judge's engine: claims, witnesses, conflicts, trust and decisions. Pure: every
+//! input carries its time, nothing here reads a clock, touches a socket or spawns.
+//! See the module docs of [`crate::judge`] for the rules it applies.
+
+use super::anomaly;
+use super::decision::{
+    Cause, ClaimRef, Decision, Detail, InvalidReasonOrNotFound, Outcome, Reason, VrpBrief,
+    WitnessCount, WitnessRef,
+};
+use super::policy::{Action, PeerRole, Policy};
+use super::trust::{Evidence, TrustScore};
+use crate::model::{AsPath, Asn, EventTime, Peer, PeerIdx, SegmentKind};
+use crate::rib::PrefixId;
+use crate::rpki::aspa::{AspaState, Direction};
+use crate::rpki::vrps::AspaAfi;
+use crate::rpki::{AspaSet, RovState, VrpIndex};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use prefix_trie::PrefixMap;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+use smallvec::SmallVec;
+use std::borrow::Cow;
+use std::collections::{BTreeSet, VecDeque};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+const NONE: u32 = u32::MAX;
+
+/// Conditions a route can meet; each maps to a policy action.
+mod cond {
+    pub const RPKI_INVALID: u16 = 1 << 0;
+    pub const RPKI_NOT_FOUND: u16 = 1 << 1;
+    pub const ASPA_INVALID: u16 = 1 << 2;
+    pub const AS_SET: u16 = 1 << 3;
+    pub const RESERVED_ASN: u16 = 1 << 4;
+    pub const BOGON: u16 = 1 << 5;
+    pub const TOO_SPECIFIC: u16 = 1 << 6;
+    pub const PREFIX_SET: u16 = 1 << 7;
+    pub const MOAS: u16 = 1 << 8;
+    pub const SUB_PREFIX: u16 = 1 << 9;
+    pub const SQUAT: u16 = 1 << 10;
+    pub const UNCONFIRMED: u16 = 1 << 11;
+    pub const UNTRUSTED: u16 = 1 << 12;
+    pub const COUNT: usize = 13;
+    pub const CONFLICT: u16 = MOAS | SUB_PREFIX | SQUAT;
+    pub const RULES: [&str; COUNT] = [
+        "rpki.invalid",
+        "rpki.not_found",
+        "anomalies.aspa_invalid",
+        "anomalies.as_set",
+        "anomalies.reserved_asn",
+        "anomalies.bogon",
+        "anomalies.too_specific",
+        "prefix_sets",
+        "conflicts.moas",
+        "conflicts.sub_prefix",
+        "conflicts.squat",
+        "confirm.on_unconfirmed",
+        "conflicts.untrusted_source",
+    ];
+}
+
+/// One announcement, as the judge needs it.
+#[derive(Clone, Copy, Debug)]
+pub struct Announce<'p> {
+    pub time: EventTime,
+    pub peer: PeerIdx,
+    pub prefix: IpNet,
+    /// The prefix's dense id (from [`crate::rib::PrefixTable`]): claims are kept per id.
+    pub prefix_id: PrefixId,
+    pub path_id: Option<u32>,
+    pub path: &'p AsPath,
+    /// The RFC 6811 origin (`None`: the path ends in an AS_SET).
+    pub origin: Option<Asn>,
+    pub rov: RovState,
+    /// State transfer (a RIB dump entry): learn the claim, raise no conflict.
+    pub snapshot: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Witness {
+    peer: u32,
+    path_id: u32,
+    since: EventTime,
+    /// The AS just before the origin on this witness's path.
+    neighbour: u32,
+    /// Route-level conditions (ASPA, AS_SET, reserved ASN).
+    flags: u16,
+}
+
+struct Claim {
+    prefix: IpNet,
+    prefix_id: u32,
+    origin: Option<Asn>,
+    /// Next claim of the same prefix.
+    next: u32,
+    /// Bumped when the slot is reused, so stale timers are recognised.
+    gen: u32,
+    live: bool,
+    /// Claim-level conditions.
+    flags: u16,
+    set_action: Action,
+    rov: RovState,
+    first_seen: EventTime,
+    established: Option<EventTime>,
+    gone_since: Option<EventTime>,
+    /// Index into the conflict records (`NONE`: no conflict).
+    conflict: u32,
+    /// Inline for the one-witness claims that dominate update streams (no allocation).
+    witnesses: SmallVec<[Witness; 1]>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct RouteKey {
+    peer: u32,
+    prefix: u32,
+    path_id: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    outcome: Outcome,
+    since: EventTime,
+}
+
+struct PeerState {
+    peer: Peer,
+    role: PeerRole,
+    trust: TrustScore,
+    /// Routes of this peer in `held` (skips the look-up for peers with none).
+    held: u32,
+}
+
+/// Kinds of conflicting claims.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConflictKind {
+    Moas,
+    SubPrefix,
+    Squat,
+}
+
+/// How a conflict ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Resolution {
+    /// Still waiting for witnesses.
+    Pending,
+    /// Enough independent, trusted witnesses confirmed it: it is established.
+    Confirmed,
+    /// Not confirmed within the window: its witnesses lost trust.
+    Refuted,
+    /// Every witness withdrew it before it was confirmed.
+    Withdrawn,
+}
+
+/// One conflicting claim and what became of it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConflictRecord {
+    pub kind: ConflictKind,
+    pub prefix: IpNet,
+    pub origin: Option<Asn>,
+    pub against: Vec<ClaimRef>,
+    pub first_seen: EventTime,
+    pub rpki: &'static str,
+    pub resolution: Resolution,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<EventTime>,
+    /// The witnesses when it was resolved (or now, while pending).
+    pub witnesses: WitnessCount,
+    /// Routes held because of it, over its life.
+    pub routes_held: u64,
+}
+
+/// Counters of what the judge did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct JudgeStats {
+    pub decisions: u64,
+    /// Transitions into quarantine.
+    pub quarantined: u64,
+    /// Transitions into reject.
+    pub rejected: u64,
+    /// Held routes released to propagate.
+    pub released: u64,
+    /// Held routes that went away (withdrawn or session down).
+    pub withdrawn_while_held: u64,
+    pub claims_established: u64,
+    pub conflicts: u64,
+    pub conflicts_confirmed: u64,
+    pub conflicts_refuted: u64,
+    pub conflicts_withdrawn: u64,
+    pub claims_forgotten: u64,
+}
+
+/// A peer's trust, for reports and the API.
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerTrust {
+    pub peer: Peer,
+    pub score: f64,
+    pub below_floor: bool,
+    /// Decayed evidence at the time asked: (good, bad) weights.
+    pub good: f64,
+    pub bad: f64,
+    pub counts: super::trust::TrustCounts,
+    pub routes_held: u32,
+}
+
+/// One claim as the judge sees it now.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClaimView {
+    pub prefix: IpNet,
+    pub origin: Option<Asn>,
+    pub first_seen: EventTime,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub established: Option<EventTime>,
+    /// Set while nobody announces an established claim (it is remembered a while).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gone_since: Option<EventTime>,
+    pub rpki: &'static str,
+    /// Claim-level conditions by policy rule (e.g. `conflicts.sub_prefix` while held).
+    pub conditions: Vec<&'static str>,
+    pub witnesses: WitnessCount,
+}
+
+/// Prefix tries for both families, values copied out.
+struct Tries<T: Copy> {
+    v4: PrefixMap<Ipv4Net, T>,
+    v6: PrefixMap<Ipv6Net, T>,
+}
+
+impl<T: Copy> Default for Tries<T> {
+    fn default() -> Self {
+        Tries {
+            v4: PrefixMap::new(),
+            v6: PrefixMap::new(),
+        }
+    }
+}
+
+impl<T: Copy> Tries<T> {
+    fn insert(&mut self, p: IpNet, v: T) {
+        match p {
+            IpNet::V4(n) => {
+                self.v4.insert(n, v);
+            }
+            IpNet::V6(n) => {
+                self.v6.insert(n, v);
+            }
+        }
+    }
+    fn remove(&mut self, p: &IpNet) {
+        match p {
+            IpNet::V4(n) => {
+                self.v4.remove(n);
+            }
+            IpNet::V6(n) => {
+                self.v6.remove(n);
+            }
+        }
+    }
+    /// Prefixes that cover `p` (itself included), least specific first.
+    fn cover(&self, p: &IpNet) -> Vec<(IpNet, T)> {
+        match p {
+            IpNet::V4(n) => self.v4.cover(n).map(|(k, v)| (IpNet::V4(k), *v)).collect(),
+            IpNet::V6(n) => self.v6.cover(n).map(|(k, v)| (IpNet::V6(k), *v)).collect(),
+        }
+    }
+    /// Does any prefix within `p` (itself included) satisfy `f`?
+    fn any_within(&self, p: &IpNet, f: impl Fn(T) -> bool) -> bool {
+        match p {
+            IpNet::V4(n) => self.v4.children(n).any(|(_, v)| f(*v)),
+            IpNet::V6(n) => self.v6.children(n).any(|(_, v)| f(*v)),
+        }
+    }
+}
+
+/// Conflict records kept in full (all are counted).
+const CONFLICTS_KEPT: usize = 10_000;
+/// How often (event time, µs) stale flap marks are swept.
+const SWEEP_EVERY: i64 = 60_000_000;
+
+/// The judge. Feed it events in order; take its decisions with [`Judge::drain`].
+pub struct Judge<'a> {
+    policy: Policy,
+    policy_hash: Arc<str>,
+    index: &'a VrpIndex,
+    aspa: &'a AspaSet,
+    honour_expires: bool,
+    rpki_serial: Option<u64>,
+    actions: [Action; cond::COUNT],
+    hold_mask: u16,
+    peers: Vec<PeerState>,
+    claims: Vec<Claim>,
+    free: Vec<u32>,
+    heads: Vec<u32>,
+    /// Prefixes with an established claim (value: prefix id).
+    established: Tries<u32>,
+    /// For squats: every prefix announced, with `EventTime(i64::MAX)` while announced or
+    /// the time it was last withdrawn. Kept only when squats are judged.
+    seen: Option<Tries<EventTime>>,
+    held: FxHashMap<RouteKey, Held>,
+    /// (deadline, claim, generation) of conflicts waiting for confirmation.
+    pending: BTreeSet<(EventTime, u32, u32)>,
+    /// (due, route) of releases waiting for the hold-down.
+    hold_timers: BTreeSet<(EventTime, RouteKey)>,
+    /// (when, claim, generation) of established claims whose witnesses all left.
+    gone: VecDeque<(EventTime, u32, u32)>,
+    /// (peer, prefix) -> when that peer last withdrew that prefix (flaps).
+    withdrawn: FxHashMap<(u32, u32), EventTime>,
+    next_sweep: EventTime,
+    now: EventTime,
+    started: Option<EventTime>,
+    seq: u64,
+    out: Vec<Decision>,
+    conflicts: Vec<ConflictRecord>,
+    stats: JudgeStats,
+}
+
+fn neighbour_of(path: &AsPath, origin: Option<Asn>, speaker: Asn) -> u32 {
+    let Some(o) = origin else {
+        return speaker.0;
+    };
+    let mut prev = None;
+    let mut last = None;
+    for (kind, asns) in path.segments() {
+        if kind != SegmentKind::Sequence {
+            continue;
+        }
+        for &a in asns {
+            if last != Some(a) {
+                prev = last;
+                last = Some(a);
+            }
+        }
+    }
+    match (prev, last) {
+        (Some(p), Some(l)) if l == o.0 => p,
+        _ => o.0,
+    }
+}
+
+fn afi(p: &IpNet) -> AspaAfi {
+    match p {
+        IpNet::V4(_) => AspaAfi::Ipv4,
+        IpNet::V6(_) => AspaAfi::Ipv6,
+    }
+}
+
+fn contains(net: &IpNet, p: &IpNet) -> bool {
+    net.contains(p)
+}
+
+impl<'a> Judge<'a> {
+    /// A judge under `policy`, with the RPKI snapshot `index` / `aspa`. `rpki_serial` is
+    /// recorded in every decision.
+    pub fn new(
+        policy: Policy,
+        index: &'a VrpIndex,
+        aspa: &'a AspaSet,
+        honour_expires: bool,
+        rpki_serial: Option<u64>,
+    ) -> Self {
+        let mut actions = [Action::Propagate; cond::COUNT];
+        actions[0] = policy.rpki.invalid;
+        actions[1] = policy.rpki.not_found;
+        actions[2] = policy.anomalies.aspa_invalid;
+        actions[3] = policy.anomalies.as_set;
+        actions[4] = policy.anomalies.reserved_asn;
+        actions[5] = policy.anomalies.bogon;
+        actions[6] = policy.anomalies.too_specific;
+        actions[7] = Action::Reject; // per set: see `set_action`
+        actions[8] = policy.conflicts.moas;
+        actions[9] = policy.conflicts.sub_prefix;
+        actions[10] = policy.conflicts.squat;
+        actions[11] = policy.confirm.on_unconfirmed;
+        actions[12] = policy.conflicts.untrusted_source;
+        let mut hold_mask = 0u16;
+        for (i, act) in actions.iter().enumerate() {
+            if *act != Action::Propagate {
+                hold_mask |= 1 << i;
+            }
+        }
+        hold_mask |= cond::PREFIX_SET;
+        let seen = (policy.conflicts.squat != Action::Propagate).then(Tries::default);
+        Judge {
+            policy_hash: Arc::from(policy.hash()),
+            policy,
+            index,
+            aspa,
+            honour_expires,
+            rpki_serial,
+            actions,
+            hold_mask,
+            peers: Vec::new(),
+            claims: Vec::new(),
+            free: Vec::new(),
+            heads: Vec::new(),
+            established: Tries::default(),
+            seen,
+            held: FxHashMap::default(),
+            pending: BTreeSet::new(),
+            hold_timers: BTreeSet::new(),
+            gone: VecDeque::new(),
+            withdrawn: FxHashMap::default(),
+            next_sweep: EventTime(i64::MIN),
+            now: EventTime(i64::MIN),
+            started: None,
+            seq: 0,
+            out: Vec::new(),
+            conflicts: Vec::new(),
+            stats: JudgeStats::default(),
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub fn policy_hash(&self) -> &str {
+        &self.policy_hash
+    }
+
+    pub fn stats(&self) -> JudgeStats {
+        self.stats
+    }
+
+    /// The conflict records (the first 10,000; all are counted in stats).
+    pub fn conflicts(&self) -> &[ConflictRecord] {
+        &self.conflicts
+    }
+
+    /// Takes the decisions made since the last call.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, Decision> {
+        self.out.drain(..)
+    }
+
+    /// Routes held now (quarantined or rejected).
+    pub fn held_routes(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Registers (or renames) a peer.
+    pub fn peer(&mut self, idx: PeerIdx, peer: &Peer) {
+        let i = idx.0 as usize;
+        while self.peers.len() <= i {
+            self.peers.push(PeerState {
+                peer: peer.clone(),
+                role: self.policy.role_of(peer.asn),
+                trust: TrustScore::default(),
+                held: 0,
+            });
+        }
+        self.peers[i].peer = peer.clone();
+        self.peers[i].role = self.policy.role_of(peer.asn);
+    }
+
+    fn ensure_peer(&mut self, p: u32) {
+        if self.peers.len() <= p as usize {
+            let placeholder = Peer {
+                feed: Arc::from("?"),
+                addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                asn: Asn::ZERO,
+                bgp_id: None,
+            };
+            self.peer(PeerIdx(p), &placeholder);
+        }
+    }
+
+    /// Every peer's trust at `now`.
+    pub fn trust_table(&self, now: EventTime) -> Vec<PeerTrust> {
+        let tp = &self.policy.trust;
+        self.peers
+            .iter()
+            .map(|p| {
+                let score = p.trust.score(tp, now);
+                let (good, bad) = p.trust.evidence(tp, now);
+                PeerTrust {
+                    peer: p.peer.clone(),
+                    score,
+                    below_floor: score < tp.floor,
+                    good,
+                    bad,
+                    counts: p.trust.counts,
+                    routes_held: p.held,
+                }
+            })
+            .collect()
+    }
+
+    /// Every claim on a prefix (by its id), with its witnesses as of the judge's time.
+    pub fn claims_of(&self, prefix_id: PrefixId) -> Vec<ClaimView> {
+        let mut out = Vec::new();
+        let mut x = self
+            .heads
+            .get(prefix_id.0 as usize)
+            .copied()
+            .unwrap_or(NONE);
+        while x != NONE {
+            let cl = &self.claims[x as usize];
+            out.push(ClaimView {
+                prefix: cl.prefix,
+                origin: cl.origin,
+                first_seen: cl.first_seen,
+                established: cl.established,
+                gone_since: cl.gone_since,
+                rpki: cl.rov.name(),
+                conditions: (0..cond::COUNT)
+                    .filter(|i| cl.flags & (1 << i) != 0)
+                    .map(|i| cond::RULES[i])
+                    .collect(),
+                witnesses: self.witness_count(x, self.now),
+            });
+            x = cl.next;
+        }
+        out
+    }
+
+    /// The latest time seen.
+    pub fn now(&self) -> EventTime {
+        self.now
+    }
+
+    fn trust_of(&self, peer: u32, t: EventTime) -> f64 {
+        self.peers
+            .get(peer as usize)
+            .map_or(self.policy.trust.prior, |p| {
+                p.trust.score(&self.policy.trust, t)
+            })
+    }
+
+    /// Still learning (see `Policy::warmup`)?
+    fn learning(&self, t: EventTime) -> bool {
+        self.started
+            .is_some_and(|s| t.0.saturating_sub(s.0) < micros(self.policy.warmup))
+    }
+
+    fn evidence(&mut self, peer: u32, t: EventTime, e: Evidence) {
+        let good = matches!(e, Evidence::ConfirmedValid | Evidence::ConfirmedNotFound);
+        if !good && self.learning(t) {
+            return;
+        }
+        if let Some(p) = self.peers.get_mut(peer as usize) {
+            p.trust.record(&self.policy.trust, t, e);
+        }
+    }
+
+    // ----- time -----
+
+    /// Moves time forward to `t` (never back) and runs every timer due by then, each at
+    /// its own time: confirmation deadlines, hold-down releases, forgetting.
+    pub fn advance(&mut self, t: EventTime) {
+        if self.started.is_none() {
+            self.started = Some(t);
+        }
+        if t > self.now {
+            self.now = t;
+        }
+        let now = self.now;
+        while let Some(&(due, c, gen)) = self.pending.first() {
+            if due > now {
+                break;
+            }
+            self.pending.pop_first();
+            self.refute(c, gen, due);
+        }
+        while let Some(&(due, key)) = self.hold_timers.first() {
+            if due > now {
+                break;
+            }
+            self.hold_timers.pop_first();
+            self.reevaluate_route(key, due, Cause::HoldDownEnded);
+        }
+        let memory = micros(self.policy.conflicts.memory);
+        while let Some(&(since, c, gen)) = self.gone.front() {
+            if since.0.saturating_add(memory) > now.0 {
+                break;
+            }
+            self.gone.pop_front();
+            self.forget(c, gen, since);
+        }
+        if now >= self.next_sweep {
+            let keep = micros(self.policy.trust.flap_interval);
+            self.withdrawn
+                .retain(|_, w| w.0.saturating_add(keep) >= now.0);
+            self.next_sweep = EventTime(now.0.saturating_add(SWEEP_EVERY));
+        }
+    }
+
+    // ----- claims -----
+
+    fn find_claim(&self, prefix_id: u32, origin: Option<Asn>) -> Option<u32> {
+        let mut c = *self.heads.get(prefix_id as usize)?;
+        while c != NONE {
+            let claim = &self.claims[c as usize];
+            if claim.origin == origin {
+                return Some(c);
+            }
+            c = claim.next;
+        }
+        None
+    }
+
+    /// The claim and position of the witness (peer, path id) for a prefix, if any.
+    fn locate(&self, prefix_id: u32, peer: u32, path_id: u32) -> Option<(u32, usize)> {
+        let mut c = *self.heads.get(prefix_id as usize)?;
+        while c != NONE {
+            let claim = &self.claims[c as usize];
+            if let Some(pos) = claim
+                .witnesses
+                .iter()
+                .position(|w| w.peer == peer && w.path_id == path_id)
+            {
+                return Some((c, pos));
+            }
+            c = claim.next;
+        }
+        None
+    }
+
+    fn new_claim(&mut self, a: &Announce<'_>, t: EventTime) -> u32 {
+        let pid = a.prefix_id.0;
+        if self.heads.len() <= pid as usize {
+            self.heads.resize(pid as usize + 1, NONE);
+        }
+        let (flags, set_action) = self.prefix_conditions(&a.prefix, a.origin);
+        let claim = Claim {
+            prefix: a.prefix,
+            prefix_id: pid,
+            origin: a.origin,
+            next: self.heads[pid as usize],
+            gen: 0,
+            live: true,
+            flags,
+            set_action,
+            rov: a.rov,
+            first_seen: t,
+            established: None,
+            gone_since: None,
+            conflict: NONE,
+            witnesses: SmallVec::new(),
+        };
+        let c = match self.free.pop() {
+            Some(c) => {
+                let gen = self.claims[c as usize].gen.wrapping_add(1);
+                self.claims[c as usize] = Claim { gen, ..claim };
+                c
+            }
+            None => {
+                self.claims.push(claim);
+                (self.claims.len() - 1) as u32
+            }
+        };
+        self.heads[pid as usize] = c;
+        c
+    }
+
+    fn unlink(&mut self, c: u32) {
+        let pid = self.claims[c as usize].prefix_id as usize;
+        let next = self.claims[c as usize].next;
+        if self.heads[pid] == c {
+            self.heads[pid] = next;
+        } else {
+            let mut x = self.heads[pid];
+            while x != NONE {
+                if self.claims[x as usize].next == c {
+                    self.claims[x as usize].next = next;
+                    break;
+                }
+                x = self.claims[x as usize].next;
+            }
+        }
+        let claim = &mut self.claims[c as usize];
+        claim.live = false;
+        claim.witnesses = SmallVec::new();
+        claim.next = NONE;
+        self.free.push(c);
+    }
+
+    fn allowed(&self, prefix: &IpNet) -> bool {
+        self.policy
+            .allow
+            .prefixes
+            .iter()
+            .any(|n| contains(n, prefix))
+    }
+
+    /// Conditions that depend only on the prefix and origin.
+    fn prefix_conditions(&self, prefix: &IpNet, origin: Option<Asn>) -> (u16, Action) {
+        let mut flags = 0;
+        let mut set_action = Action::Propagate;
+        if anomaly::bogon(prefix).is_some() {
+            flags |= cond::BOGON;
+        }
+        let max = match prefix {
+            IpNet::V4(_) => self.policy.anomalies.max_length_v4,
+            IpNet::V6(_) => self.policy.anomalies.max_length_v6,
+        };
+        if prefix.prefix_len() > max && !self.allowed(prefix) {
+            flags |= cond::TOO_SPECIFIC;
+        }
+        for s in &self.policy.prefix_sets {
+            if !s.prefixes.iter().any(|n| contains(n, prefix)) {
+                continue;
+            }
+            let bad_origin = origin.is_none_or(|o| !s.origins.contains(&o));
+            let too_long = s.max_length.is_some_and(|m| prefix.prefix_len() > m);
+            if bad_origin || too_long {
+                flags |= cond::PREFIX_SET;
+                set_action = set_action.max(s.action);
+            }
+        }
+        if set_action == Action::Propagate {
+            flags &= !cond::PREFIX_SET;
+        }
+        (flags, set_action)
+    }
+
+    fn rov_flags(rov: RovState) -> u16 {
+        match rov {
+            RovState::Valid => 0,
+            RovState::Invalid(_) => cond::RPKI_INVALID,
+            RovState::NotFound => cond::RPKI_NOT_FOUND,
+        }
+    }
+
+    /// Route-level conditions of a path from `peer`.
+    fn path_flags(&self, a: &Announce<'_>, role: PeerRole) -> u16 {
+        let mut flags = 0;
+        if a.path.segments().any(|(k, _)| k == SegmentKind::Set) {
+            flags |= cond::AS_SET;
+        }
+        if anomaly::reserved_in_path(a.path).is_some() {
+            flags |= cond::RESERVED_ASN;
+        }
+        if let Some(dir) = direction(role) {
+            if !self.aspa.is_empty() {
+                let at = self.honour_expires.then(|| a.time.secs());
+                let v = self.aspa.verify(a.path, dir, afi(&a.prefix), at);
+                if v.state == AspaState::Invalid {
+                    flags |= cond::ASPA_INVALID;
+                }
+            }
+        }
+        flags
+    }
+
+    /// Looks for a conflict against established claims when a claim first appears.
+    fn check_conflict(&mut self, c: u32, t: EventTime) {
+        let (prefix, origin, rov, pid) = {
+            let cl = &self.claims[c as usize];
+            (cl.prefix, cl.origin, cl.rov, cl.prefix_id)
+        };
+        if self.allowed(&prefix)
+            || origin.is_some_and(|o| self.policy.allow.origins.contains(&o))
+            || (rov == RovState::Valid && !self.policy.conflicts.hold_rpki_valid)
+        {
+            return;
+        }
+        let mut kind = None;
+        let mut against = Vec::new();
+        // MOAS: another origin established for this very prefix.
+        if self.actions[8] != Action::Propagate {
+            let mut x = self.heads[pid as usize];
+            while x != NONE {
+                let cl = &self.claims[x as usize];
+                if x != c && cl.origin != origin {
+                    if let Some(e) = cl.established {
+                        against.push(ClaimRef {
+                            prefix,
+                            origin: cl.origin,
+                            established: e,
+                        });
+                    }
+                }
+                x = cl.next;
+            }
+            if !against.is_empty() {
+                kind = Some(ConflictKind::Moas);
+            }
+        }
+        // Sub-prefix: the most specific established cover has only other origins.
+        if kind.is_none() && self.actions[9] != Action::Propagate {
+            let covers = self.established.cover(&prefix);
+            let mut same_origin = false;
+            let mut best: Option<(IpNet, u32)> = None;
+            for (net, cpid) in covers {
+                if net == prefix {
+                    continue;
+                }
+                let mut x = self.heads.get(cpid as usize).copied().unwrap_or(NONE);
+                let mut any = false;
+                while x != NONE {
+                    let cl = &self.claims[x as usize];
+                    if cl.established.is_some() {
+                        any = true;
+                        if cl.origin == origin {
+                            same_origin = true;
+                        }
+                    }
+                    x = cl.next;
+                }
+                if any {
+                    best = Some((net, cpid));
+                }
+            }
+            if let (false, Some((net, cpid))) = (same_origin, best) {
+                let mut x = self.heads[cpid as usize];
+                while x != NONE {
+                    let cl = &self.claims[x as usize];
+                    if let Some(e) = cl.established {
+                        against.push(ClaimRef {
+                            prefix: net,
+                            origin: cl.origin,
+                            established: e,
+                        });
+                    }
+                    x = cl.next;
+                }
+                kind = Some(ConflictKind::SubPrefix);
+            }
+        }
+        // Squat: nothing overlapping was announced within the lookback, and the judge has
+        // watched that long.
+        if kind.is_none() {
+            if let (Some(seen), Some(start)) = (&self.seen, self.started) {
+                let lookback = micros(self.policy.conflicts.squat_lookback);
+                let since = EventTime(t.0.saturating_sub(lookback));
+                if t.0.saturating_sub(start.0) >= lookback
+                    && !seen.cover(&prefix).iter().any(|(_, v)| *v >= since)
+                    && !seen.any_within(&prefix, |v| v >= since)
+                {
+                    kind = Some(ConflictKind::Squat);
+                }
+            }
+        }
+        let Some(kind) = kind else {
+            return;
+        };
+        let bit = match kind {
+            ConflictKind::Moas => cond::MOAS,
+            ConflictKind::SubPrefix => cond::SUB_PREFIX,
+            ConflictKind::Squat => cond::SQUAT,
+        };
+        self.stats.conflicts += 1;
+        let deadline = EventTime(t.0.saturating_add(micros(self.policy.confirm.window)));
+        let gen = self.claims[c as usize].gen;
+        self.pending.insert((deadline, c, gen));
+        let record = (self.conflicts.len() < CONFLICTS_KEPT).then(|| ConflictRecord {
+            kind,
+            prefix,
+            origin,
+            against,
+            first_seen: t,
+            rpki: rov.name(),
+            resolution: Resolution::Pending,
+            resolved_at: None,
+            witnesses: WitnessCount {
+                effective: 0.0,
+                needed: self.policy.confirm.k,
+                witnesses: Vec::new(),
+            },
+            routes_held: 0,
+        });
+        let cl = &mut self.claims[c as usize];
+        cl.flags |= bit;
+        if let Some(r) = record {
+            cl.conflict = self.conflicts.len() as u32;
+            self.conflicts.push(r);
+        }
+    }
+
+    /// Independent witness count (see the module docs): (effective, any trusted witness).
+    fn count(&self, c: u32, t: EventTime, detail: bool) -> (f64, bool, Vec<WitnessRef>) {
+        let cl = &self.claims[c as usize];
+        let floor = self.policy.trust.floor;
+        if !detail && cl.witnesses.len() == 1 {
+            // The common case of a claim one peer makes: no allocation.
+            let w = cl.witnesses[0];
+            let trusted = self.trust_of(w.peer, t) >= floor;
+            let asn = self.peers.get(w.peer as usize).map_or(0, |p| p.peer.asn.0);
+            let votes = trusted && cl.origin != Some(Asn(asn));
+            return (if votes { 1.0 } else { 0.0 }, trusted, Vec::new());
+        }
+        let beta = self.policy.confirm.same_neighbour_weight;
+        // (peer AS, neighbour, witness index) of trusted witnesses other than the origin.
+        let mut votes: Vec<(u32, u32, usize)> = Vec::with_capacity(cl.witnesses.len());
+        let mut any_trusted = false;
+        let mut trust = Vec::with_capacity(if detail { cl.witnesses.len() } else { 0 });
+        for (i, w) in cl.witnesses.iter().enumerate() {
+            let score = self.trust_of(w.peer, t);
+            if detail {
+                trust.push(score);
+            }
+            if score < floor {
+                continue;
+            }
+            any_trusted = true;
+            let asn = self.peers.get(w.peer as usize).map_or(0, |p| p.peer.asn.0);
+            if cl.origin == Some(Asn(asn)) {
+                continue;
+            }
+            votes.push((asn, w.neighbour, i));
+        }
+        // One vote per peer AS (its lowest neighbour, for an order-independent answer).
+        votes.sort_unstable();
+        votes.dedup_by_key(|v| v.0);
+        // Group by neighbour: the first AS of a group counts 1, each further one beta.
+        let mut by_neighbour: Vec<(u32, u32, usize)> =
+            votes.iter().map(|&(a, n, i)| (n, a, i)).collect();
+        by_neighbour.sort_unstable();
+        let mut effective = 0.0;
+        let mut weights = vec![0.0; if detail { cl.witnesses.len() } else { 0 }];
+        let mut prev = None;
+        for &(n, _, i) in &by_neighbour {
+            let w = if prev == Some(n) { beta } else { 1.0 };
+            prev = Some(n);
+            effective += w;
+            if detail {
+                weights[i] = w;
+            }
+        }
+        let refs = if detail {
+            cl.witnesses
+                .iter()
+                .enumerate()
+                .map(|(i, w)| {
+                    let p = self.peers.get(w.peer as usize);
+                    WitnessRef {
+                        peer: p.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.peer.addr),
+                        peer_asn: p.map_or(Asn::ZERO, |p| p.peer.asn),
+                        trust: (trust[i] * 1000.0).round() / 1000.0,
+                        neighbour: Asn(w.neighbour),
+                        since: w.since,
+                        weight: weights[i],
+                    }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        (effective, any_trusted, refs)
+    }
+
+    fn witness_count(&self, c: u32, t: EventTime) -> WitnessCount {
+        let (effective, _, witnesses) = self.count(c, t, true);
+        WitnessCount {
+            effective,
+            needed: self.policy.confirm.k,
+            witnesses,
+        }
+    }
+
+    /// Re-judges a claim's standing after its witnesses changed: establishment and the
+    /// untrusted-source hold. Routes whose outcome changes get decisions (`skip`, the
+    /// route being announced now, is left to the caller).
+    fn evaluate_claim(&mut self, c: u32, t: EventTime, skip: Option<(u32, u32)>) {
+        let (before, established, empty) = {
+            let cl = &self.claims[c as usize];
+            (cl.flags, cl.established.is_some(), cl.witnesses.is_empty())
+        };
+        if empty {
+            return;
+        }
+        let mut cause = Cause::WitnessesChanged;
+        let mut flags = before;
+        if !established {
+            let (effective, any_trusted, _) = self.count(c, t, false);
+            if effective >= self.policy.confirm.k && before & cond::UNCONFIRMED == 0 {
+                if before & cond::CONFLICT != 0 {
+                    cause = Cause::Confirmed;
+                    flags &= !cond::CONFLICT;
+                    self.stats.conflicts_confirmed += 1;
+                    self.resolve(c, t, Resolution::Confirmed);
+                }
+                flags &= !cond::UNTRUSTED;
+                self.establish(c, t);
+            } else if !any_trusted && !self.learning(t) {
+                flags |= cond::UNTRUSTED;
+            } else {
+                flags &= !cond::UNTRUSTED;
+            }
+        }
+        self.claims[c as usize].flags = flags;
+        if flags != before {
+            self.reevaluate_claim_routes(c, t, cause, skip);
+        }
+    }
+
+    fn establish(&mut self, c: u32, t: EventTime) {
+        self.stats.claims_established += 1;
+        let (prefix, pid, rov) = {
+            let cl = &mut self.claims[c as usize];
+            cl.established = Some(t);
+            (cl.prefix, cl.prefix_id, cl.rov)
+        };
+        self.established.insert(prefix, pid);
+        let e = match rov {
+            RovState::Valid => Some(Evidence::ConfirmedValid),
+            RovState::NotFound => Some(Evidence::ConfirmedNotFound),
+            RovState::Invalid(_) => None,
+        };
+        if let Some(e) = e {
+            let peers: Vec<u32> = self.claims[c as usize]
+                .witnesses
+                .iter()
+                .map(|w| w.peer)
+                .collect();
+            for p in peers {
+                self.evidence(p, t, e);
+            }
+        }
+    }
+
+    fn resolve(&mut self, c: u32, t: EventTime, r: Resolution) {
+        let idx = self.claims[c as usize].conflict;
+        if idx == NONE {
+            return;
+        }
+        let wc = self.witness_count(c, t);
+        if let Some(rec) = self.conflicts.get_mut(idx as usize) {
+            rec.resolution = r;
+            rec.resolved_at = Some(t);
+            rec.witnesses = wc;
+        }
+    }
+
+    fn refute(&mut self, c: u32, gen: u32, t: EventTime) {
+        let Some(cl) = self.claims.get(c as usize) else {
+            return;
+        };
+        if !cl.live || cl.gen != gen || cl.flags & cond::CONFLICT == 0 {
+            return;
+        }
+        let peers: Vec<u32> = cl.witnesses.iter().map(|w| w.peer).collect();
+        self.stats.conflicts_refuted += 1;
+        self.resolve(c, t, Resolution::Refuted);
+        for p in peers {
+            self.evidence(p, t, Evidence::Refuted);
+        }
+        let cl = &mut self.claims[c as usize];
+        cl.flags = (cl.flags & !cond::CONFLICT) | cond::UNCONFIRMED;
+        self.reevaluate_claim_routes(c, t, Cause::WindowExpired, None);
+    }
+
+    fn forget(&mut self, c: u32, gen: u32, since: EventTime) {
+        let Some(cl) = self.claims.get(c as usize) else {
+            return;
+        };
+        if !cl.live || cl.gen != gen || !cl.witnesses.is_empty() || cl.gone_since != Some(since) {
+            return;
+        }
+        let (prefix, pid) = (cl.prefix, cl.prefix_id);
+        self.stats.claims_forgotten += 1;
+        self.unlink(c);
+        // Keep the prefix in the trie while another claim of it is established.
+        let mut x = self.heads[pid as usize];
+        let mut still = false;
+        while x != NONE {
+            still |= self.claims[x as usize].established.is_some();
+            x = self.claims[x as usize].next;
+        }
+        if !still {
+            self.established.remove(&prefix);
+        }
+    }
+
+    /// A claim lost its last witness.
+    fn emptied(&mut self, c: u32, t: EventTime) {
+        let (established, flags, pid, prefix) = {
+            let cl = &self.claims[c as usize];
+            (cl.established.is_some(), cl.flags, cl.prefix_id, cl.prefix)
+        };
+        if established {
+            let cl = &mut self.claims[c as usize];
+            cl.gone_since = Some(t);
+            let gen = cl.gen;
+            self.gone.push_back((t, c, gen));
+        } else {
+            if flags & cond::CONFLICT != 0 {
+                self.stats.conflicts_withdrawn += 1;
+                self.resolve(c, t, Resolution::Withdrawn);
+            }
+            self.unlink(c);
+        }
+        // Squat bookkeeping: the prefix is no longer announced by anyone.
+        if self.seen.is_some() {
+            let mut x = self.heads[pid as usize];
+            let mut announced = false;
+            while x != NONE {
+                announced |= !self.claims[x as usize].witnesses.is_empty();
+                x = self.claims[x as usize].next;
+            }
+            if !announced {
+                if let Some(seen) = self.seen.as_mut() {
+                    seen.insert(prefix, t);
+                }
+            }
+        }
+    }
+
+    /// Removes a witness; re-judges its claim for the others.
+    fn detach(&mut self, c: u32, pos: usize, t: EventTime) {
+        self.claims[c as usize].witnesses.swap_remove(pos);
+        if self.claims[c as usize].witnesses.is_empty() {
+            self.emptied(c, t);
+        } else {
+            self.evaluate_claim(c, t, None);
+        }
+    }
+
+    // ----- routes and decisions -----
+
+    fn action_of(&self, bits: u16, set_action: Action) -> Action {
+        let mut a = Action::Propagate;
+        let mut b = bits;
+        while b != 0 {
+            let i = b.trailing_zeros() as usize;
+            b &= b - 1;
+            let act = if 1 << i == cond::PREFIX_SET {
+                set_action
+            } else {
+                self.actions[i]
+            };
+            a = a.max(act);
+        }
+        a
+    }
+
+    fn reevaluate_claim_routes(
+        &mut self,
+        c: u32,
+        t: EventTime,
+        cause: Cause,
+        skip: Option<(u32, u32)>,
+    ) {
+        let n = self.claims[c as usize].witnesses.len();
+        for i in 0..n {
+            let w = self.claims[c as usize].witnesses[i];
+            if skip == Some((w.peer, w.path_id)) {
+                continue;
+            }
+            self.evaluate_route(c, i, t, cause, None);
+        }
+    }
+
+    fn reevaluate_route(&mut self, key: RouteKey, t: EventTime, cause: Cause) {
+        if let Some((c, pos)) = self.locate(key.prefix, key.peer, key.path_id) {
+            self.evaluate_route(c, pos, t, cause, None);
+        }
+    }
+
+    /// Computes a route's outcome; emits a decision when it changed.
+    fn evaluate_route(
+        &mut self,
+        c: u32,
+        wi: usize,
+        t: EventTime,
+        cause: Cause,
+        path: Option<&AsPath>,
+    ) {
+        let cl = &self.claims[c as usize];
+        let w = cl.witnesses[wi];
+        let bits = (cl.flags | w.flags) & self.hold_mask;
+        let action = if bits == 0 {
+            Action::Propagate
+        } else {
+            self.action_of(bits, cl.set_action)
+        };
+        let key = RouteKey {
+            peer: w.peer,
+            prefix: cl.prefix_id,
+            path_id: w.path_id,
+        };
+        let old = if self.peers.get(w.peer as usize).is_some_and(|p| p.held > 0) {
+            self.held.get(&key).copied()
+        } else {
+            None
+        };
+        let new = Outcome::from_action(action);
+        let previous = old.map_or(Outcome::Propagate, |h| h.outcome);
+        if previous == new {
+            return;
+        }
+        if let Some(h) = old {
+            if new == Outcome::Propagate {
+                let due = EventTime(h.since.0.saturating_add(micros(self.policy.hold_down)));
+                if t < due {
+                    self.hold_timers.insert((due, key));
+                    return;
+                }
+            }
+        }
+        let since = match (old, new) {
+            (Some(h), Outcome::Propagate) => h.since,
+            _ => t,
+        };
+        let reasons = if new.is_held() {
+            self.reasons(c, wi, t, path)
+        } else {
+            Vec::new()
+        };
+        match new {
+            Outcome::Propagate => {
+                self.held.remove(&key);
+                self.peers[w.peer as usize].held -= 1;
+                self.stats.released += 1;
+            }
+            _ => {
+                if old.is_none() {
+                    self.peers[w.peer as usize].held += 1;
+                    // Only a hold for a conflict is evidence of its own: RPKI and ASPA
+                    // verdicts were counted when the route came, and a hold for low trust
+                    // must not feed on itself.
+                    if bits & cond::CONFLICT != 0 {
+                        self.evidence(w.peer, t, Evidence::Quarantined);
+                    }
+                    let idx = self.claims[c as usize].conflict;
+                    if let Some(r) = self.conflicts.get_mut(idx as usize) {
+                        r.routes_held += 1;
+                    }
+                }
+                self.held.insert(
+                    key,
+                    Held {
+                        outcome: new,
+                        since,
+                    },
+                );
+                match new {
+                    Outcome::Reject => self.stats.rejected += 1,
+                    _ => self.stats.quarantined += 1,
+                }
+            }
+        }
+        self.emit(c, w, t, new, previous, cause, since, reasons, path);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn emit(
+        &mut self,
+        c: u32,
+        w: Witness,
+        t: EventTime,
+        outcome: Outcome,
+        previous: Outcome,
+        cause: Cause,
+        since: EventTime,
+        reasons: Vec<Reason>,
+        path: Option<&AsPath>,
+    ) {
+        let cl = &self.claims[c as usize];
+        let p = &self.peers[w.peer as usize].peer;
+        self.seq += 1;
+        self.stats.decisions += 1;
+        let d = Decision {
+            seq: self.seq,
+            time: t,
+            outcome,
+            previous,
+            cause,
+            peer: p.addr,
+            peer_asn: p.asn,
+            prefix: cl.prefix,
+            path_id: (w.path_id != 0).then_some(w.path_id),
+            origin: cl.origin,
+            as_path: path.cloned(),
+            since,
+            reasons,
+            policy: self.policy_hash.clone(),
+            rpki_serial: self.rpki_serial,
+            peer_idx: PeerIdx(w.peer),
+            prefix_id: PrefixId(cl.prefix_id),
+        };
+        self.out.push(d);
+    }
+
+    /// Everything that holds route `wi` of claim `c` now.
+    fn reasons(&self, c: u32, wi: usize, t: EventTime, path: Option<&AsPath>) -> Vec<Reason> {
+        let cl = &self.claims[c as usize];
+        let w = cl.witnesses[wi];
+        let bits = (cl.flags | w.flags) & self.hold_mask;
+        let mut out = Vec::new();
+        let mut b = bits;
+        while b != 0 {
+            let i = b.trailing_zeros() as usize;
+            let bit = 1u16 << i;
+            b &= b - 1;
+            let action = if bit == cond::PREFIX_SET {
+                cl.set_action
+            } else {
+                self.actions[i]
+            };
+            if action == Action::Propagate {
+                continue;
+            }
+            let mut rule = Cow::Borrowed(cond::RULES[i]);
+            let detail = match bit {
+                cond::RPKI_INVALID | cond::RPKI_NOT_FOUND => {
+                    let at = t.secs();
+                    let mut vrps = Vec::new();
+                    self.index.for_each_covering(&cl.prefix, |_, v| {
+                        if !(self.honour_expires && v.expires < at) {
+                            if let Some(vrp) = self.index.vrps.get(v.id as usize) {
+                                vrps.push(VrpBrief {
+                                    prefix: vrp.prefix,
+                                    max_length: vrp.max_length,
+                                    asn: vrp.asn,
+                                });
+                            }
+                        }
+                    });
+                    Detail::Rpki {
+                        rpki: cl
+                            .rov
+                            .reason()
+                            .map_or(InvalidReasonOrNotFound::NotFound, Into::into),
+                        vrps,
+                    }
+                }
+                cond::ASPA_INVALID => {
+                    let role = self.peers[w.peer as usize].role;
+                    let bad_hop = path.zip(direction(role)).and_then(|(p, d)| {
+                        let at = self.honour_expires.then(|| t.secs());
+                        self.aspa.verify(p, d, afi(&cl.prefix), at).bad_hop
+                    });
+                    Detail::Aspa { role, bad_hop }
+                }
+                cond::AS_SET => Detail::Path { asn: None },
+                cond::RESERVED_ASN => Detail::Path {
+                    asn: path.and_then(anomaly::reserved_in_path),
+                },
+                cond::BOGON => Detail::Prefix {
+                    block: anomaly::bogon(&cl.prefix),
+                    max_length: None,
+                },
+                cond::TOO_SPECIFIC => Detail::Prefix {
+                    block: None,
+                    max_length: Some(match cl.prefix {
+                        IpNet::V4(_) => self.policy.anomalies.max_length_v4,
+                        IpNet::V6(_) => self.policy.anomalies.max_length_v6,
+                    }),
+                },
+                cond::PREFIX_SET => {
+                    let set = self.policy.prefix_sets.iter().find(|s| {
+                        s.prefixes.iter().any(|n| contains(n, &cl.prefix))
+                            && (cl.origin.is_none_or(|o| !s.origins.contains(&o))
+                                || s.max_length.is_some_and(|m| cl.prefix.prefix_len() > m))
+                    });
+                    if let Some(s) = set {
+                        rule = Cow::Owned(format!("prefix_sets.{}", s.name));
+                    }
+                    Detail::PrefixSet {
+                        allowed: set.map(|s| s.origins.clone()).unwrap_or_default(),
+                        max_length: set.and_then(|s| s.max_length),
+                    }
+                }
+                cond::MOAS | cond::SUB_PREFIX => Detail::Conflict {
+                    against: self
+                        .conflicts
+                        .get(cl.conflict as usize)
+                        .map(|r| r.against.clone())
+                        .unwrap_or_default(),
+                    witnesses: self.witness_count(c, t),
+                },
+                cond::SQUAT => Detail::Squat {
+                    lookback_s: self.policy.conflicts.squat_lookback.as_secs(),
+                },
+                cond::UNCONFIRMED => Detail::Unconfirmed {
+                    window_s: self.policy.confirm.window.as_secs(),
+                    witnesses: self.witness_count(c, t),
+                },
+                _ => Detail::Untrusted {
+                    witnesses: self.witness_count(c, t),
+                },
+            };
+            out.push(Reason {
+                rule,
+                action,
+                detail,
+            });
+        }
+        out
+    }
+
+    // ----- events -----
+
+    /// An announcement (new route, or an implicit replacement of the peer's route).
+    pub fn announce(&mut self, a: Announce<'_>) {
+        self.advance(a.time);
+        let t = self.now;
+        let p = a.peer.0;
+        self.ensure_peer(p);
+        let pid = a.prefix_id.0;
+        let path_id = a.path_id.unwrap_or(0);
+        if !a.snapshot && !self.withdrawn.is_empty() {
+            if let Some(when) = self.withdrawn.remove(&(p, pid)) {
+                if t.0 - when.0 <= micros(self.policy.trust.flap_interval) {
+                    self.evidence(p, t, Evidence::Flap);
+                }
+            }
+        }
+        let peer_asn = self.peers[p as usize].peer.asn;
+        let role = self.peers[p as usize].role;
+        let witness = Witness {
+            peer: p,
+            path_id,
+            since: t,
+            neighbour: neighbour_of(a.path, a.origin, peer_asn),
+            flags: self.path_flags(&a, role),
+        };
+        let old = self.locate(pid, p, path_id);
+        let target = self.find_claim(pid, a.origin);
+        // `entered`: the route joins this claim now (a new route, or a new origin). Evidence
+        // about the peer is taken then, once per route and claim: re-announcing the same
+        // claim is churn, which flaps measure.
+        let (c, wi, entered, old_flags) = match (old, target) {
+            (Some((oc, pos)), Some(tc)) if oc == tc => {
+                let w = &mut self.claims[tc as usize].witnesses[pos];
+                let old_flags = w.flags;
+                w.neighbour = witness.neighbour;
+                w.flags = witness.flags;
+                (tc, pos, false, old_flags)
+            }
+            _ => {
+                if let Some((oc, pos)) = old {
+                    self.detach(oc, pos, t);
+                }
+                // The old claim may have been removed and its slot reused: look again.
+                let c = match self.find_claim(pid, a.origin) {
+                    Some(c) => c,
+                    None => {
+                        let c = self.new_claim(&a, t);
+                        // Squats are judged before this prefix counts as seen.
+                        if !a.snapshot && !self.learning(t) {
+                            self.check_conflict(c, t);
+                        }
+                        if let Some(seen) = self.seen.as_mut() {
+                            seen.insert(a.prefix, EventTime(i64::MAX));
+                        }
+                        c
+                    }
+                };
+                let cl = &mut self.claims[c as usize];
+                if cl.witnesses.is_empty() && cl.gone_since.take().is_some() {
+                    if let Some(seen) = self.seen.as_mut() {
+                        seen.insert(a.prefix, EventTime(i64::MAX));
+                    }
+                }
+                cl.witnesses.push(witness);
+                (c, cl.witnesses.len() - 1, true, 0)
+            }
+        };
+        {
+            let cl = &mut self.claims[c as usize];
+            cl.rov = a.rov;
+            cl.flags =
+                (cl.flags & !(cond::RPKI_INVALID | cond::RPKI_NOT_FOUND)) | Self::rov_flags(a.rov);
+        }
+        // An invalid route that enough independent peers already carry (established)
+        // tells about its origin, not about this peer relaying it; it counts against the
+        // peer only while the peer is among the few carrying it.
+        if entered && self.claims[c as usize].established.is_none() {
+            if let RovState::Invalid(_) = a.rov {
+                self.evidence(p, t, Evidence::RpkiInvalid);
+            }
+        }
+        if witness.flags & cond::ASPA_INVALID != 0 && old_flags & cond::ASPA_INVALID == 0 {
+            self.evidence(p, t, Evidence::AspaInvalid);
+        }
+        let established = self.claims[c as usize].established.is_some();
+        if established {
+            if entered {
+                match a.rov {
+                    RovState::Valid => self.evidence(p, t, Evidence::ConfirmedValid),
+                    RovState::NotFound => self.evidence(p, t, Evidence::ConfirmedNotFound),
+                    RovState::Invalid(_) => {}
+                }
+            }
+        } else {
+            self.evaluate_claim(c, t, Some((p, path_id)));
+        }
+        // The claim may have been re-judged; find this route's witness again.
+        let wi = match self.claims[c as usize].witnesses.get(wi) {
+            Some(w) if w.peer == p && w.path_id == path_id => wi,
+            _ => match self.locate(pid, p, path_id) {
+                Some((_, pos)) => pos,
+                None => return,
+            },
+        };
+        self.evaluate_route(c, wi, t, Cause::Announced, Some(a.path));
+    }
+
+    /// A withdrawal of the peer's route for the prefix (a no-op when it has none).
+    pub fn withdraw(
+        &mut self,
+        time: EventTime,
+        peer: PeerIdx,
+        prefix_id: PrefixId,
+        path_id: Option<u32>,
+    ) {
+        self.advance(time);
+        let t = self.now;
+        let p = peer.0;
+        let path_id = path_id.unwrap_or(0);
+        if let Some((c, pos)) = self.locate(prefix_id.0, p, path_id) {
+            self.gone_route(c, pos, t, Cause::Withdrawn);
+            self.detach(c, pos, t);
+            if self.policy.trust.weights.flap > 0.0 {
+                self.withdrawn.insert((p, prefix_id.0), t);
+            }
+        }
+    }
+
+    /// The route is going away: a held route gets its closing decision.
+    fn gone_route(&mut self, c: u32, pos: usize, t: EventTime, cause: Cause) {
+        let w = self.claims[c as usize].witnesses[pos];
+        if self.peers.get(w.peer as usize).is_none_or(|p| p.held == 0) {
+            return;
+        }
+        let key = RouteKey {
+            peer: w.peer,
+            prefix: self.claims[c as usize].prefix_id,
+            path_id: w.path_id,
+        };
+        if let Some(h) = self.held.remove(&key) {
+            self.peers[w.peer as usize].held -= 1;
+            self.stats.withdrawn_while_held += 1;
+            self.emit(
+                c,
+                w,
+                t,
+                Outcome::Withdrawn,
+                h.outcome,
+                cause,
+                h.since,
+                Vec::new(),
+                None,
+            );
+        }
+    }
+
+    /// The peer's session went down: all its routes are gone.
+    pub fn peer_down(&mut self, time: EventTime, peer: PeerIdx) {
+        self.advance(time);
+        let t = self.now;
+        let p = peer.0;
+        for c in 0..self.claims.len() as u32 {
+            if !self.claims[c as usize].live {
+                continue;
+            }
+            while let Some(pos) = self.claims[c as usize]
+                .witnesses
+                .iter()
+                .position(|w| w.peer == p)
+            {
+                self.gone_route(c, pos, t, Cause::PeerDown);
+                self.detach(c, pos, t);
+                if !self.claims[c as usize].live {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn direction(role: PeerRole) -> Option<Direction> {
+    match role {
+        PeerRole::Customer | PeerRole::Peer | PeerRole::RouteServer => Some(Direction::Upstream),
+        PeerRole::Provider => Some(Direction::Downstream),
+        PeerRole::None => None,
+    }
+}
+
+fn micros(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
