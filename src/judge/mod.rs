@@ -13,9 +13,11 @@
 //!
 //! When a claim first appears, it is checked against the established ones:
 //! - **MOAS**: the prefix has an established claim with another origin;
-//! - **sub-prefix**: the most specific established prefix covering it has no established
-//!   claim with the same origin (a customer's more-specific of its provider's block, with
-//!   the customer's origin, is one of these until witnesses confirm it);
+//! - **sub-prefix**: established prefixes cover it, and none of them has an established
+//!   claim with the same origin; it is reported against the most specific one (a
+//!   customer's more-specific of its provider's block, with the customer's origin, is one
+//!   of these until witnesses confirm it; an AS announcing more-specifics of its own
+//!   block anywhere below is not);
 //! - **squat**: nothing overlapping it (covering or covered) was announced within
 //!   `conflicts.squat_lookback`, and the judge has watched for at least that long.
 //!
