@@ -4,8 +4,8 @@
 
 use super::anomaly;
 use super::decision::{
-    Cause, ClaimRef, Decision, Detail, InvalidReasonOrNotFound, Outcome, Reason, VrpBrief,
-    WitnessCount, WitnessRef,
+    Cause, ClaimRef, Decision, Detail, InvalidReasonOrNotFound, Outcome, Reason, Reasons, VrpBrief,
+    Vrps, WitnessCount, WitnessRef,
 };
 use super::policy::{Action, PeerRole, Policy};
 use super::trust::{Evidence, TrustScore};
@@ -86,6 +86,10 @@ struct Witness {
     neighbour: u32,
     /// Route-level conditions (ASPA, AS_SET, reserved ASN).
     flags: u16,
+    /// The route's outcome now (propagate unless held), and since when it is held: the
+    /// route's state lives with the route.
+    outcome: Outcome,
+    held_since: EventTime,
 }
 
 struct Claim {
@@ -298,7 +302,8 @@ pub struct Judge<'a> {
     /// For squats: every prefix announced, with `EventTime(i64::MAX)` while announced or
     /// the time it was last withdrawn. Kept only when squats are judged.
     seen: Option<Tries<EventTime>>,
-    held: FxHashMap<RouteKey, Held>,
+    /// Routes quarantined or rejected now.
+    held_count: usize,
     /// (deadline, claim, generation) of conflicts waiting for confirmation.
     pending: BTreeSet<(EventTime, u32, u32)>,
     /// (due, route) of releases waiting for the hold-down.
@@ -397,7 +402,7 @@ impl<'a> Judge<'a> {
             heads: Vec::new(),
             established: Tries::default(),
             seen,
-            held: FxHashMap::default(),
+            held_count: 0,
             pending: BTreeSet::new(),
             hold_timers: BTreeSet::new(),
             gone: VecDeque::new(),
@@ -436,7 +441,7 @@ impl<'a> Judge<'a> {
 
     /// Routes held now (quarantined or rejected).
     pub fn held_routes(&self) -> usize {
-        self.held.len()
+        self.held_count
     }
 
     /// Registers (or renames) a peer.
@@ -1171,11 +1176,10 @@ impl<'a> Judge<'a> {
             prefix: cl.prefix_id,
             path_id: w.path_id,
         };
-        let old = if self.peers.get(w.peer as usize).is_some_and(|p| p.held > 0) {
-            self.held.get(&key).copied()
-        } else {
-            None
-        };
+        let old = w.outcome.is_held().then_some(Held {
+            outcome: w.outcome,
+            since: w.held_since,
+        });
         let new = Outcome::from_action(action);
         let previous = old.map_or(Outcome::Propagate, |h| h.outcome);
         if previous == new {
@@ -1197,16 +1201,22 @@ impl<'a> Judge<'a> {
         let reasons = if new.is_held() {
             self.reasons(c, wi, t, path)
         } else {
-            Vec::new()
+            Reasons::new()
         };
+        {
+            let wm = &mut self.claims[c as usize].witnesses[wi];
+            wm.outcome = new;
+            wm.held_since = since;
+        }
         match new {
             Outcome::Propagate => {
-                self.held.remove(&key);
+                self.held_count -= 1;
                 self.peers[w.peer as usize].held -= 1;
                 self.stats.released += 1;
             }
             _ => {
                 if old.is_none() {
+                    self.held_count += 1;
                     self.peers[w.peer as usize].held += 1;
                     // Only a hold for a conflict is evidence of its own: RPKI and ASPA
                     // verdicts were counted when the route came, and a hold for low trust
@@ -1219,20 +1229,13 @@ impl<'a> Judge<'a> {
                         r.routes_held += 1;
                     }
                 }
-                self.held.insert(
-                    key,
-                    Held {
-                        outcome: new,
-                        since,
-                    },
-                );
                 match new {
                     Outcome::Reject => self.stats.rejected += 1,
                     _ => self.stats.quarantined += 1,
                 }
             }
         }
-        self.emit(c, w, t, new, previous, cause, since, reasons, path);
+        self.emit(c, w, t, new, previous, cause, since, reasons);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1245,8 +1248,7 @@ impl<'a> Judge<'a> {
         previous: Outcome,
         cause: Cause,
         since: EventTime,
-        reasons: Vec<Reason>,
-        path: Option<&AsPath>,
+        reasons: Reasons,
     ) {
         let cl = &self.claims[c as usize];
         let p = &self.peers[w.peer as usize].peer;
@@ -1263,7 +1265,7 @@ impl<'a> Judge<'a> {
             prefix: cl.prefix,
             path_id: (w.path_id != 0).then_some(w.path_id),
             origin: cl.origin,
-            as_path: path.cloned(),
+            as_path: None,
             since,
             reasons,
             policy: self.policy_hash.clone(),
@@ -1275,11 +1277,11 @@ impl<'a> Judge<'a> {
     }
 
     /// Everything that holds route `wi` of claim `c` now.
-    fn reasons(&self, c: u32, wi: usize, t: EventTime, path: Option<&AsPath>) -> Vec<Reason> {
+    fn reasons(&self, c: u32, wi: usize, t: EventTime, path: Option<&AsPath>) -> Reasons {
         let cl = &self.claims[c as usize];
         let w = cl.witnesses[wi];
         let bits = (cl.flags | w.flags) & self.hold_mask;
-        let mut out = Vec::new();
+        let mut out = Reasons::new();
         let mut b = bits;
         while b != 0 {
             let i = b.trailing_zeros() as usize;
@@ -1297,7 +1299,7 @@ impl<'a> Judge<'a> {
             let detail = match bit {
                 cond::RPKI_INVALID | cond::RPKI_NOT_FOUND => {
                     let at = t.secs();
-                    let mut vrps = Vec::new();
+                    let mut vrps = Vrps::new();
                     self.index.for_each_covering(&cl.prefix, |_, v| {
                         if !(self.honour_expires && v.expires < at) {
                             if let Some(vrp) = self.index.vrps.get(v.id as usize) {
@@ -1407,6 +1409,8 @@ impl<'a> Judge<'a> {
             since: t,
             neighbour: neighbour_of(a.path, a.origin, peer_asn),
             flags: self.path_flags(&a, role),
+            outcome: Outcome::Propagate,
+            held_since: EventTime(0),
         };
         let old = self.locate(pid, p, path_id);
         let target = self.find_claim(pid, a.origin);
@@ -1422,7 +1426,12 @@ impl<'a> Judge<'a> {
                 (tc, pos, false, old_flags)
             }
             _ => {
+                let mut witness = witness;
                 if let Some((oc, pos)) = old {
+                    // The route moves to another claim: its hold (if any) moves with it.
+                    let from = self.claims[oc as usize].witnesses[pos];
+                    witness.outcome = from.outcome;
+                    witness.held_since = from.held_since;
                     self.detach(oc, pos, t);
                 }
                 // The old claim may have been removed and its slot reused: look again.
@@ -1514,29 +1523,23 @@ impl<'a> Judge<'a> {
     /// The route is going away: a held route gets its closing decision.
     fn gone_route(&mut self, c: u32, pos: usize, t: EventTime, cause: Cause) {
         let w = self.claims[c as usize].witnesses[pos];
-        if self.peers.get(w.peer as usize).is_none_or(|p| p.held == 0) {
+        if !w.outcome.is_held() {
             return;
         }
-        let key = RouteKey {
-            peer: w.peer,
-            prefix: self.claims[c as usize].prefix_id,
-            path_id: w.path_id,
-        };
-        if let Some(h) = self.held.remove(&key) {
-            self.peers[w.peer as usize].held -= 1;
-            self.stats.withdrawn_while_held += 1;
-            self.emit(
-                c,
-                w,
-                t,
-                Outcome::Withdrawn,
-                h.outcome,
-                cause,
-                h.since,
-                Vec::new(),
-                None,
-            );
-        }
+        self.claims[c as usize].witnesses[pos].outcome = Outcome::Propagate;
+        self.held_count -= 1;
+        self.peers[w.peer as usize].held -= 1;
+        self.stats.withdrawn_while_held += 1;
+        self.emit(
+            c,
+            w,
+            t,
+            Outcome::Withdrawn,
+            w.outcome,
+            cause,
+            w.held_since,
+            Reasons::new(),
+        );
     }
 
     /// The peer's session went down: all its routes are gone.
