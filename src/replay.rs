@@ -1,11 +1,12 @@
 //! `routewitness replay`: MRT files → ingest → ROV → Adj-RIB-In, the judge and a report.
 //!
-//! Two stages on the receiving thread, one batch at a time:
+//! Two stages, one batch at a time:
 //! - [`RovStage`] interns each prefix (caching where its covering VRPs start) and gives
 //!   every announcement its RFC 6811 [`Verdict`], over the whole batch first, so the
-//!   prefix-table look-ups of consecutive events overlap;
-//! - [`Tally`] records the batch: Adj-RIB-In, counters, invalid claims, route log, and
-//!   the judges (one per policy), whose decisions it writes.
+//!   prefix-table look-ups of consecutive events overlap. It runs on the receiving thread,
+//!   or on the parser thread when a judge makes the receiving thread the busier;
+//! - [`Tally`] records the batch on the receiving thread: Adj-RIB-In, counters, invalid
+//!   claims, route log, and the judges (one per policy), whose decisions it writes.
 //!
 //! Parsing runs on its own thread ([`crate::ingest::mrt`]), and a compressed file gets one
 //! more that decompresses ([`crate::input`]). The threads talk over bounded channels, so
