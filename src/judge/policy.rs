@@ -535,3 +535,56 @@ mod tests {
         assert!(e.to_string().contains("drop"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// Any text: an error or a policy, never a panic; what parses passes its checks.
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,400}") {
+            if let Ok(p) = Policy::parse(&text, Path::new("fuzz.toml")) {
+                prop_assert!(p.check().is_ok());
+                prop_assert!(p.hash().starts_with("sha256:"));
+            }
+        }
+
+        /// The shipped policies with bytes flipped, cut or inserted: the same.
+        #[test]
+        fn mutated_policies_never_panic(
+            which in 0usize..3,
+            edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..8),
+        ) {
+            let mut bytes = BUILTIN[which].1.as_bytes().to_vec();
+            for (at, byte, kind) in edits {
+                if bytes.is_empty() {
+                    break;
+                }
+                let i = at.index(bytes.len());
+                match kind {
+                    0 => bytes[i] = byte,
+                    1 => bytes.truncate(i),
+                    _ => bytes.insert(i, byte),
+                }
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            if let Ok(p) = Policy::parse(&text, Path::new("fuzz.toml")) {
+                prop_assert!(p.check().is_ok());
+            }
+        }
+
+        /// ASNs in policies: integers and strings of any shape.
+        #[test]
+        fn asn_values_never_panic(v in prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            "\\PC{0,20}".prop_map(|s| format!("{s:?}")),
+        ]) {
+            let text = format!("[allow]\norigins = [{v}]\n");
+            let _ = Policy::parse(&text, Path::new("fuzz.toml"));
+        }
+    }
+}
