@@ -121,6 +121,7 @@ struct RouteKey {
     path_id: u32,
 }
 
+/// A route's hold: its outcome and since when (read from its witness entry).
 #[derive(Clone, Copy, Debug)]
 struct Held {
     outcome: Outcome,
@@ -131,7 +132,7 @@ struct PeerState {
     peer: Peer,
     role: PeerRole,
     trust: TrustScore,
-    /// Routes of this peer in `held` (skips the look-up for peers with none).
+    /// Routes of this peer quarantined or rejected now (for the trust table).
     held: u32,
 }
 
