@@ -710,3 +710,66 @@ fn injected_hijack_moas_and_leak_on_the_real_rib() {
     assert_eq!(r["bad_hop"], serde_json::json!([945, 174]));
     assert_eq!(r["role"], "customer");
 }
+
+#[test]
+fn squats_are_held_only_once_the_judge_has_watched_long_enough() {
+    let idx = VrpIndex::from_vrps(Vec::new());
+    let aspa = AspaSet::default();
+    let mut lab = Lab::new(&idx);
+    let mut j = Judge::new(
+        policy(|p| {
+            p.conflicts.squat = routewitness::judge::Action::Quarantine;
+            p.conflicts.squat_lookback = std::time::Duration::from_secs(3600);
+        }),
+        &idx,
+        &aspa,
+        true,
+        None,
+    );
+    peers(&mut j, &[100, 200]);
+    // Within the first hour the judge has no history to tell a squat by.
+    let d = announce(&mut lab, &mut j, 0, 0, "11.0.0.0/16", &[100, 65], false);
+    assert!(d.is_empty(), "{d:?}");
+    let d = announce(&mut lab, &mut j, 60, 0, "12.1.0.0/16", &[100, 66], false);
+    assert!(d.is_empty(), "{d:?}");
+    // Two hours in: a more-specific of recently announced space is no squat...
+    announce(&mut lab, &mut j, 7200, 1, "11.0.0.0/16", &[200, 65], false);
+    let d = announce(&mut lab, &mut j, 7201, 1, "11.0.9.0/24", &[200, 65], false);
+    assert!(d.is_empty(), "{d:?}");
+    // ...but space nobody announced is, until witnesses confirm it.
+    let d = announce(&mut lab, &mut j, 7202, 0, "13.0.0.0/16", &[100, 77], false);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(rules(&d[0]), ["conflicts.squat"]);
+    assert!(
+        d[0].explanation()
+            .contains("space nobody announced in the last 1h"),
+        "{}",
+        d[0].explanation()
+    );
+    let d = announce(
+        &mut lab,
+        &mut j,
+        7203,
+        1,
+        "13.0.0.0/16",
+        &[200, 9, 77],
+        false,
+    );
+    assert!(
+        d.iter()
+            .any(|d| d.outcome == Outcome::Propagate && d.cause == Cause::Confirmed),
+        "{d:?}"
+    );
+    // Space withdrawn long ago counts as unannounced again.
+    withdraw(&mut lab, &mut j, 7300, 0, "12.1.0.0/16");
+    let d = announce(
+        &mut lab,
+        &mut j,
+        7300 + 7200,
+        1,
+        "12.1.0.0/16",
+        &[200, 66],
+        false,
+    );
+    assert_eq!(rules(&d[0]), ["conflicts.squat"], "{d:?}");
+}
