@@ -255,15 +255,16 @@ fn judge_section(o: &mut String, j: &JudgeReport) {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        let _ = writeln!(
+        let _ =
+            writeln!(
             o,
-            "    {:?} {} origin {} (RPKI {}) against {}: {:?}{}; {} routes held; {} of {} witnesses",
-            c.kind,
+            "    {} {} origin {} (RPKI {}) against {}: {}{}; {} routes held; {} of {} witnesses",
+            c.kind.name(),
             c.prefix,
             origin,
             c.rpki,
             against,
-            c.resolution,
+            c.resolution.name(),
             c.resolved_at.map(|t| format!(" at {t}")).unwrap_or_default(),
             c.routes_held,
             c.witnesses.effective,
@@ -271,17 +272,29 @@ fn judge_section(o: &mut String, j: &JudgeReport) {
         );
         let _ = writeln!(o, "      first seen {}", c.first_seen);
     }
-    let _ = writeln!(o, "  Peer trust (lowest first)");
     let _ = writeln!(
         o,
-        "    {:<40} {:>6} {:>9} {:>8} {:>8} {:>8} {:>7} {:>6} {:>5}",
-        "peer", "trust", "confirmed", "rpki-inv", "aspa-inv", "refuted", "held", "flaps", "now"
+        "  Peer trust (lowest first; counts of evidence: confirmed claims, RPKI-invalid and \
+         ASPA-invalid routes, refuted claims, routes held as conflicts, flaps; ! below the floor)"
+    );
+    let _ = writeln!(
+        o,
+        "    {:<40} {:>6} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6} {:>8}",
+        "peer",
+        "trust",
+        "confirmed",
+        "rpki-inv",
+        "aspa-inv",
+        "refuted",
+        "conflict",
+        "flaps",
+        "held-now"
     );
     for t in &j.trust {
         let c = &t.counts;
         let _ = writeln!(
             o,
-            "    {:<40} {:>6.3}{} {:>8} {:>8} {:>8} {:>8} {:>7} {:>6} {:>5}",
+            "    {:<40} {:>6.3}{} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>8}",
             format!("{} {}", t.peer.addr, t.peer.asn),
             t.score,
             if t.below_floor { "!" } else { " " },

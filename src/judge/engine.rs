@@ -145,6 +145,16 @@ pub enum ConflictKind {
     Squat,
 }
 
+impl ConflictKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ConflictKind::Moas => "moas",
+            ConflictKind::SubPrefix => "sub-prefix",
+            ConflictKind::Squat => "squat",
+        }
+    }
+}
+
 /// How a conflict ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -157,6 +167,17 @@ pub enum Resolution {
     Refuted,
     /// Every witness withdrew it before it was confirmed.
     Withdrawn,
+}
+
+impl Resolution {
+    pub fn name(self) -> &'static str {
+        match self {
+            Resolution::Pending => "pending",
+            Resolution::Confirmed => "confirmed",
+            Resolution::Refuted => "refuted",
+            Resolution::Withdrawn => "withdrawn",
+        }
+    }
 }
 
 /// One conflicting claim and what became of it.
