@@ -187,7 +187,7 @@ fn diff_shows_what_strict_would_have_done_differently() {
         text.contains("Policy diff: default (A) vs strict (B)"),
         "{text}"
     );
-    assert!(text.contains("Peer trust (lowest first)"), "{text}");
+    assert!(text.contains("Peer trust (lowest first;"), "{text}");
 }
 
 #[test]
