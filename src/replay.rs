@@ -265,6 +265,27 @@ pub struct Performance {
     pub rss_peak_bytes: Option<u64>,
     /// (peak - baseline) / peak routes stored: what one stored route costs, all included.
     pub bytes_per_stored_route: Option<f64>,
+    /// CPU time of the parser thread (MRT parsing, and ROV when a judge runs), seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parser_cpu_s: Option<f64>,
+    /// CPU time of the receiving thread (Adj-RIB-In, tallies, the judges, and ROV without
+    /// a judge), seconds. With `parser_cpu_s` and the wall time it tells which side bounds
+    /// the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receiver_cpu_s: Option<f64>,
+}
+
+/// CPU time the calling thread has used, in seconds (Linux: /proc/thread-self/stat, in
+/// the kernel's USER_HZ ticks of 1/100 s).
+pub fn thread_cpu_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the command name, which ends at the last ')': state is field 3, utime
+    // field 14, stime field 15.
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 /// Everything `replay` found, for `--format table|json`.
@@ -1009,6 +1030,7 @@ pub fn run<'a>(
     reset_peak_memory();
     let (_, rss_baseline) = memory();
     let started = Instant::now();
+    let receiver_cpu_start = thread_cpu_s();
     let disk = Arc::new(AtomicU64::new(0));
     let disk_for_ingest = disk.clone();
     let (tx, rx) = sync_channel::<Batch>(BATCHES_IN_FLIGHT);
@@ -1027,6 +1049,7 @@ pub fn run<'a>(
     let mut tally = Tally::new(index, honour_expires, log, judging);
     let mut write_error = None;
     let mut parser_prefixes = 0;
+    let mut parser_cpu = None;
     std::thread::scope(|scope| -> Result<(), ReplayError> {
         let ingest = std::thread::Builder::new()
             .name("ingest".into())
@@ -1074,7 +1097,7 @@ pub fn run<'a>(
                     }
                     let _ = tx.send(batch);
                 }
-                rov.map_or(0, |r| r.prefixes())
+                (rov.map_or(0, |r| r.prefixes()), thread_cpu_s())
             })
             .map_err(|_| ReplayError::Ingest)?;
 
@@ -1101,7 +1124,7 @@ pub fn run<'a>(
             // Full (the ingest thread has finished): drop it here.
             let _ = back_tx.try_send(batch);
         }
-        parser_prefixes = ingest.join().map_err(|_| ReplayError::Ingest)?;
+        (parser_prefixes, parser_cpu) = ingest.join().map_err(|_| ReplayError::Ingest)?;
         Ok(())
     })?;
     let prefixes = if rov_on_parser {
@@ -1131,6 +1154,10 @@ pub fn run<'a>(
             }
             _ => None,
         },
+        parser_cpu_s: parser_cpu,
+        receiver_cpu_s: thread_cpu_s()
+            .zip(receiver_cpu_start)
+            .map(|(end, start)| end - start),
     };
     Ok(tally.finish(config.top, prefixes, performance))
 }
@@ -1206,6 +1233,8 @@ mod tests {
             rss_baseline_bytes: None,
             rss_peak_bytes: None,
             bytes_per_stored_route: None,
+            parser_cpu_s: None,
+            receiver_cpu_s: None,
         };
         let report = tally.finish(10, rov.prefixes(), perf);
         assert_eq!(report.judged.0, [1, 2, 1, 1]);

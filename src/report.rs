@@ -201,6 +201,12 @@ pub fn table(r: &ReplayReport, vrp_line: &str) -> String {
     if let Some(b) = p.bytes_per_stored_route {
         let _ = write!(o, ", {b:.0} B per stored route");
     }
+    if let (Some(a), Some(b)) = (p.parser_cpu_s, p.receiver_cpu_s) {
+        let _ = write!(
+            o,
+            "; CPU: parser thread {a:.2} s, receiving thread {b:.2} s"
+        );
+    }
     let _ = writeln!(o);
     o
 }

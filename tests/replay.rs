@@ -275,3 +275,26 @@ pub fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+#[test]
+fn the_report_says_how_much_cpu_each_thread_used() {
+    let (code, report) = replay_json(
+        &[&fixture("mrt/routeviews2_rib.20140523.0600_slice.mrt.gz")],
+        &["--no-progress"],
+    );
+    assert_eq!(code, 0);
+    let p = &report["performance"];
+    let parser = p["parser_cpu_s"].as_f64().expect("parser_cpu_s");
+    let receiver = p["receiver_cpu_s"].as_f64().expect("receiver_cpu_s");
+    // 270,005 routes take tens of milliseconds on either side; ticks are 10 ms, and no
+    // thread can use more CPU than the run took plus a tick.
+    let elapsed = p["elapsed_s"].as_f64().unwrap();
+    assert!(
+        parser > 0.0 && parser <= elapsed + 0.02,
+        "{parser} vs {elapsed}"
+    );
+    assert!(
+        (0.0..=elapsed + 0.02).contains(&receiver),
+        "{receiver} vs {elapsed}"
+    );
+}
