@@ -773,3 +773,48 @@ fn squats_are_held_only_once_the_judge_has_watched_long_enough() {
     );
     assert_eq!(rules(&d[0]), ["conflicts.squat"], "{d:?}");
 }
+
+/// Regression: timers used to fire queue by queue, so a hold-down release due before a
+/// confirmation deadline came out after it.
+#[test]
+fn timers_fire_in_time_order_across_kinds() {
+    let idx = VrpIndex::from_vrps(Vec::new());
+    let aspa = AspaSet::default();
+    let mut lab = Lab::new(&idx);
+    let mut j = Judge::new(
+        policy(|p| {
+            p.hold_down = std::time::Duration::from_secs(60);
+            p.confirm.on_unconfirmed = routewitness::judge::Action::Reject;
+        }),
+        &idx,
+        &aspa,
+        true,
+        None,
+    );
+    peers(&mut j, &[100, 200, 300]);
+    announce(&mut lab, &mut j, 0, 0, "11.0.0.0/16", &[100, 65], false);
+    announce(&mut lab, &mut j, 0, 1, "11.0.0.0/16", &[200, 65], false);
+    // A MOAS held at t=0 (deadline 900), a reserved ASN held at t=5, repaired at t=20
+    // (release due at 65).
+    announce(&mut lab, &mut j, 0, 2, "11.0.0.0/16", &[300, 66], false);
+    announce(
+        &mut lab,
+        &mut j,
+        5,
+        0,
+        "12.0.0.0/16",
+        &[100, 64512, 7],
+        false,
+    );
+    assert!(announce(&mut lab, &mut j, 20, 0, "12.0.0.0/16", &[100, 7], false).is_empty());
+    let d = announce(&mut lab, &mut j, 1000, 1, "13.0.0.0/16", &[200, 8], false);
+    let times: Vec<_> = d.iter().map(|d| (d.time, d.cause)).collect();
+    assert_eq!(
+        times,
+        [
+            (at(65), Cause::HoldDownEnded),
+            (at(900), Cause::WindowExpired)
+        ],
+        "{d:?}"
+    );
+}

@@ -583,27 +583,33 @@ impl<'a> Judge<'a> {
             self.now = t;
         }
         let now = self.now;
-        while let Some(&(due, c, gen)) = self.pending.first() {
-            if due > now {
-                break;
-            }
-            self.pending.pop_first();
-            self.refute(c, gen, due);
-        }
-        while let Some(&(due, key)) = self.hold_timers.first() {
-            if due > now {
-                break;
-            }
-            self.hold_timers.pop_first();
-            self.reevaluate_route(key, due, Cause::HoldDownEnded);
-        }
         let memory = micros(self.policy.conflicts.memory);
-        while let Some(&(since, c, gen)) = self.gone.front() {
-            if since.0.saturating_add(memory) > now.0 {
+        // The three timer queues fire in one time order, earliest first, so decisions come
+        // out in the order of their times.
+        loop {
+            let refute = self.pending.first().map(|&(due, ..)| due);
+            let hold = self.hold_timers.first().map(|&(due, _)| due);
+            let forget = self
+                .gone
+                .front()
+                .map(|&(since, ..)| EventTime(since.0.saturating_add(memory)));
+            let Some(next) = [refute, hold, forget].into_iter().flatten().min() else {
+                break;
+            };
+            if next > now {
                 break;
             }
-            self.gone.pop_front();
-            self.forget(c, gen, since);
+            if refute == Some(next) {
+                if let Some((due, c, gen)) = self.pending.pop_first() {
+                    self.refute(c, gen, due);
+                }
+            } else if hold == Some(next) {
+                if let Some((due, key)) = self.hold_timers.pop_first() {
+                    self.reevaluate_route(key, due, Cause::HoldDownEnded);
+                }
+            } else if let Some((since, c, gen)) = self.gone.pop_front() {
+                self.forget(c, gen, since);
+            }
         }
         if now >= self.next_sweep {
             let keep = micros(self.policy.trust.flap_interval);
