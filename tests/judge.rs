@@ -818,3 +818,20 @@ fn timers_fire_in_time_order_across_kinds() {
         "{d:?}"
     );
 }
+
+/// Regression: registering a peer ahead of lower-numbered ones filled their slots with
+/// its identity (and ASPA role) until they registered.
+#[test]
+fn a_peer_registered_out_of_order_lends_its_identity_to_nobody() {
+    let idx = VrpIndex::from_vrps(Vec::new());
+    let aspa = AspaSet::default();
+    let mut j = Judge::new(policy(|_| {}), &idx, &aspa, true, None);
+    j.peer(PeerIdx(2), &peer(2, 300));
+    let t = j.trust_table(at(0));
+    assert_eq!(t.len(), 3);
+    assert_eq!(t[0].peer.asn, Asn::ZERO);
+    assert_eq!(t[1].peer.asn, Asn::ZERO);
+    assert_eq!(t[2].peer.asn, Asn(300));
+    j.peer(PeerIdx(0), &peer(0, 100));
+    assert_eq!(j.trust_table(at(0))[0].peer.asn, Asn(100));
+}

@@ -324,8 +324,6 @@ pub struct Judge<'a> {
     /// For squats: every prefix announced, with `EventTime(i64::MAX)` while announced or
     /// the time it was last withdrawn. Kept only when squats are judged.
     seen: Option<Tries<EventTime>>,
-    /// Routes quarantined or rejected now.
-    held_count: usize,
     /// (deadline, claim, generation) of conflicts waiting for confirmation.
     pending: BTreeSet<(EventTime, u32, u32)>,
     /// (due, route) of releases waiting for the hold-down.
@@ -424,7 +422,6 @@ impl<'a> Judge<'a> {
             heads: Vec::new(),
             established: Tries::default(),
             seen,
-            held_count: 0,
             pending: BTreeSet::new(),
             hold_timers: BTreeSet::new(),
             gone: VecDeque::new(),
@@ -463,16 +460,17 @@ impl<'a> Judge<'a> {
 
     /// Routes held now (quarantined or rejected).
     pub fn held_routes(&self) -> usize {
-        self.held_count
+        self.peers.iter().map(|p| p.held as usize).sum()
     }
 
     /// Registers (or renames) a peer.
     pub fn peer(&mut self, idx: PeerIdx, peer: &Peer) {
         let i = idx.0 as usize;
+        // Peers not registered yet (an index seen out of order) are unknown, not this one.
         while self.peers.len() <= i {
             self.peers.push(PeerState {
-                peer: peer.clone(),
-                role: self.policy.role_of(peer.asn),
+                peer: unknown_peer(),
+                role: self.policy.role_of(Asn::ZERO),
                 trust: TrustScore::default(),
                 held: 0,
             });
@@ -483,13 +481,7 @@ impl<'a> Judge<'a> {
 
     fn ensure_peer(&mut self, p: u32) {
         if self.peers.len() <= p as usize {
-            let placeholder = Peer {
-                feed: Arc::from("?"),
-                addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                asn: Asn::ZERO,
-                bgp_id: None,
-            };
-            self.peer(PeerIdx(p), &placeholder);
+            self.peer(PeerIdx(p), &unknown_peer());
         }
     }
 
@@ -1240,13 +1232,11 @@ impl<'a> Judge<'a> {
         }
         match new {
             Outcome::Propagate => {
-                self.held_count -= 1;
                 self.peers[w.peer as usize].held -= 1;
                 self.stats.released += 1;
             }
             _ => {
                 if old.is_none() {
-                    self.held_count += 1;
                     self.peers[w.peer as usize].held += 1;
                     // Only a hold for a conflict is evidence of its own: RPKI and ASPA
                     // verdicts were counted when the route came, and a hold for low trust
@@ -1557,7 +1547,6 @@ impl<'a> Judge<'a> {
             return;
         }
         self.claims[c as usize].witnesses[pos].outcome = Outcome::Propagate;
-        self.held_count -= 1;
         self.peers[w.peer as usize].held -= 1;
         self.stats.withdrawn_while_held += 1;
         self.emit(
@@ -1593,6 +1582,16 @@ impl<'a> Judge<'a> {
                 }
             }
         }
+    }
+}
+
+/// A peer the judge has seen routes from but no registration for.
+fn unknown_peer() -> Peer {
+    Peer {
+        feed: Arc::from("?"),
+        addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        asn: Asn::ZERO,
+        bgp_id: None,
     }
 }
 
