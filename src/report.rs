@@ -308,7 +308,7 @@ fn judge_section(o: &mut String, j: &JudgeReport) {
             c.rpki_invalid,
             c.aspa_invalid,
             c.refuted,
-            c.quarantined,
+            c.conflict_held,
             c.flaps,
             t.routes_held
         );

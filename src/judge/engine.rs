@@ -1242,7 +1242,7 @@ impl<'a> Judge<'a> {
                     // verdicts were counted when the route came, and a hold for low trust
                     // must not feed on itself.
                     if bits & cond::CONFLICT != 0 {
-                        self.evidence(w.peer, t, Evidence::Quarantined);
+                        self.evidence(w.peer, t, Evidence::ConflictHeld);
                     }
                     let idx = self.claims[c as usize].conflict;
                     if let Some(r) = self.conflicts.get_mut(idx as usize) {

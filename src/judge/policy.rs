@@ -126,7 +126,7 @@ pub struct TrustWeights {
     pub refuted: f64,
     /// An announcement it made was held as a conflicting claim (MOAS, sub-prefix, squat)
     /// (lowers).
-    pub quarantined: f64,
+    pub conflict_held: f64,
     /// A flap: re-announced within `flap_interval` of withdrawing (lowers).
     pub flap: f64,
 }
@@ -139,7 +139,7 @@ impl Default for TrustWeights {
             rpki_invalid: 2.0,
             aspa_invalid: 2.0,
             refuted: 5.0,
-            quarantined: 1.0,
+            conflict_held: 1.0,
             flap: 0.2,
         }
     }
@@ -433,7 +433,7 @@ impl Policy {
             ("rpki_invalid", w.rpki_invalid),
             ("aspa_invalid", w.aspa_invalid),
             ("refuted", w.refuted),
-            ("quarantined", w.quarantined),
+            ("conflict_held", w.conflict_held),
             ("flap", w.flap),
         ] {
             if !(v >= 0.0 && v.is_finite()) {

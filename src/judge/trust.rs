@@ -26,7 +26,8 @@ pub enum Evidence {
     RpkiInvalid,
     AspaInvalid,
     Refuted,
-    Quarantined,
+    /// A route it announced was held as a conflicting claim.
+    ConflictHeld,
     Flap,
 }
 
@@ -38,7 +39,7 @@ pub struct TrustCounts {
     pub rpki_invalid: u64,
     pub aspa_invalid: u64,
     pub refuted: u64,
-    pub quarantined: u64,
+    pub conflict_held: u64,
     pub flaps: u64,
 }
 
@@ -109,9 +110,9 @@ impl TrustScore {
                 c.refuted += 1;
                 (w.refuted, false)
             }
-            Evidence::Quarantined => {
-                c.quarantined += 1;
-                (w.quarantined, false)
+            Evidence::ConflictHeld => {
+                c.conflict_held += 1;
+                (w.conflict_held, false)
             }
             Evidence::Flap => {
                 c.flaps += 1;
@@ -183,7 +184,7 @@ mod tests {
                 t += dt;
                 let e = [Evidence::ConfirmedValid, Evidence::ConfirmedNotFound,
                     Evidence::RpkiInvalid, Evidence::AspaInvalid, Evidence::Refuted,
-                    Evidence::Quarantined, Evidence::Flap][kind as usize];
+                    Evidence::ConflictHeld, Evidence::Flap][kind as usize];
                 s.record(&p, at(t), e);
                 let v = s.score(&p, at(t));
                 prop_assert!((0.0..=1.0).contains(&v));
