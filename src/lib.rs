@@ -26,9 +26,10 @@
 //! Threads: a decompressor per compressed file, the MRT parser, and the judging thread,
 //! talking through bounded channels (`std::sync::mpsc::sync_channel`), so a slow stage holds
 //! the one before it back instead of buffering. [`replay::RovStage`] runs over a whole
-//! batch before [`replay::Tally`] records it (the prefix-table look-ups of consecutive
-//! events then overlap in the CPU instead of each waiting for memory), on whichever thread
-//! has room: the receiving thread without a judge, the parser thread with one. Judged
+//! batch before [`replay::Tally`] records it, prefetching a few events ahead (the table
+//! look-ups of consecutive events then overlap in the CPU instead of each waiting for
+//! memory), on the receiving thread; with a judge, which makes that thread the busier,
+//! the parser thread interns the prefixes and the receiving thread only validates. Judged
 //! batches return to the parser thread, so the AS paths' reference counts and allocations
 //! never cross cores. [`replay::Tally`] feeds each route event, with its RFC 6811 verdict,
 //! to one [`judge::Judge`] per policy and writes their decisions.
@@ -59,6 +60,7 @@ pub mod cli;
 pub mod ingest;
 pub mod input;
 pub mod judge;
+pub mod mem;
 pub mod model;
 pub mod replay;
 pub mod report;

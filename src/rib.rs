@@ -73,7 +73,7 @@ pub struct PrefixId(pub u32);
 /// host bits zero, so bit 127-L is free; a /128 has none and lives in its own map).
 #[derive(Default)]
 pub struct PrefixTable {
-    v4: FxHashMap<(u32, u8), u32>,
+    v4: V4Table,
     v6: FxHashMap<[u64; 2], u32>,
     v6_hosts: FxHashMap<[u64; 2], u32>,
     len: u32,
@@ -109,7 +109,7 @@ impl PrefixTable {
     pub fn intern(&mut self, prefix: &IpNet) -> (PrefixId, bool) {
         let next = self.len;
         let id = match Self::key(prefix) {
-            PrefixKey::V4(k) => *self.v4.entry(k).or_insert(next),
+            PrefixKey::V4((addr, len)) => self.v4.intern(addr, len, next),
             PrefixKey::V6(k) => *self.v6.entry(k).or_insert(next),
             PrefixKey::V6Host(k) => *self.v6_hosts.entry(k).or_insert(next),
         };
@@ -124,11 +124,20 @@ impl PrefixTable {
     #[inline]
     pub fn get(&self, prefix: &IpNet) -> Option<PrefixId> {
         match Self::key(prefix) {
-            PrefixKey::V4(k) => self.v4.get(&k),
-            PrefixKey::V6(k) => self.v6.get(&k),
-            PrefixKey::V6Host(k) => self.v6_hosts.get(&k),
+            PrefixKey::V4((addr, len)) => self.v4.get(addr, len),
+            PrefixKey::V6(k) => self.v6.get(&k).copied(),
+            PrefixKey::V6Host(k) => self.v6_hosts.get(&k).copied(),
         }
-        .map(|&i| PrefixId(i))
+        .map(PrefixId)
+    }
+
+    /// Asks the CPU to start loading where `prefix` lives, so that an [`Self::intern`] a
+    /// few events later finds it in cache (IPv4 only; IPv6 is a small share of events).
+    #[inline]
+    pub fn prefetch(&self, prefix: &IpNet) {
+        if let IpNet::V4(n) = prefix {
+            self.v4.prefetch(u32::from(n.network()), n.prefix_len());
+        }
     }
 
     /// Distinct prefixes interned.
@@ -138,6 +147,97 @@ impl PrefixTable {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+/// IPv4 prefix -> id, open addressing with linear probing. Hand-written rather than a
+/// hashbrown map for one reason: the replay looks up a batch of prefixes at a time and
+/// wants to prefetch each one's slot a few events ahead, which needs the slot's address
+/// (hashbrown does not expose it). The look-up is the parser thread's main cache miss:
+/// prefetching it took the 4.6 M event update bench's parser thread (with a judge) from
+/// 1.60 to 1.39-1.55 s. A slot is 12 bytes: address, length + 1 (0 = empty), id.
+#[derive(Default)]
+struct V4Table {
+    slots: Vec<[u32; 3]>,
+    len: usize,
+}
+
+impl V4Table {
+    #[inline]
+    fn hash(addr: u32, len: u8) -> u64 {
+        // Fibonacci hashing of the 40-bit key; the table takes the high bits.
+        (u64::from(addr) << 8 | u64::from(len)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    #[inline]
+    fn home(&self, addr: u32, len: u8) -> usize {
+        let bits = self.slots.len().trailing_zeros();
+        (Self::hash(addr, len) >> (64 - bits)) as usize
+    }
+
+    #[inline]
+    fn prefetch(&self, addr: u32, len: u8) {
+        if !self.slots.is_empty() {
+            crate::mem::prefetch(&self.slots[self.home(addr, len)]);
+        }
+    }
+
+    #[inline]
+    fn get(&self, addr: u32, len: u8) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(addr, len);
+        let tag = u32::from(len) + 1;
+        loop {
+            let s = self.slots[i];
+            if s[1] == 0 {
+                return None;
+            }
+            if s[0] == addr && s[1] == tag {
+                return Some(s[2]);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// The id of (addr, len), inserting `next` if absent.
+    #[inline]
+    fn intern(&mut self, addr: u32, len: u8, next: u32) -> u32 {
+        // Grow at 3/4 full (linear probing stays short below that).
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(addr, len);
+        let tag = u32::from(len) + 1;
+        loop {
+            let s = &mut self.slots[i];
+            if s[1] == 0 {
+                *s = [addr, tag, next];
+                self.len += 1;
+                return next;
+            }
+            if s[0] == addr && s[1] == tag {
+                return s[2];
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let size = (self.slots.len() * 2).max(1024);
+        let old = std::mem::replace(&mut self.slots, vec![[0; 3]; size]);
+        let mask = size - 1;
+        for s in old.into_iter().filter(|s| s[1] != 0) {
+            let mut i = self.home(s[0], (s[1] - 1) as u8);
+            while self.slots[i][1] != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = s;
+        }
     }
 }
 
@@ -544,6 +644,32 @@ mod prefix_tests {
                 Ipv6Net::new((a << 126 | a).into(), l).unwrap().trunc()
             )),
         ]
+    }
+
+    #[test]
+    fn v4_table_grows_and_keeps_every_id() {
+        // Past several doublings of the open-addressed table (it starts at 1024 slots).
+        let mut t = PrefixTable::default();
+        let nets: Vec<IpNet> = (0..20_000u32)
+            .map(|i| {
+                IpNet::V4(
+                    Ipv4Net::new((i << 8).into(), 24 - (i % 3) as u8)
+                        .unwrap()
+                        .trunc(),
+                )
+            })
+            .collect();
+        let mut model: std::collections::HashMap<IpNet, u32> = Default::default();
+        for n in &nets {
+            let next = model.len() as u32;
+            let want = *model.entry(*n).or_insert(next);
+            assert_eq!(t.intern(n), (PrefixId(want), want == next));
+        }
+        for (n, id) in &model {
+            assert_eq!(t.get(n), Some(PrefixId(*id)));
+        }
+        assert_eq!(t.len(), model.len());
+        assert_eq!(t.get(&"1.2.3.0/24".parse().unwrap()), None);
     }
 
     proptest! {

@@ -80,13 +80,24 @@ fn announce(
         rov,
         snapshot,
     });
-    j.drain().collect()
+    listed(j)
+}
+
+/// The judge's decisions, with their VRPs listed as a writer would list them.
+fn listed(j: &mut Judge<'_>) -> Vec<Decision> {
+    let index = j.vrp_index();
+    j.drain()
+        .map(|mut d| {
+            d.list_vrps(index, true);
+            d
+        })
+        .collect()
 }
 
 fn withdraw(lab: &mut Lab<'_>, j: &mut Judge<'_>, t: i64, p: u32, prefix: &str) -> Vec<Decision> {
     let (pid, _) = lab.prefixes.intern(&net(prefix));
     j.withdraw(at(t), PeerIdx(p), pid, None);
-    j.drain().collect()
+    listed(j)
 }
 
 fn rules(d: &Decision) -> Vec<String> {
@@ -318,6 +329,22 @@ fn rpki_aspa_bogon_prefix_set_and_hold_down() {
     let d = announce(&mut lab, &mut j, 0, 0, "11.1.2.0/24", &[100, 65], false);
     assert_eq!(d[0].outcome, Outcome::Reject);
     assert_eq!(rules(&d[0]), ["rpki.invalid"]);
+    let json = serde_json::to_value(&d[0]).unwrap();
+    assert_eq!(
+        json["reasons"][0]["vrps"],
+        serde_json::json!([{"prefix": "11.1.0.0/16", "max_length": 16, "asn": 65}])
+    );
+    // Unlisted (as the judge leaves it), the decision says nothing about VRPs rather
+    // than an empty list; listing fills them in.
+    let mut raw = d[0].clone();
+    if let routewitness::judge::Detail::Rpki { vrps, .. } = &mut raw.reasons[0].detail {
+        *vrps = None;
+    }
+    assert!(serde_json::to_value(&raw).unwrap()["reasons"][0]
+        .get("vrps")
+        .is_none());
+    raw.list_vrps(&idx, true);
+    assert_eq!(raw, d[0]);
     assert!(
         d[0].explanation()
             .contains("too long for 11.1.0.0/16-16 AS65"),

@@ -4,8 +4,8 @@
 
 use super::anomaly;
 use super::decision::{
-    Cause, ClaimRef, Decision, Detail, InvalidReasonOrNotFound, Outcome, Reason, Reasons, VrpBrief,
-    Vrps, WitnessCount, WitnessRef,
+    Cause, ClaimRef, Decision, Detail, InvalidReasonOrNotFound, Outcome, Reason, Reasons,
+    WitnessCount, WitnessRef,
 };
 use super::policy::{Action, PeerRole, Policy};
 use super::trust::{Evidence, TrustScore};
@@ -317,6 +317,10 @@ pub struct Judge<'a> {
     hold_mask: u16,
     peers: Vec<PeerState>,
     claims: Vec<Claim>,
+    /// One bit per claim slot, set while the claim is live: a peer going down scans this
+    /// rather than every 136-byte claim (measured on the update bench's 24 session
+    /// resets: peer-down handling went from 0.20 to 0.12 s in all).
+    live: Vec<u64>,
     free: Vec<u32>,
     heads: Vec<u32>,
     /// Prefixes with an established claim (value: prefix id).
@@ -418,6 +422,7 @@ impl<'a> Judge<'a> {
             hold_mask,
             peers: Vec::new(),
             claims: Vec::new(),
+            live: Vec::new(),
             free: Vec::new(),
             heads: Vec::new(),
             established: Tries::default(),
@@ -456,6 +461,17 @@ impl<'a> Judge<'a> {
     /// Takes the decisions made since the last call.
     pub fn drain(&mut self) -> std::vec::Drain<'_, Decision> {
         self.out.drain(..)
+    }
+
+    /// Drops the decisions made since the last drain (for a caller that only needs the
+    /// counts in [`Self::stats`]): cheaper than draining them one by one.
+    pub fn discard_decisions(&mut self) {
+        self.out.clear();
+    }
+
+    /// The VRP set this judge decides against (for [`Decision::list_vrps`]).
+    pub fn vrp_index(&self) -> &'a VrpIndex {
+        self.index
     }
 
     /// Routes held now (quarantined or rejected).
@@ -675,6 +691,11 @@ impl<'a> Judge<'a> {
                 (self.claims.len() - 1) as u32
             }
         };
+        let (word, bit) = (c as usize / 64, c % 64);
+        if self.live.len() <= word {
+            self.live.resize(word + 1, 0);
+        }
+        self.live[word] |= 1 << bit;
         self.heads[pid as usize] = c;
         c
     }
@@ -694,6 +715,7 @@ impl<'a> Judge<'a> {
                 x = self.claims[x as usize].next;
             }
         }
+        self.live[c as usize / 64] &= !(1 << (c % 64));
         let claim = &mut self.claims[c as usize];
         claim.live = false;
         claim.witnesses = SmallVec::new();
@@ -1317,28 +1339,13 @@ impl<'a> Judge<'a> {
             }
             let mut rule = Cow::Borrowed(cond::RULES[i]);
             let detail = match bit {
-                cond::RPKI_INVALID | cond::RPKI_NOT_FOUND => {
-                    let at = t.secs();
-                    let mut vrps = Vrps::new();
-                    self.index.for_each_covering(&cl.prefix, |_, v| {
-                        if !(self.honour_expires && v.expires < at) {
-                            if let Some(vrp) = self.index.vrps.get(v.id as usize) {
-                                vrps.push(VrpBrief {
-                                    prefix: vrp.prefix,
-                                    max_length: vrp.max_length,
-                                    asn: vrp.asn,
-                                });
-                            }
-                        }
-                    });
-                    Detail::Rpki {
-                        rpki: cl
-                            .rov
-                            .reason()
-                            .map_or(InvalidReasonOrNotFound::NotFound, Into::into),
-                        vrps,
-                    }
-                }
+                cond::RPKI_INVALID | cond::RPKI_NOT_FOUND => Detail::Rpki {
+                    rpki: cl
+                        .rov
+                        .reason()
+                        .map_or(InvalidReasonOrNotFound::NotFound, Into::into),
+                    vrps: None,
+                },
                 cond::ASPA_INVALID => {
                     let role = self.peers[w.peer as usize].role;
                     let bad_hop = path.zip(direction(role)).and_then(|(p, d)| {
@@ -1566,20 +1573,31 @@ impl<'a> Judge<'a> {
         self.advance(time);
         let t = self.now;
         let p = peer.0;
-        for c in 0..self.claims.len() as u32 {
-            if !self.claims[c as usize].live {
-                continue;
+        for word in 0..self.live.len() {
+            let mut bits = self.live[word];
+            while bits != 0 {
+                let c = (word * 64) as u32 + bits.trailing_zeros();
+                bits &= bits - 1;
+                self.drop_peer_routes(c, p, t);
             }
-            while let Some(pos) = self.claims[c as usize]
-                .witnesses
-                .iter()
-                .position(|w| w.peer == p)
-            {
-                self.gone_route(c, pos, t, Cause::PeerDown);
-                self.detach(c, pos, t);
-                if !self.claims[c as usize].live {
-                    break;
-                }
+        }
+    }
+
+    /// Detaches every route of peer `p` from claim `c` (when it is still live: handling
+    /// earlier claims may have freed it).
+    fn drop_peer_routes(&mut self, c: u32, p: u32, t: EventTime) {
+        if !self.claims[c as usize].live {
+            return;
+        }
+        while let Some(pos) = self.claims[c as usize]
+            .witnesses
+            .iter()
+            .position(|w| w.peer == p)
+        {
+            self.gone_route(c, pos, t, Cause::PeerDown);
+            self.detach(c, pos, t);
+            if !self.claims[c as usize].live {
+                break;
             }
         }
     }

@@ -79,7 +79,7 @@ pub mod engine;
 pub mod policy;
 pub mod trust;
 
-pub use decision::{Cause, Decision, Outcome, Reason};
+pub use decision::{Cause, Decision, Detail, Outcome, Reason};
 pub use engine::{
     Announce, ClaimView, ConflictKind, ConflictRecord, Judge, JudgeStats, PeerTrust, Resolution,
 };

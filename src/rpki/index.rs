@@ -158,6 +158,23 @@ impl<A: Addr> Family<A> {
         NONE
     }
 
+    /// Prefetches what [`Self::for_each_from`] reads first for `e`: stage 0 the entry's
+    /// key, parent and offsets; stage 1 (once those are cached) its first payload.
+    #[inline]
+    fn prefetch(&self, e: u32, stage: u8) {
+        let i = e as usize;
+        if i >= self.keys.len() {
+            return;
+        }
+        if stage == 0 {
+            crate::mem::prefetch(&self.keys[i]);
+            crate::mem::prefetch(&self.parent[i]);
+            crate::mem::prefetch(&self.offsets[i]);
+        } else if let Some(p) = self.payloads.get(self.offsets[i] as usize) {
+            crate::mem::prefetch(p);
+        }
+    }
+
     /// Walks the parent chain from `e` (a [`Self::deepest_covering`] result).
     #[inline]
     fn for_each_from(&self, mut e: u32, mut f: impl FnMut(u8, &Payload)) {
@@ -191,6 +208,9 @@ pub struct Cover(u32);
 impl Cover {
     /// No VRP covers the prefix.
     pub const NONE: Cover = Cover(NONE);
+    /// A placeholder for "not looked up yet", which no index returns (an IPv6 entry at
+    /// position 2^31 - 2). Walking or prefetching it does nothing.
+    pub const UNSET: Cover = Cover(NONE - 1);
     const V6: u32 = 1 << 31;
 
     pub fn is_none(self) -> bool {
@@ -258,6 +278,17 @@ impl VrpIndex {
             }
         };
         Cover(e)
+    }
+
+    /// Starts loading what validating against `cover` reads first: call with stage 0 a
+    /// few prefixes ahead, then stage 1 a few later (it reads what stage 0 loaded).
+    #[inline]
+    pub fn prefetch(&self, cover: Cover, stage: u8) {
+        match cover.0 {
+            NONE => {}
+            e if e & Cover::V6 != 0 => self.v6.prefetch(e & !Cover::V6, stage),
+            e => self.v4.prefetch(e, stage),
+        }
     }
 
     /// Like [`Self::for_each_covering`], from a [`Cover`] of this index.
