@@ -1,6 +1,7 @@
 //! Ingest: turn feeds into [`RouteEvent`]s. Today MRT files ([`mrt`]); BMP joins later and
 //! produces the same events.
 
+pub mod bgp;
 pub mod mrt;
 
 use crate::model::{Asn, EventTime, Peer, PeerIdx, RouteEvent};

@@ -11,16 +11,16 @@
 //! recovering iterator skips an unparsable record or resynchronises on the next verified
 //! record boundary, and every skip is reported as [`Damage`] with its decompressed offset.
 
+use super::bgp::UpdateReader;
 use super::{Damage, DamageKind, FileSummary, IngestEvent, PeerRegistry};
 use crate::input::InputReader;
-use crate::model::{AsPathBuilder, Asn, EventTime, PeerIdx, RouteAction, RouteEvent, SegmentKind};
+use crate::model::{Asn, EventTime, PeerIdx};
 use bgpkit_parser::models::{
-    AsPath as BgpkitPath, AsPathSegment, Attributes, Bgp4MpEnum, BgpMessage, BgpState,
-    BgpUpdateMessage, EntryType, LegacyBgp, MrtMessage, MrtRecord, NetworkPrefix, Safi,
-    TableDumpMessage, TableDumpV2Message, TableDumpV2Type,
+    Attributes, Bgp4MpEnum, BgpMessage, BgpState, BgpUpdateMessage, EntryType, LegacyBgp,
+    MrtMessage, MrtRecord, NetworkPrefix, Safi, TableDumpMessage, TableDumpV2Message,
+    TableDumpV2Type,
 };
 use bgpkit_parser::{BgpkitParser, RecoveryConfig, RecoveryEvent, RecoveryEvidence};
-use ipnet::IpNet;
 use rustc_hash::FxHashMap;
 use std::io::{self, Read};
 use std::net::IpAddr;
@@ -37,7 +37,7 @@ struct Converter<'a, F: FnMut(IngestEvent)> {
     peer_index: Option<FxHashMap<u16, PeerIdx>>,
     /// The feed name: the collector's BGP id (TABLE_DUMP_V2) or local address (BGP4MP).
     feed: Arc<str>,
-    paths: AsPathBuilder,
+    updates: UpdateReader,
     summary: FileSummary,
     /// TABLE_DUMP records batching several entries: (count, first offset).
     batched: Option<(u64, u64)>,
@@ -70,7 +70,7 @@ pub fn read_stream(
         emit,
         peer_index: None,
         feed: Arc::from(""),
-        paths: AsPathBuilder::default(),
+        updates: UpdateReader::default(),
         batched: None,
         summary: FileSummary {
             path: path.to_path_buf(),
@@ -155,6 +155,9 @@ pub fn read_stream(
             format!("{compression:?} stream damaged after {at} decompressed bytes: {err}"),
         );
     }
+    conv.summary.announcements = conv.updates.announcements;
+    conv.summary.withdrawals = conv.updates.withdrawals;
+    conv.summary.skipped_nlri += conv.updates.skipped_nlri;
     let summary = conv.summary.clone();
     (conv.emit)(IngestEvent::FileDone(Box::new(summary.clone())));
     summary
@@ -417,62 +420,14 @@ impl<F: FnMut(IngestEvent)> Converter<'_, F> {
         }
     }
 
-    /// The RFC 6793 effective path (AS_PATH merged with AS4_PATH), in our encoding.
     fn path_of(&mut self, attrs: &Attributes) -> crate::model::AsPath {
-        let merged;
-        let path = match (attrs.as_path(), attrs.as4_path()) {
-            (None, None) => return crate::model::AsPath::default(),
-            (Some(p), None) | (None, Some(p)) => p,
-            (Some(p), Some(p4)) => {
-                merged = BgpkitPath::merge_aspath_as4path(p, p4);
-                &merged
-            }
-        };
-        for seg in &path.segments {
-            let (kind, asns) = match seg {
-                AsPathSegment::AsSequence(v) => (SegmentKind::Sequence, v),
-                AsPathSegment::AsSet(v) => (SegmentKind::Set, v),
-                AsPathSegment::ConfedSequence(v) => (SegmentKind::ConfedSequence, v),
-                AsPathSegment::ConfedSet(v) => (SegmentKind::ConfedSet, v),
-            };
-            self.paths
-                .push_segment(kind, asns.iter().map(|a| a.to_u32()));
-        }
-        self.paths.finish()
+        self.updates.path_of(attrs, None)
     }
 
     fn update(&mut self, time: EventTime, peer: PeerIdx, u: BgpUpdateMessage, offset: u64) {
         self.check_warnings(&u.attributes, offset);
-        for p in &u.withdrawn_prefixes {
-            self.withdraw(time, peer, *p);
-        }
-        if let Some(n) = u.attributes.get_unreachable_nlri() {
-            if n.safi == Safi::Unicast {
-                for p in &n.prefixes {
-                    self.withdraw(time, peer, *p);
-                }
-            } else {
-                self.summary.skipped_nlri += n.prefixes.len() as u64;
-            }
-        }
-        let reach = u.attributes.get_reachable_nlri();
-        let mp_unicast = reach.filter(|n| n.safi == Safi::Unicast);
-        if let Some(n) = reach.filter(|n| n.safi != Safi::Unicast) {
-            self.summary.skipped_nlri += (n.prefixes.len() + n.labeled_prefixes_len()) as u64;
-        }
-        let mp_count = mp_unicast.map_or(0, |n| n.prefixes.len());
-        if u.announced_prefixes.is_empty() && mp_count == 0 {
-            return;
-        }
-        let path = self.path_of(&u.attributes);
-        for p in &u.announced_prefixes {
-            self.announce(time, peer, *p, &path, false);
-        }
-        if let Some(n) = mp_unicast {
-            for p in &n.prefixes {
-                self.announce(time, peer, *p, &path, false);
-            }
-        }
+        self.updates
+            .update(time, peer, &u, false, None, &mut self.emit);
     }
 
     fn announce(
@@ -483,43 +438,7 @@ impl<F: FnMut(IngestEvent)> Converter<'_, F> {
         path: &crate::model::AsPath,
         snapshot: bool,
     ) {
-        self.summary.announcements += 1;
-        (self.emit)(IngestEvent::Route(RouteEvent {
-            time,
-            peer,
-            prefix: normalise(p.prefix),
-            path_id: p.path_id,
-            action: RouteAction::Announce(path.clone()),
-            snapshot,
-        }));
-    }
-
-    fn withdraw(&mut self, time: EventTime, peer: PeerIdx, p: NetworkPrefix) {
-        self.summary.withdrawals += 1;
-        (self.emit)(IngestEvent::Route(RouteEvent {
-            time,
-            peer,
-            prefix: normalise(p.prefix),
-            path_id: p.path_id,
-            action: RouteAction::Withdraw,
-            snapshot: false,
-        }));
-    }
-}
-
-/// A route is its network: bits past the prefix length are cleared (as upstream bgpdump
-/// does; RFC 4271 says they are irrelevant).
-fn normalise(p: IpNet) -> IpNet {
-    p.trunc()
-}
-
-/// Extension used above: labelled prefixes of an MP_REACH (counted as skipped NLRI).
-trait LabeledLen {
-    fn labeled_prefixes_len(&self) -> usize;
-}
-
-impl LabeledLen for bgpkit_parser::models::Nlri {
-    fn labeled_prefixes_len(&self) -> usize {
-        self.labeled_prefixes.as_ref().map_or(0, |v| v.len())
+        self.updates
+            .announce(time, peer, p, path, snapshot, &mut self.emit);
     }
 }
