@@ -19,6 +19,8 @@ pub struct UpdateReader {
     pub withdrawals: u64,
     /// NLRI of other SAFIs (VPN, labelled, flowspec...), counted and skipped.
     pub skipped_nlri: u64,
+    /// Paths that lost a prepended first AS (`strip_first`).
+    pub stripped: u64,
 }
 
 impl UpdateReader {
@@ -48,6 +50,7 @@ impl UpdateReader {
                     && strip_first.is_some()
                     && asns.first().map(|a| a.to_u32()) == strip_first,
             );
+            self.stripped += skip as u64;
             self.paths
                 .push_segment(kind, asns[skip..].iter().map(|a| a.to_u32()));
         }

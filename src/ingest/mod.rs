@@ -2,6 +2,7 @@
 //! produces the same events.
 
 pub mod bgp;
+pub mod bmp;
 pub mod mrt;
 
 use crate::model::{Asn, EventTime, Peer, PeerIdx, RouteEvent};
@@ -105,6 +106,28 @@ pub struct PeerRegistry {
 
 impl PeerRegistry {
     /// The peer's index; `new` is called with the peer when it is seen the first time.
+    /// A new peer, whatever peers are known (BMP keys its peers by router and view
+    /// itself; MRT uses [`Self::intern`]).
+    pub fn add(
+        &mut self,
+        feed: &Arc<str>,
+        addr: IpAddr,
+        asn: Asn,
+        bgp_id: Option<Ipv4Addr>,
+        mut new: impl FnMut(PeerIdx, &Peer),
+    ) -> PeerIdx {
+        let idx = PeerIdx(self.peers.len() as u32);
+        let peer = Peer {
+            feed: feed.clone(),
+            addr,
+            asn,
+            bgp_id,
+        };
+        new(idx, &peer);
+        self.peers.push(peer);
+        idx
+    }
+
     pub fn intern(
         &mut self,
         feed: &Arc<str>,
