@@ -46,8 +46,9 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// Log filter for stderr (tracing EnvFilter syntax), e.g. `debug` or `routewitness=trace`.
-    #[arg(long, global = true, default_value = "warn", env = "ROUTEWITNESS_LOG")]
-    pub log: String,
+    /// Default: `info` for `run`, `warn` otherwise.
+    #[arg(long, global = true, env = "ROUTEWITNESS_LOG")]
+    pub log: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -59,6 +60,117 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Show the RPKI state of one route and the VRPs that decide it.
     Validate(ValidateArgs),
+    /// The daemon: judge BMP from routers live (and replay MRT as a demo feed first),
+    /// answer the HTTP API, until SIGTERM or SIGINT.
+    ///
+    /// With no options: BMP on 127.0.0.1:11019, the API on 127.0.0.1:9179, the bundled
+    /// VRPs and MRT fixtures, the default policy.
+    Run(RunArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Where routers connect with BMP (RFC 7854).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:11019")]
+    pub bmp: std::net::SocketAddr,
+    /// Where the HTTP API listens.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9179")]
+    pub api: std::net::SocketAddr,
+    /// Which routes of each router are judged.
+    #[arg(long, value_enum, default_value = "pre-policy")]
+    pub view: RunView,
+    /// Judge policy: a built-in name (default, strict, monitor-only) or a TOML file.
+    #[arg(long, value_name = "NAME|FILE", default_value = "default")]
+    pub policy: String,
+    #[command(flatten)]
+    pub vrp: VrpArgs,
+    /// MRT files replayed into the judge before BMP (a demo feed). Default: the bundled
+    /// fixtures.
+    #[arg(long, value_name = "MRT", num_args = 1..)]
+    pub replay: Vec<PathBuf>,
+    /// Replay nothing; judge BMP only.
+    #[arg(long, conflicts_with = "replay")]
+    pub no_replay: bool,
+    /// BMP sessions at once; more are refused.
+    #[arg(long, default_value_t = 64)]
+    pub max_sessions: usize,
+    /// Largest BMP message accepted, in bytes; a longer one drops its session.
+    #[arg(long, default_value_t = crate::ingest::bmp::DEFAULT_MAX_MESSAGE)]
+    pub max_message: usize,
+    /// How long shutdown may take (closing sessions, draining the judge).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: std::time::Duration,
+}
+
+/// [`crate::ingest::bmp::View`] on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RunView {
+    PrePolicy,
+    PostPolicy,
+    LocRib,
+}
+
+/// `routewitness run`.
+pub fn run(args: RunArgs) -> Result<Outcome, CliError> {
+    let policy = Policy::load(&args.policy).map_err(|e| CliError::Usage(format!("policy: {e}")))?;
+    if args.max_message < crate::ingest::bmp::COMMON_HEADER {
+        return Err(CliError::Usage(format!(
+            "--max-message {} is smaller than a BMP header",
+            args.max_message
+        )));
+    }
+    let vrps = load_vrps(&args.vrp)?;
+    let index = VrpIndex::new(&vrps);
+    let description = describe_vrps(&vrps, &index);
+    let honour_expires = !args.vrp.ignore_expires;
+    if honour_expires {
+        let now = chrono::Utc::now().timestamp();
+        let live = vrps
+            .vrps
+            .iter()
+            .filter(|v| v.expires.is_none_or(|e| e >= now))
+            .count();
+        if live < vrps.vrps.len() {
+            tracing::warn!(
+                "{} of {} VRPs have expired: live routes are judged without them (replayed MRT at \
+                 its own time); --ignore-expires uses them anyway",
+                vrps.vrps.len() - live,
+                vrps.vrps.len()
+            );
+        }
+    }
+    drop(index);
+    let replay = if args.no_replay {
+        Vec::new()
+    } else if args.replay.is_empty() {
+        BUNDLED_MRT.iter().map(|f| fixtures_dir().join(f)).collect()
+    } else {
+        args.replay
+    };
+    // In time order, as `replay` does: the judge's clock only goes forward.
+    let mut replay: Vec<(Option<EventTime>, PathBuf)> = replay
+        .into_iter()
+        .map(|p| (crate::ingest::mrt::first_record_time(&p).ok().flatten(), p))
+        .collect();
+    replay.sort_by_key(|(t, _)| *t);
+    let replay: Vec<PathBuf> = replay.into_iter().map(|(_, p)| p).collect();
+    let cfg = crate::daemon::RunConfig {
+        bmp: args.bmp,
+        api: args.api,
+        view: match args.view {
+            RunView::PrePolicy => crate::ingest::bmp::View::PrePolicy,
+            RunView::PostPolicy => crate::ingest::bmp::View::PostPolicy,
+            RunView::LocRib => crate::ingest::bmp::View::LocRib,
+        },
+        max_sessions: args.max_sessions,
+        max_message: args.max_message,
+        replay,
+        shutdown_timeout: args.shutdown_timeout,
+        honour_expires,
+        rpki_description: description,
+    };
+    crate::daemon::run(cfg, vrps, policy).map_err(|e| CliError::Failed(Failed(e.to_string())))?;
+    Ok(Outcome::Ok)
 }
 
 #[derive(Args, Debug, Clone)]

@@ -57,6 +57,7 @@
 //! - [`cli`]: the commands behind the binary.
 
 pub mod cli;
+pub mod daemon;
 pub mod ingest;
 pub mod input;
 pub mod judge;

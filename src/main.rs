@@ -25,10 +25,14 @@ fn main() -> ExitCode {
             };
         }
     };
-    let filter = match tracing_subscriber::EnvFilter::try_new(&cli.log) {
+    let log = cli.log.clone().unwrap_or_else(|| match cli.command {
+        Command::Run(_) => "info".to_string(),
+        _ => "warn".to_string(),
+    });
+    let filter = match tracing_subscriber::EnvFilter::try_new(&log) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("error: --log {:?}: {e}", cli.log);
+            eprintln!("error: --log {log:?}: {e}");
             return ExitCode::from(EX_USAGE);
         }
     };
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Replay(args) => cli::replay(args),
         Command::Validate(args) => cli::validate(args).map_err(CliError::from),
+        Command::Run(args) => cli::run(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -477,6 +477,11 @@ impl<'a> RovStage<'a> {
     pub fn prefixes(&self) -> usize {
         self.interner.prefixes.len()
     }
+
+    /// The id of a prefix announced so far.
+    pub fn prefix_id(&self, prefix: &IpNet) -> Option<PrefixId> {
+        self.interner.prefixes.get(prefix)
+    }
 }
 
 /// The first half of [`RovStage`]: prefix ids and route origins.
@@ -688,6 +693,16 @@ impl<'a> Tally<'a> {
             last_time: None,
             log,
         }
+    }
+
+    /// The judges (one per policy).
+    pub fn judges(&self) -> &[Judge<'a>] {
+        &self.judges
+    }
+
+    /// Routes in the Adj-RIB-In now.
+    pub fn routes_stored(&self) -> usize {
+        self.rib.len()
     }
 
     /// Handles a batch of events with their verdicts. (Prefetching each route's

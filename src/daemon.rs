@@ -1,0 +1,735 @@
+//! `routewitness run`: the long-running daemon. BMP from routers (and, for demos, MRT
+//! replay) into the same ROV stage and judge as `replay`, and an HTTP API.
+//!
+//! Threads and tasks:
+//! - a tokio runtime (two workers) runs the BMP listener, one task per router session, and
+//!   the HTTP API. A session task frames and decodes its router's messages (so a broken
+//!   router costs only its own task) and sends them to the pipeline over one bounded
+//!   channel: when the judge falls behind, sessions wait and TCP pushes back on the
+//!   routers, so memory stays bounded;
+//! - the pipeline thread owns all routing state (peer registry, [`BmpConverter`], ROV,
+//!   the Adj-RIB-In and the judge, through [`Tally`]) and is the only writer. Every
+//!   200 ms it publishes a snapshot for the API (status, peer trust, recent decisions);
+//!   questions that need the live state (`/v1/routes`) go to it as messages too.
+//!
+//! Bad input never stops the daemon: a stream that cannot be framed (bad version, length
+//! shorter than the header or past the cap) drops that session; a message that does not
+//! decode is skipped; both are counted by kind in `/metrics` and logged once per session.
+//! Sessions beyond `max_sessions` are refused.
+//!
+//! Not built yet (so not in the README): the configuration file and SIGHUP, SQLite state,
+//! quarantine release/hold through the API.
+
+use crate::ingest::bmp::{decode, frame, BmpConverter, RouterId, RouterInfo, View};
+use crate::ingest::{mrt, IngestEvent, PeerRegistry};
+use crate::judge::{Judge, JudgeStats, PeerTrust, Policy};
+use crate::model::EventTime;
+use crate::replay::{Judging, RovStage, Tally};
+use crate::rpki::{AspaSet, VrpIndex, VrpSet};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use bgpkit_parser::parser::bmp::messages::BmpMessage;
+use ipnet::IpNet;
+use metrics_exporter_prometheus::PrometheusHandle;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Decisions kept in memory for `/v1/decisions` (persistence is not built yet).
+const DECISIONS_KEPT: usize = 10_000;
+/// Messages between the sessions and the pipeline.
+const CHANNEL: usize = 4096;
+/// How often the API's snapshot is refreshed.
+const PUBLISH_EVERY: Duration = Duration::from_millis(200);
+
+/// What `run` needs (from the command line for now).
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub bmp: SocketAddr,
+    pub api: SocketAddr,
+    pub view: View,
+    pub max_sessions: usize,
+    pub max_message: usize,
+    /// MRT files replayed into the pipeline before BMP is judged (a demo feed).
+    pub replay: Vec<PathBuf>,
+    pub shutdown_timeout: Duration,
+    pub honour_expires: bool,
+    /// "723521 VRPs ... from FILE", for the status.
+    pub rpki_description: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot listen for BMP on {0}: {1}")]
+    Bmp(SocketAddr, io::Error),
+    #[error("cannot serve the API on {0}: {1}")]
+    Api(SocketAddr, io::Error),
+    #[error("{0}")]
+    Runtime(io::Error),
+    #[error("the pipeline thread failed")]
+    Pipeline,
+}
+
+/// What the pipeline thread receives.
+enum Input {
+    Router {
+        session: u64,
+        name: String,
+    },
+    Bmp {
+        session: u64,
+        msg: Box<BmpMessage>,
+        received: EventTime,
+    },
+    RouterGone {
+        session: u64,
+        time: EventTime,
+    },
+    Routes {
+        prefix: IpNet,
+        reply: oneshot::Sender<serde_json::Value>,
+    },
+    /// Time to refresh the API's snapshot if anything changed.
+    Tick,
+}
+
+/// The API's view, refreshed by the pipeline thread.
+#[derive(Default)]
+struct Shared {
+    status: Status,
+    trust: Vec<PeerTrust>,
+    /// (seq, the decision's JSON line), oldest first.
+    decisions: VecDeque<(u64, String)>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+struct Status {
+    version: &'static str,
+    started: String,
+    bmp_listener: String,
+    view: View,
+    policy: String,
+    policy_hash: String,
+    rpki: String,
+    rpki_serial: Option<u64>,
+    routers: Vec<RouterInfo>,
+    peers: usize,
+    routes_stored: usize,
+    /// Route announcements and withdrawals received (BMP and replayed MRT).
+    announcements: u64,
+    withdrawals: u64,
+    replayed_files: usize,
+    judge: JudgeStats,
+    held_routes: usize,
+    /// Event time the judge has reached.
+    judge_time: Option<EventTime>,
+}
+
+/// A `Write` that turns the judge's JSON lines into the in-memory decision ring.
+struct DecisionRing {
+    shared: Arc<Mutex<Shared>>,
+    line: Vec<u8>,
+}
+
+impl Write for DecisionRing {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        for part in buf.split_inclusive(|&b| b == b'\n') {
+            self.line.extend_from_slice(part);
+            if self.line.last() == Some(&b'\n') {
+                self.line.pop();
+                let text = String::from_utf8_lossy(&self.line).into_owned();
+                self.line.clear();
+                let seq = serde_json::from_str::<serde_json::Value>(&text)
+                    .ok()
+                    .and_then(|v| v.get("seq").and_then(|s| s.as_u64()))
+                    .unwrap_or(0);
+                metrics::counter!("routewitness_decisions_total").increment(1);
+                let mut s = lock(&self.shared);
+                if s.decisions.len() == DECISIONS_KEPT {
+                    s.decisions.pop_front();
+                }
+                s.decisions.push_back((seq, text));
+            }
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn lock(m: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
+    // A panic while holding the lock cannot leave `Shared` half-written in a way that
+    // matters to readers (every field is replaced whole), so go on with it.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn now() -> EventTime {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    EventTime(i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonError> {
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .ok();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("rw-net")
+        .build()
+        .map_err(DaemonError::Runtime)?;
+    let shared = Arc::new(Mutex::new(Shared::default()));
+    let (tx, rx) = mpsc::channel::<Input>(CHANNEL);
+
+    // Listen first: a port in use is an error before anything is loaded into memory.
+    let (bmp, api) = rt.block_on(async {
+        let bmp = TcpListener::bind(cfg.bmp)
+            .await
+            .map_err(|e| DaemonError::Bmp(cfg.bmp, e))?;
+        let api = TcpListener::bind(cfg.api)
+            .await
+            .map_err(|e| DaemonError::Api(cfg.api, e))?;
+        Ok::<_, DaemonError>((bmp, api))
+    })?;
+    let bmp_addr = bmp.local_addr().unwrap_or(cfg.bmp);
+    let api_addr = api.local_addr().unwrap_or(cfg.api);
+    let view = serde_json::to_value(cfg.view)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    tracing::info!("BMP listener on {bmp_addr} (judging the {view} view)");
+    tracing::info!("HTTP API on http://{api_addr}/v1/status, metrics on /metrics");
+    tracing::info!("RPKI: {}", cfg.rpki_description);
+    tracing::info!("policy {} ({})", policy.name, policy.hash());
+    tracing::info!(
+        "state: in memory only (last {DECISIONS_KEPT} decisions; persistence is not built yet)"
+    );
+    if !cfg.replay.is_empty() {
+        tracing::info!("replaying {} MRT files first (demo feed)", cfg.replay.len());
+    }
+
+    let pipeline = {
+        let shared = shared.clone();
+        let cfg = cfg.clone();
+        std::thread::Builder::new()
+            .name("rw-judge".into())
+            .spawn(move || pipeline(cfg, vrps, policy, rx, shared, bmp_addr))
+            .map_err(DaemonError::Runtime)?
+    };
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let state = AppState {
+        shared: shared.clone(),
+        tx: tx.clone(),
+        metrics,
+    };
+    rt.block_on(async {
+        let sessions = Arc::new(AtomicU64::new(0));
+        let accept = tokio::spawn(accept_loop(
+            bmp,
+            tx.clone(),
+            cfg.clone(),
+            sessions,
+            stop_rx.clone(),
+        ));
+        let app = Router::new()
+            .route("/v1/status", get(status))
+            .route("/v1/peers", get(peers))
+            .route("/v1/decisions", get(decisions))
+            .route("/v1/routes", get(routes))
+            .route("/metrics", get(metrics_text))
+            .with_state(state);
+        let ticker = {
+            let tx = tx.clone();
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(PUBLISH_EVERY);
+                loop {
+                    tokio::select! {
+                        _ = every.tick() => {
+                            if tx.try_send(Input::Tick).is_err() && tx.is_closed() {
+                                break;
+                            }
+                        }
+                        _ = stop.changed() => break,
+                    }
+                }
+            })
+        };
+        let mut api_stop = stop_rx.clone();
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(api, app)
+                .with_graceful_shutdown(async move {
+                    let _ = api_stop.changed().await;
+                })
+                .await;
+        });
+        shutdown_signal().await;
+        tracing::info!("shutting down: closing BMP sessions, draining the judge");
+        let _ = stop_tx.send(true);
+        drop(tx);
+        let deadline = cfg.shutdown_timeout;
+        let _ = tokio::time::timeout(deadline, async {
+            let _ = accept.await;
+            let _ = server.await;
+            let _ = ticker.await;
+        })
+        .await;
+    });
+    // Every sender is gone once the sessions have ended: the pipeline drains and stops.
+    let done = Instant::now();
+    let (dtx, drx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = dtx.send(pipeline.join().is_ok());
+    });
+    let remaining = cfg.shutdown_timeout.saturating_sub(done.elapsed());
+    match drx.recv_timeout(remaining.max(Duration::from_millis(100))) {
+        Ok(true) => {}
+        Ok(false) => return Err(DaemonError::Pipeline),
+        Err(_) => tracing::warn!("the judge did not drain within the shutdown deadline"),
+    }
+    rt.shutdown_timeout(Duration::from_millis(200));
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tx: mpsc::Sender<Input>,
+    cfg: RunConfig,
+    open: Arc<AtomicU64>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let next = AtomicU64::new(1);
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!("BMP accept failed: {e}");
+                        metrics::counter!("routewitness_bmp_errors_total", "kind" => "accept").increment(1);
+                        continue;
+                    }
+                };
+                if open.load(Ordering::Relaxed) as usize >= cfg.max_sessions {
+                    tracing::warn!("BMP session from {peer} refused: {} sessions open (the cap)", cfg.max_sessions);
+                    metrics::counter!("routewitness_bmp_errors_total", "kind" => "session_cap").increment(1);
+                    drop(stream);
+                    continue;
+                }
+                let session = next.fetch_add(1, Ordering::Relaxed);
+                open.fetch_add(1, Ordering::Relaxed);
+                let (tx, open, stop, cap) = (tx.clone(), open.clone(), stop.clone(), cfg.max_message);
+                tasks.spawn(async move {
+                    bmp_session(stream, peer, session, tx, cap, stop).await;
+                    open.fetch_sub(1, Ordering::Relaxed);
+                });
+            }
+        }
+    }
+    // Stop: every session ends (it sends its RouterGone on the way out).
+    while tasks.join_next().await.is_some() {}
+}
+
+/// One router's BMP session: frames, decodes, sends; ends on EOF, a framing error, or
+/// shutdown, and then tells the pipeline the router is gone.
+async fn bmp_session(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    session: u64,
+    tx: mpsc::Sender<Input>,
+    cap: usize,
+    mut stop: watch::Receiver<bool>,
+) {
+    let name = peer.to_string();
+    tracing::info!("BMP session from {name}");
+    let _ = stream.set_nodelay(true);
+    if tx
+        .send(Input::Router {
+            session,
+            name: name.clone(),
+        })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    metrics::gauge!("routewitness_bmp_session_up", "router" => name.clone()).set(1.0);
+    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut start = 0usize;
+    let mut logged_skip = false;
+    let why = 'session: loop {
+        // Everything whole in the buffer.
+        loop {
+            match frame(&buf[start..], cap) {
+                Ok(Some(n)) => {
+                    let msg = &buf[start..start + n];
+                    start += n;
+                    metrics::counter!("routewitness_bmp_messages_total").increment(1);
+                    match decode(msg) {
+                        Ok(m) => {
+                            let input = Input::Bmp {
+                                session,
+                                msg: Box::new(m),
+                                received: now(),
+                            };
+                            if tx.send(input).await.is_err() {
+                                break 'session "shutting down".to_string();
+                            }
+                        }
+                        Err(e) => {
+                            metrics::counter!("routewitness_bmp_errors_total", "kind" => e.kind)
+                                .increment(1);
+                            if !logged_skip {
+                                tracing::warn!("BMP from {name}: message skipped ({e}); further skips only counted");
+                                logged_skip = true;
+                            }
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    metrics::counter!("routewitness_bmp_errors_total", "kind" => e.kind())
+                        .increment(1);
+                    break 'session format!("session dropped: {e}");
+                }
+            }
+        }
+        if start > 0 {
+            buf.drain(..start);
+            start = 0;
+        }
+        if buf.capacity() - buf.len() < 16 * 1024 {
+            buf.reserve(64 * 1024);
+        }
+        let read = tokio::select! {
+            r = stream.read_buf(&mut buf) => r,
+            _ = stop.changed() => break 'session "shutting down".to_string(),
+        };
+        match read {
+            Ok(0) if buf.is_empty() => break "closed by the router".to_string(),
+            Ok(0) => {
+                metrics::counter!("routewitness_bmp_errors_total", "kind" => "truncated_at_close")
+                    .increment(1);
+                break format!(
+                    "closed by the router mid-message ({} bytes left)",
+                    buf.len()
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                metrics::counter!("routewitness_bmp_errors_total", "kind" => "read").increment(1);
+                break format!("read failed: {e}");
+            }
+        }
+    };
+    tracing::info!("BMP session from {name} ended: {why}");
+    metrics::gauge!("routewitness_bmp_session_up", "router" => name).set(0.0);
+    let _ = tx
+        .send(Input::RouterGone {
+            session,
+            time: now(),
+        })
+        .await;
+}
+
+/// The pipeline thread: every event through ROV, the Adj-RIB-In and the judge.
+fn pipeline(
+    cfg: RunConfig,
+    vrps: VrpSet,
+    policy: Policy,
+    mut rx: mpsc::Receiver<Input>,
+    shared: Arc<Mutex<Shared>>,
+    bmp_addr: SocketAddr,
+) {
+    let index = VrpIndex::new(&vrps);
+    let aspa = AspaSet::new(&vrps.aspas);
+    let rpki_serial = vrps
+        .source
+        .as_ref()
+        .and_then(|s| s.generated)
+        .and_then(|g| u64::try_from(g).ok());
+    let mut ring = DecisionRing {
+        shared: shared.clone(),
+        line: Vec::new(),
+    };
+    let policy_name = policy.name.clone();
+    let policy_hash = policy.hash();
+    let mut rov = RovStage::new(&index, cfg.honour_expires);
+    let mut tally = Tally::new(
+        &index,
+        cfg.honour_expires,
+        None,
+        Some(Judging {
+            policies: vec![policy],
+            aspa: &aspa,
+            rpki_serial,
+            decisions: Some(&mut ring),
+        }),
+    );
+    let mut registry = PeerRegistry::default();
+    let mut conv = BmpConverter::new(cfg.view);
+    let mut sessions: FxHashMap<u64, RouterId> = FxHashMap::default();
+    let started = chrono::Utc::now().to_rfc3339();
+    let mut events: Vec<IngestEvent> = Vec::with_capacity(1024);
+    let handle = |events: &mut Vec<IngestEvent>, rov: &mut RovStage, tally: &mut Tally| {
+        for ev in events.drain(..) {
+            let v = rov.annotate(&ev);
+            if let Err(e) = tally.handle(&ev, v) {
+                tracing::error!("recording decisions failed: {e}");
+            }
+        }
+    };
+
+    // The demo feed first: MRT through the same registry, converter-free.
+    let t0 = Instant::now();
+    let (mut replay_ann, mut replay_wd) = (0u64, 0u64);
+    for path in &cfg.replay {
+        match mrt::read_file(path, &mut registry, None, |ev| events.push(ev)) {
+            Ok(s) => {
+                replay_ann += s.announcements;
+                replay_wd += s.withdrawals;
+            }
+            Err(e) => tracing::warn!("{}: cannot replay: {e}", path.display()),
+        }
+        handle(&mut events, &mut rov, &mut tally);
+    }
+    let replayed = cfg.replay.len();
+    if replayed > 0 {
+        tracing::info!(
+            "replayed {replayed} MRT files ({replay_ann} announcements, {replay_wd} \
+             withdrawals) in {:.1} s; judging BMP now",
+            t0.elapsed().as_secs_f64()
+        );
+    }
+
+    let mut last_publish = Instant::now() - PUBLISH_EVERY;
+    let publish = |conv: &BmpConverter,
+                   tally: &Tally,
+                   registry: &PeerRegistry,
+                   force: bool,
+                   last: &mut Instant| {
+        if !force && last.elapsed() < PUBLISH_EVERY {
+            return;
+        }
+        *last = Instant::now();
+        let judge: Option<&Judge> = tally.judges().first();
+        let (ann, wd) = conv.routes();
+        let (ann, wd) = (ann + replay_ann, wd + replay_wd);
+        let status = Status {
+            version: env!("CARGO_PKG_VERSION"),
+            started: started.clone(),
+            bmp_listener: bmp_addr.to_string(),
+            view: cfg.view,
+            policy: policy_name.clone(),
+            policy_hash: policy_hash.clone(),
+            rpki: cfg.rpki_description.clone(),
+            rpki_serial,
+            routers: conv.routers(),
+            peers: registry.peers.len(),
+            routes_stored: tally.routes_stored(),
+            announcements: ann,
+            withdrawals: wd,
+            replayed_files: replayed,
+            judge: judge.map(|j| j.stats()).unwrap_or_default(),
+            held_routes: judge.map_or(0, |j| j.held_routes()),
+            judge_time: judge.map(|j| j.now()).filter(|t| t.0 != i64::MIN),
+        };
+        let trust = judge.map(|j| j.trust_table(j.now())).unwrap_or_default();
+        metrics::gauge!("routewitness_routes_stored").set(status.routes_stored as f64);
+        metrics::gauge!("routewitness_peers").set(status.peers as f64);
+        metrics::counter!("routewitness_route_announcements_total").absolute(ann);
+        metrics::counter!("routewitness_route_withdrawals_total").absolute(wd);
+        let s = &status.judge;
+        for (outcome, v) in [
+            ("quarantine", s.quarantined),
+            ("reject", s.rejected),
+            ("release", s.released),
+            ("withdrawn_while_held", s.withdrawn_while_held),
+        ] {
+            metrics::counter!("routewitness_decisions_by_outcome_total", "outcome" => outcome)
+                .absolute(v);
+        }
+        let c = &conv.counts;
+        for (kind, v) in [
+            ("initiation", c.initiation),
+            ("termination", c.termination),
+            ("peer_up", c.peer_up),
+            ("peer_down", c.peer_down),
+            ("route_monitoring", c.route_monitoring),
+            ("statistics", c.statistics),
+            ("route_mirroring", c.route_mirroring),
+        ] {
+            metrics::counter!("routewitness_bmp_messages_by_type_total", "type" => kind)
+                .absolute(v);
+        }
+        let mut sh = lock(&shared);
+        sh.status = status;
+        sh.trust = trust;
+    };
+    publish(&conv, &tally, &registry, true, &mut last_publish);
+
+    loop {
+        // Wait at most until the next publish is due, so the API stays fresh while idle.
+        let input = rx.blocking_recv();
+        let Some(input) = input else { break };
+        match input {
+            Input::Router { session, name } => {
+                sessions.insert(session, conv.router(&name));
+            }
+            Input::Bmp {
+                session,
+                msg,
+                received,
+            } => {
+                if let Some(&r) = sessions.get(&session) {
+                    conv.message(r, *msg, received, &mut registry, &mut |ev| events.push(ev));
+                }
+            }
+            Input::RouterGone { session, time } => {
+                if let Some(r) = sessions.remove(&session) {
+                    conv.router_gone(r, time, &mut |ev| events.push(ev));
+                }
+            }
+            Input::Routes { prefix, reply } => {
+                let pid = rov.prefix_id(&prefix);
+                let claims = match (pid, tally.judges().first()) {
+                    (Some(pid), Some(j)) => {
+                        serde_json::to_value(j.claims_of(pid)).unwrap_or_default()
+                    }
+                    _ => serde_json::Value::Array(Vec::new()),
+                };
+                let _ = reply.send(serde_json::json!({ "prefix": prefix, "claims": claims }));
+            }
+            Input::Tick => {}
+        }
+        handle(&mut events, &mut rov, &mut tally);
+        publish(&conv, &tally, &registry, false, &mut last_publish);
+    }
+    publish(&conv, &tally, &registry, true, &mut last_publish);
+}
+
+#[derive(Clone)]
+struct AppState {
+    shared: Arc<Mutex<Shared>>,
+    tx: mpsc::Sender<Input>,
+    metrics: Option<PrometheusHandle>,
+}
+
+async fn status(State(s): State<AppState>) -> Json<Status> {
+    Json(lock(&s.shared).status.clone())
+}
+
+async fn peers(State(s): State<AppState>) -> Json<Vec<PeerTrust>> {
+    Json(lock(&s.shared).trust.clone())
+}
+
+#[derive(Deserialize)]
+struct DecisionsQuery {
+    /// Decisions with a sequence number above this.
+    since: Option<u64>,
+    limit: Option<usize>,
+}
+
+async fn decisions(State(s): State<AppState>, Query(q): Query<DecisionsQuery>) -> Response {
+    let since = q.since.unwrap_or(0);
+    let limit = q.limit.unwrap_or(1000).min(DECISIONS_KEPT);
+    let sh = lock(&s.shared);
+    let mut body = String::from("[");
+    for (i, (_, line)) in sh
+        .decisions
+        .iter()
+        .filter(|(seq, _)| *seq > since)
+        .take(limit)
+        .enumerate()
+    {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(line);
+    }
+    body.push(']');
+    ([("content-type", "application/json")], body).into_response()
+}
+
+#[derive(Deserialize)]
+struct RoutesQuery {
+    prefix: String,
+}
+
+async fn routes(State(s): State<AppState>, Query(q): Query<RoutesQuery>) -> Response {
+    let Ok(prefix) = q.prefix.parse::<IpNet>() else {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("not a prefix: {}", q.prefix),
+        )
+            .into_response();
+    };
+    let (reply, answer) = oneshot::channel();
+    if s.tx
+        .send(Input::Routes {
+            prefix: prefix.trunc(),
+            reply,
+        })
+        .await
+        .is_err()
+    {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    match tokio::time::timeout(Duration::from_secs(5), answer).await {
+        Ok(Ok(v)) => Json(v).into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "the judge is busy").into_response(),
+    }
+}
+
+async fn metrics_text(State(s): State<AppState>) -> Response {
+    match &s.metrics {
+        Some(h) => ([("content-type", "text/plain; version=0.0.4")], h.render()).into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics recorder not installed",
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,224 @@
+//! `routewitness run` as a process: BMP in over TCP, the HTTP API out, bad input,
+//! shutdown; and a real GoBGP streaming BMP to it (tests/lab.rs has the harness).
+
+mod lab;
+
+use lab::{free_port, http_get, wait_for, Daemon};
+use serde_json::Value;
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+fn fixture(rel: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+fn lab_daemon(view: &str) -> Daemon {
+    Daemon::start(&[
+        "--no-replay",
+        "--vrps",
+        fixture("fixtures/bmp/lab/vrps.json").to_str().unwrap(),
+        "--policy",
+        fixture("tests/lab/policy.toml").to_str().unwrap(),
+        "--view",
+        view,
+    ])
+}
+
+fn claim_rpki(d: &Daemon, prefix: &str) -> Option<String> {
+    let v: Value =
+        serde_json::from_str(&http_get(d.api, &format!("/v1/routes?prefix={prefix}")).ok()?)
+            .ok()?;
+    v["claims"].as_array()?.first()?["rpki"]
+        .as_str()
+        .map(str::to_string)
+}
+
+#[test]
+fn bmp_stream_is_judged_bad_sessions_are_dropped_and_shutdown_is_clean() {
+    let mut d = lab_daemon("loc-rib");
+    // GoBGP 3.10's real stream from the lab, kept open so its routes stay.
+    let mut router = TcpStream::connect(d.bmp).unwrap();
+    router
+        .write_all(&std::fs::read(fixture("fixtures/bmp/lab/gobgp-3.10_minimal-lab.bmp")).unwrap())
+        .unwrap();
+    let status = wait_for(Duration::from_secs(10), || {
+        let s: Value = serde_json::from_str(&http_get(d.api, "/v1/status").ok()?).ok()?;
+        (s["announcements"] == 11).then_some(s)
+    })
+    .expect("the 11 Loc-RIB routes of the stream");
+    assert_eq!(status["routers"][0]["sys_name"], "GoBGP");
+    assert_eq!(status["routers"][0]["connected"], true);
+    assert_eq!(status["view"], "loc-rib");
+
+    // The lab's expected states (large community 65002:0:N in the capture).
+    assert_eq!(claim_rpki(&d, "198.51.100.0/24").as_deref(), Some("valid"));
+    assert_eq!(
+        claim_rpki(&d, "198.18.0.0/24").as_deref(),
+        Some("not-found")
+    );
+    assert_eq!(claim_rpki(&d, "203.0.113.0/24").as_deref(), Some("invalid"));
+
+    // Each RPKI-invalid route is quarantined, with its reason and VRPs.
+    let decisions: Value =
+        serde_json::from_str(&http_get(d.api, "/v1/decisions").unwrap()).unwrap();
+    let held: Vec<&Value> = decisions
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["outcome"] == "quarantine")
+        .collect();
+    let prefixes: Vec<&str> = held.iter().map(|x| x["prefix"].as_str().unwrap()).collect();
+    for p in ["203.0.113.0/24", "198.51.100.128/25", "2001:db8:200::/48"] {
+        assert!(prefixes.contains(&p), "{p} not quarantined: {prefixes:?}");
+    }
+    let one = held
+        .iter()
+        .find(|x| x["prefix"] == "203.0.113.0/24")
+        .unwrap();
+    assert_eq!(one["reasons"][0]["rule"], "rpki.invalid");
+    assert_eq!(one["reasons"][0]["vrps"][0]["asn"], 65099);
+    let since = held
+        .iter()
+        .map(|x| x["seq"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    let later: Value =
+        serde_json::from_str(&http_get(d.api, &format!("/v1/decisions?since={since}")).unwrap())
+            .unwrap();
+    assert!(later
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x["seq"].as_u64().unwrap() > since));
+
+    // Bad input: a wrong version drops that session; a message cut at close is counted.
+    let mut bad = TcpStream::connect(d.bmp).unwrap();
+    bad.write_all(&[9, 0, 0, 0, 6, 4]).unwrap();
+    let mut cut = TcpStream::connect(d.bmp).unwrap();
+    cut.write_all(&[3, 0, 0, 0, 60, 4, 1, 2, 3]).unwrap();
+    drop(cut);
+    let metrics = wait_for(Duration::from_secs(10), || {
+        let m = http_get(d.api, "/metrics").ok()?;
+        (m.contains(r#"routewitness_bmp_errors_total{kind="bad_version"} 1"#)
+            && m.contains(r#"routewitness_bmp_errors_total{kind="truncated_at_close"} 1"#))
+        .then_some(m)
+    })
+    .expect("both errors counted");
+    assert!(
+        metrics.contains("routewitness_bmp_messages_total 20"),
+        "{metrics}"
+    );
+    // The good session is unaffected.
+    let s: Value = serde_json::from_str(&http_get(d.api, "/v1/status").unwrap()).unwrap();
+    assert_eq!(s["routers"][0]["connected"], true);
+    assert_eq!(s["routes_stored"], 11);
+    // Its trust table names the router's Loc-RIB peer.
+    let peers: Value = serde_json::from_str(&http_get(d.api, "/v1/peers").unwrap()).unwrap();
+    assert_eq!(peers[0]["peer"]["asn"], 65002);
+
+    // The router goes away without Termination: its routes go.
+    drop(router);
+    wait_for(Duration::from_secs(10), || {
+        let s: Value = serde_json::from_str(&http_get(d.api, "/v1/status").ok()?).ok()?;
+        (s["routes_stored"] == 0 && s["routers"][0]["connected"] == false).then_some(())
+    })
+    .expect("routes dropped with the session");
+    drop(bad);
+
+    // SIGTERM: stops within the deadline, exit 0, says so.
+    let (code, took, log) = d.terminate();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert!(log.contains("stopped"), "{log}");
+}
+
+#[test]
+fn bad_usage_exits_64_and_a_port_in_use_fails() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_routewitness"))
+        .args(["run", "--policy", "no-such-policy", "--no-replay"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(64),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_routewitness"))
+        .args(["run", "--no-replay", "--vrps"])
+        .arg(fixture("fixtures/bmp/lab/vrps.json"))
+        .args(["--bmp", &format!("127.0.0.1:{port}")])
+        .args(["--api", &format!("127.0.0.1:{}", free_port())])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen for BMP"));
+}
+
+/// A real GoBGP 3.10 (Debian's gobgpd) streams its Loc-RIB over BMP; routes added and
+/// deleted through its CLI are judged live.
+#[test]
+fn gobgp_streams_bmp_and_its_routes_are_judged_live() {
+    let Some(gobgp) = lab::GoBgp::require() else {
+        return;
+    };
+    let d = lab_daemon("loc-rib");
+    let g = gobgp.start(d.bmp);
+    g.add("198.51.100.0/24", &[]);
+    g.add("203.0.113.0/24", &[]);
+    g.add("198.18.0.0/24", &[]);
+    let found = wait_for(Duration::from_secs(30), || {
+        let states = (
+            claim_rpki(&d, "198.51.100.0/24")?,
+            claim_rpki(&d, "203.0.113.0/24")?,
+            claim_rpki(&d, "198.18.0.0/24")?,
+        );
+        Some(states)
+    });
+    assert_eq!(
+        found,
+        Some(("valid".into(), "invalid".into(), "not-found".into())),
+        "{}",
+        d.log()
+    );
+    let held = wait_for(Duration::from_secs(10), || {
+        let v: Value = serde_json::from_str(&http_get(d.api, "/v1/decisions").ok()?).ok()?;
+        v.as_array()?
+            .iter()
+            .find(|x| x["prefix"] == "203.0.113.0/24" && x["outcome"] == "quarantine")
+            .cloned()
+    })
+    .expect("the invalid route quarantined");
+    assert_eq!(held["reasons"][0]["rule"], "rpki.invalid");
+    // Deleted at the router: the hold ends with the route.
+    g.del("203.0.113.0/24");
+    wait_for(Duration::from_secs(15), || {
+        let v: Value = serde_json::from_str(&http_get(d.api, "/v1/decisions").ok()?).ok()?;
+        v.as_array()?
+            .iter()
+            .find(|x| x["prefix"] == "203.0.113.0/24" && x["outcome"] == "withdrawn")
+            .map(|_| ())
+    })
+    .expect("the withdrawal recorded");
+    // The status is a snapshot refreshed every 200 ms.
+    let s = wait_for(Duration::from_secs(5), || {
+        let s: Value = serde_json::from_str(&http_get(d.api, "/v1/status").ok()?).ok()?;
+        (s["routers"][0]["sys_name"] == "GoBGP" && s["routes_stored"] == 2).then_some(s)
+    });
+    assert!(
+        s.is_some(),
+        "{}",
+        http_get(d.api, "/v1/status").unwrap_or_default()
+    );
+    drop(g);
+    // GoBGP stopped: the session closes and its peers go down.
+    wait_for(Duration::from_secs(15), || {
+        let s: Value = serde_json::from_str(&http_get(d.api, "/v1/status").ok()?).ok()?;
+        (s["routers"][0]["connected"] == false && s["routes_stored"] == 0).then_some(())
+    })
+    .expect("session closed");
+}

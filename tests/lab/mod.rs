@@ -1,0 +1,324 @@
+//! The project's own lab harness (a fresh clone has no ../shared/lab): the daemon as a
+//! process, a tiny HTTP client, and real routers from Debian's packages on loopback.
+//! A router binary that is missing fails the test under `CI=true`, and is reported as
+//! SKIPPED (loudly) elsewhere.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A port free on 127.0.0.1 now (the kernel's pick; a race with other processes is
+/// possible but harmless here: the daemon then fails to start and the test says why).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// GET over HTTP/1.1; the body of a 2xx answer, else an error with the status line.
+pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.lines().next().unwrap_or("");
+    if !status.contains(" 2") {
+        return Err(std::io::Error::other(format!("{status}: {body}")));
+    }
+    // Chunked bodies (axum streams some): join the chunks.
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, tail)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.push_str(&tail[..n.min(tail.len())]);
+            rest = tail.get(n + 2..).unwrap_or("");
+        }
+        return Ok(out);
+    }
+    Ok(body.to_string())
+}
+
+/// Polls `f` every 50 ms until it answers or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "routewitness-test-{name}-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `routewitness run` on loopback ports of its own.
+pub struct Daemon {
+    child: Option<Child>,
+    pub bmp: SocketAddr,
+    pub api: SocketAddr,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts the daemon on ports the kernel picks (port 0), read back from its first log
+    /// lines: ports chosen here and released would race with other tests.
+    pub fn start(args: &[&str]) -> Daemon {
+        let log = scratch("daemon").join("stderr.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_routewitness"))
+            .arg("run")
+            .args(["--bmp", "127.0.0.1:0", "--api", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let unset: SocketAddr = "0.0.0.0:0".parse().unwrap();
+        let mut d = Daemon {
+            child: Some(child),
+            bmp: unset,
+            api: unset,
+            log,
+        };
+        let addr_after = |text: &str, marker: &str| -> Option<SocketAddr> {
+            let rest = &text[text.find(marker)? + marker.len()..];
+            rest.split(|c: char| c.is_whitespace() || c == '/')
+                .next()?
+                .parse()
+                .ok()
+        };
+        let found = wait_for(Duration::from_secs(30), || {
+            let text = d.log();
+            Some((
+                addr_after(&text, "BMP listener on ")?,
+                addr_after(&text, "HTTP API on http://")?,
+            ))
+        });
+        let Some((bmp, api)) = found else {
+            let log = d.log();
+            d.kill();
+            panic!("the daemon did not say where it listens:\n{log}");
+        };
+        (d.bmp, d.api) = (bmp, api);
+        if wait_for(Duration::from_secs(30), || http_get(api, "/v1/status").ok()).is_none() {
+            let log = d.log();
+            d.kill();
+            panic!("the daemon did not answer on {api}:\n{log}");
+        }
+        d
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM; waits up to 20 s. (exit code, time taken, stderr).
+    pub fn terminate(&mut self) -> (Option<i32>, Duration, String) {
+        let mut child = self.child.take().expect("running");
+        let t = Instant::now();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let code = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st.code();
+            }
+            if t.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        (code, t.elapsed(), self.log())
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Whether `bin` is on PATH. Missing under `CI=true`: the test fails.
+fn require(bin: &str, package: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+        .unwrap_or(false);
+    if !found {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!(
+                "{bin} is required under CI=true: apt-get install {package} (scripts/test does)"
+            );
+        }
+        eprintln!("SKIPPED: {bin} is not installed (apt-get install {package}; scripts/test does)");
+    }
+    found
+}
+
+/// Debian's GoBGP 3.10 (`gobgpd`, `gobgp`), BGP listener off, API on loopback.
+pub struct GoBgp;
+
+impl GoBgp {
+    pub fn require() -> Option<GoBgp> {
+        (require("gobgpd", "gobgpd") && require("gobgp", "gobgpd")).then_some(GoBgp)
+    }
+
+    /// Starts gobgpd (AS65002) streaming its Loc-RIB over BMP to `bmp`.
+    pub fn start(&self, bmp: SocketAddr) -> GoBgpRun {
+        let dir = scratch("gobgp");
+        let api = free_port();
+        let conf = dir.join("gobgpd.toml");
+        std::fs::write(
+            &conf,
+            format!(
+                r#"[global.config]
+  as = 65002
+  router-id = "127.65.0.2"
+  port = -1
+
+[[bmp-servers]]
+  [bmp-servers.config]
+    address = "{}"
+    port = {}
+    route-monitoring-policy = "local-rib"
+"#,
+                bmp.ip(),
+                bmp.port()
+            ),
+        )
+        .unwrap();
+        let log = dir.join("gobgpd.log");
+        let child = Command::new("gobgpd")
+            .arg("-f")
+            .arg(&conf)
+            .args([
+                "--api-hosts",
+                &format!("127.0.0.1:{api}"),
+                "--pprof-disable",
+            ])
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::from(
+                std::fs::File::options().append(true).open(&log).unwrap(),
+            ))
+            .spawn()
+            .expect("gobgpd");
+        let run = GoBgpRun {
+            child: Some(child),
+            api,
+            dir,
+        };
+        let up = wait_for(Duration::from_secs(20), || {
+            run.cli(&["global"]).ok().filter(|o| o.contains("65002"))
+        });
+        assert!(up.is_some(), "gobgpd did not come up: {}", run.log());
+        run
+    }
+}
+
+pub struct GoBgpRun {
+    child: Option<Child>,
+    api: u16,
+    dir: PathBuf,
+}
+
+impl GoBgpRun {
+    pub fn cli(&self, args: &[&str]) -> Result<String, String> {
+        let out = Command::new("gobgp")
+            .args(["-u", "127.0.0.1", "-p", &self.api.to_string()])
+            .args(args)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    fn family(prefix: &str) -> &'static str {
+        if prefix.contains(':') {
+            "ipv6"
+        } else {
+            "ipv4"
+        }
+    }
+
+    /// Originates `prefix` (with `aspath` prepended when given).
+    pub fn add(&self, prefix: &str, aspath: &[u32]) {
+        let mut args = vec!["global", "rib", "add", "-a", Self::family(prefix), prefix];
+        let path: String;
+        if !aspath.is_empty() {
+            path = aspath
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(",");
+            args.extend(["aspath", &path]);
+        }
+        self.cli(&args)
+            .unwrap_or_else(|e| panic!("gobgp {args:?}: {e}"));
+    }
+
+    pub fn del(&self, prefix: &str) {
+        let args = ["global", "rib", "del", "-a", Self::family(prefix), prefix];
+        self.cli(&args)
+            .unwrap_or_else(|e| panic!("gobgp {args:?}: {e}"));
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("gobgpd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for GoBgpRun {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            if wait_for(Duration::from_secs(5), || c.try_wait().ok().flatten()).is_none() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
