@@ -18,6 +18,15 @@
 //!                                                   │                          conflicts, trust,    conflicts, --diff
 //!                                                   │                          ASPA, policy
 //!                                                   └──── judged batches go back to be dropped and reused
+//!
+//!  `run` (daemon::run): the same RovStage, Tally and Judge, on one pipeline thread
+//!  routers ─BMP/TCP─► session task per router ─► bounded ─► daemon pipeline thread ─────────► HTTP API (axum):
+//!                     (tokio: ingest::bmp        channel    ingest::bmp::BmpConverter         /v1/status, /v1/peers,
+//!                      frame + decode, caps;     (4096)     (peers by router+view, views,     /v1/routes, /v1/decisions,
+//!                      bad stream: drop it)                 EoR, FRR prepend, session end)    /metrics (Prometheus)
+//!                                                           ─► RovStage ─► Tally ─► Judge
+//!  MRT demo feed (bundled fixtures) ─► ingest::mrt ─────────► (replayed first, same thread)
+//!
 //!  VRP export ─► rpki::vrps::load ─► rpki::VrpIndex + rpki::AspaSet (immutable, shared)
 //!  (rpki-client / Routinator / StayRTR JSON, CSV)
 //!  policies/*.toml ─► judge::Policy (hash recorded in every decision)
@@ -38,22 +47,25 @@
 //! confirmation windows, hold-downs and trust decay are all judged against it, and the
 //! judge never reads a clock, so a replay is a deterministic function of its inputs.
 //!
-//! What exists today: MRT ingest, VRP and ASPA loading, origin validation, ASPA path
-//! verification, the per-peer Adj-RIB-In, the judge (claims, independent witnesses, peer
-//! trust, policies, decisions) and the replay report (`routewitness replay`,
-//! `routewitness validate`). BMP, the daemon, RTR and the router-facing actions are not
-//! built yet; this picture grows with them.
+//! What exists today: MRT and BMP ingest, VRP and ASPA loading, origin validation, ASPA
+//! path verification, the per-peer Adj-RIB-In, the judge (claims, independent witnesses,
+//! peer trust, policies, decisions), the replay report (`routewitness replay`,
+//! `routewitness validate`) and the daemon (`routewitness run`: BMP listener, HTTP API,
+//! metrics, in-memory state). Persistent state, the configuration file, RTR and the
+//! router-facing actions are not built yet; this picture grows with them.
 //!
 //! ## Modules
 //! - [`model`]: the words: [`model::Asn`], [`model::EventTime`], [`model::Peer`],
 //!   [`model::AsPath`], [`model::RouteEvent`].
 //! - [`input`]: opening plain/gzip/bzip2 files, decompressing off-thread.
-//! - [`ingest`]: feeds to events ([`ingest::mrt`]).
+//! - [`ingest`]: feeds to events ([`ingest::mrt`], [`ingest::bmp`]; UPDATEs in
+//!   [`ingest::bgp`]).
 //! - [`rpki`]: VRPs and ASPAs ([`rpki::vrps`]), the covering index ([`rpki::index`]),
 //!   origin validation ([`rpki::rov`]), ASPA path verification ([`rpki::aspa`]).
 //! - [`judge`]: claims and witnesses, conflicts, peer trust, policies, decisions (pure).
 //! - [`rib`]: the Adj-RIB-In with interned prefixes and AS paths.
 //! - [`replay`]: the replay pipeline and its report; [`report`] renders it.
+//! - [`daemon`]: `routewitness run`: BMP sessions, the pipeline thread, the HTTP API.
 //! - [`cli`]: the commands behind the binary.
 
 pub mod cli;

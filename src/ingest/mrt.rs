@@ -2,7 +2,7 @@
 //! ADD-PATH subtypes), BGP4MP and BGP4MP_ET (microsecond time), the deprecated type-5 BGP
 //! records, and state changes; plain, gzip or bzip2.
 //!
-//! Every record becomes [`RouteEvent`]s at the record's time: one per prefix and peer.
+//! Every record becomes [`RouteEvent`](crate::model::RouteEvent)s at the record's time: one per prefix and peer.
 //! Withdrawals come before announcements of the same UPDATE (RFC 4271 §4.3). A state change
 //! out of Established becomes [`IngestEvent::PeerDown`]. UPDATEs the collector itself sent
 //! (`*_LOCAL` subtypes) are not routes it received and are skipped.
