@@ -151,6 +151,7 @@ fn routewitness_replay(
             aspa,
             rpki_serial: None,
             decisions: None,
+            sink: None,
         });
         replay::run(
             ReplayConfig {

@@ -66,6 +66,61 @@ pub enum Command {
     /// With no options: BMP on 127.0.0.1:11019, the API on 127.0.0.1:9179, the bundled
     /// VRPs and MRT fixtures, the default policy.
     Run(RunArgs),
+    /// Re-encode MRT BGP4MP updates as a BMP stream (Route Monitoring, pre-policy), e.g.
+    /// to feed recorded routes to `run` with `nc 127.0.0.1 11019 < out.bmp`.
+    Mrt2bmp(Mrt2BmpArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct Mrt2BmpArgs {
+    /// MRT files (BGP4MP, BGP4MP_ET; plain, gzip or bzip2), in the order given.
+    #[arg(value_name = "MRT", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Where the BMP stream goes (`-`: stdout).
+    #[arg(long, short, value_name = "FILE", default_value = "-")]
+    pub output: PathBuf,
+}
+
+/// `routewitness mrt2bmp`.
+pub fn mrt2bmp(args: Mrt2BmpArgs) -> Result<Outcome, Failed> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut incomplete = false;
+    for f in &args.files {
+        let mut raw = Vec::new();
+        crate::input::InputReader::open(f)
+            .and_then(|mut r| r.read_to_end(&mut raw))
+            .map_err(|e| Failed(format!("{}: {e}", f.display())))?;
+        let st = crate::ingest::mrt2bmp::convert(&raw, &mut out);
+        eprintln!(
+            "{}: {} records -> {} route monitoring, {} peer down; {} skipped{}",
+            f.display(),
+            st.records,
+            st.route_monitoring,
+            st.peer_down,
+            st.skipped,
+            if st.truncated_tail > 0 {
+                format!(
+                    "; {} bytes at the end are not a whole record",
+                    st.truncated_tail
+                )
+            } else {
+                String::new()
+            }
+        );
+        incomplete |= st.truncated_tail > 0;
+    }
+    let res = if args.output == Path::new("-") {
+        std::io::stdout().lock().write_all(&out)
+    } else {
+        std::fs::write(&args.output, &out)
+    };
+    res.map_err(|e| Failed(format!("{}: {e}", args.output.display())))?;
+    Ok(if incomplete {
+        Outcome::Incomplete
+    } else {
+        Outcome::Ok
+    })
 }
 
 #[derive(Args, Debug)]
@@ -408,6 +463,7 @@ pub fn replay(args: ReplayArgs) -> Result<Outcome, CliError> {
         aspa: &aspa,
         rpki_serial,
         decisions: decisions_out.as_mut().map(|w| w as &mut dyn Write),
+        sink: None,
     });
     let report = replay::run(
         config,

@@ -22,7 +22,7 @@
 
 use crate::ingest::bmp::{decode, frame, BmpConverter, RouterId, RouterInfo, View};
 use crate::ingest::{mrt, IngestEvent, PeerRegistry};
-use crate::judge::{Judge, JudgeStats, PeerTrust, Policy};
+use crate::judge::{Decision, Judge, JudgeStats, PeerTrust, Policy};
 use crate::model::EventTime;
 use crate::replay::{Judging, RovStage, Tally};
 use crate::rpki::{AspaSet, VrpIndex, VrpSet};
@@ -37,7 +37,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-use std::io::{self, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,9 +49,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 /// Decisions kept in memory for `/v1/decisions` (persistence is not built yet).
 const DECISIONS_KEPT: usize = 10_000;
-/// Messages between the sessions and the pipeline.
-const CHANNEL: usize = 4096;
-/// How often the API's snapshot is refreshed.
+/// Batches between the sessions and the pipeline. A batch is what one read of a socket
+/// holds (at most ~128 KiB of BMP), so this bounds the decoded messages in flight.
+const CHANNEL: usize = 64;
+/// How often the API's snapshot is refreshed while busy (when idle, up to every 10 ms).
 const PUBLISH_EVERY: Duration = Duration::from_millis(200);
 
 /// What `run` needs (from the command line for now).
@@ -88,9 +89,10 @@ enum Input {
         session: u64,
         name: String,
     },
+    /// The messages decoded from one read of the session's socket.
     Bmp {
         session: u64,
-        msg: Box<BmpMessage>,
+        msgs: Vec<BmpMessage>,
         received: EventTime,
     },
     RouterGone {
@@ -110,8 +112,8 @@ enum Input {
 struct Shared {
     status: Status,
     trust: Vec<PeerTrust>,
-    /// (seq, the decision's JSON line), oldest first.
-    decisions: VecDeque<(u64, String)>,
+    /// The latest decisions, oldest first (serialised when asked for).
+    decisions: VecDeque<Decision>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -135,39 +137,6 @@ struct Status {
     held_routes: usize,
     /// Event time the judge has reached.
     judge_time: Option<EventTime>,
-}
-
-/// A `Write` that turns the judge's JSON lines into the in-memory decision ring.
-struct DecisionRing {
-    shared: Arc<Mutex<Shared>>,
-    line: Vec<u8>,
-}
-
-impl Write for DecisionRing {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        for part in buf.split_inclusive(|&b| b == b'\n') {
-            self.line.extend_from_slice(part);
-            if self.line.last() == Some(&b'\n') {
-                self.line.pop();
-                let text = String::from_utf8_lossy(&self.line).into_owned();
-                self.line.clear();
-                let seq = serde_json::from_str::<serde_json::Value>(&text)
-                    .ok()
-                    .and_then(|v| v.get("seq").and_then(|s| s.as_u64()))
-                    .unwrap_or(0);
-                metrics::counter!("routewitness_decisions_total").increment(1);
-                let mut s = lock(&self.shared);
-                if s.decisions.len() == DECISIONS_KEPT {
-                    s.decisions.pop_front();
-                }
-                s.decisions.push_back((seq, text));
-            }
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 fn lock(m: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
@@ -400,7 +369,9 @@ async fn bmp_session(
     let mut start = 0usize;
     let mut logged_skip = false;
     let why = 'session: loop {
-        // Everything whole in the buffer.
+        // Everything whole in the buffer, sent as one batch.
+        let mut msgs = Vec::new();
+        let mut broken = None;
         loop {
             match frame(&buf[start..], cap) {
                 Ok(Some(n)) => {
@@ -408,16 +379,7 @@ async fn bmp_session(
                     start += n;
                     metrics::counter!("routewitness_bmp_messages_total").increment(1);
                     match decode(msg) {
-                        Ok(m) => {
-                            let input = Input::Bmp {
-                                session,
-                                msg: Box::new(m),
-                                received: now(),
-                            };
-                            if tx.send(input).await.is_err() {
-                                break 'session "shutting down".to_string();
-                            }
-                        }
+                        Ok(m) => msgs.push(m),
                         Err(e) => {
                             metrics::counter!("routewitness_bmp_errors_total", "kind" => e.kind)
                                 .increment(1);
@@ -432,9 +394,23 @@ async fn bmp_session(
                 Err(e) => {
                     metrics::counter!("routewitness_bmp_errors_total", "kind" => e.kind())
                         .increment(1);
-                    break 'session format!("session dropped: {e}");
+                    broken = Some(format!("session dropped: {e}"));
+                    break;
                 }
             }
+        }
+        if !msgs.is_empty() {
+            let input = Input::Bmp {
+                session,
+                msgs,
+                received: now(),
+            };
+            if tx.send(input).await.is_err() {
+                break 'session "shutting down".to_string();
+            }
+        }
+        if let Some(why) = broken {
+            break 'session why;
         }
         if start > 0 {
             buf.drain(..start);
@@ -490,9 +466,15 @@ fn pipeline(
         .as_ref()
         .and_then(|s| s.generated)
         .and_then(|g| u64::try_from(g).ok());
-    let mut ring = DecisionRing {
-        shared: shared.clone(),
-        line: Vec::new(),
+    // Each decision of the judge, with its path and VRPs filled in, into the API's ring.
+    let ring_shared = shared.clone();
+    let mut ring = move |d: Decision| {
+        metrics::counter!("routewitness_decisions_total").increment(1);
+        let mut sh = lock(&ring_shared);
+        if sh.decisions.len() == DECISIONS_KEPT {
+            sh.decisions.pop_front();
+        }
+        sh.decisions.push_back(d);
     };
     let policy_name = policy.name.clone();
     let policy_hash = policy.hash();
@@ -505,7 +487,8 @@ fn pipeline(
             policies: vec![policy],
             aspa: &aspa,
             rpki_serial,
-            decisions: Some(&mut ring),
+            decisions: None,
+            sink: Some(&mut ring),
         }),
     );
     let mut registry = PeerRegistry::default();
@@ -513,13 +496,15 @@ fn pipeline(
     let mut sessions: FxHashMap<u64, RouterId> = FxHashMap::default();
     let started = chrono::Utc::now().to_rfc3339();
     let mut events: Vec<IngestEvent> = Vec::with_capacity(1024);
-    let handle = |events: &mut Vec<IngestEvent>, rov: &mut RovStage, tally: &mut Tally| {
-        for ev in events.drain(..) {
-            let v = rov.annotate(&ev);
-            if let Err(e) = tally.handle(&ev, v) {
-                tracing::error!("recording decisions failed: {e}");
-            }
+    let mut verdicts = Vec::with_capacity(1024);
+    let mut handle = |events: &mut Vec<IngestEvent>, rov: &mut RovStage, tally: &mut Tally| {
+        // In bulk, as the replay does: the table look-ups overlap.
+        verdicts.clear();
+        rov.annotate_all(events, &mut verdicts);
+        if let Err(e) = tally.handle_all(events, &verdicts) {
+            tracing::error!("recording decisions failed: {e}");
         }
+        events.clear();
     };
 
     // The demo feed first: MRT through the same registry, converter-free.
@@ -612,40 +597,57 @@ fn pipeline(
 
     loop {
         // Wait at most until the next publish is due, so the API stays fresh while idle.
-        let input = rx.blocking_recv();
-        let Some(input) = input else { break };
-        match input {
-            Input::Router { session, name } => {
-                sessions.insert(session, conv.router(&name));
+        let Some(first) = rx.blocking_recv() else {
+            break;
+        };
+        // Whatever else is waiting too, so a busy judge handles inputs in bulk.
+        let mut inputs = vec![first];
+        while inputs.len() < 256 {
+            match rx.try_recv() {
+                Ok(i) => inputs.push(i),
+                Err(_) => break,
             }
-            Input::Bmp {
-                session,
-                msg,
-                received,
-            } => {
-                if let Some(&r) = sessions.get(&session) {
-                    conv.message(r, *msg, received, &mut registry, &mut |ev| events.push(ev));
+        }
+        for input in inputs {
+            match input {
+                Input::Router { session, name } => {
+                    sessions.insert(session, conv.router(&name));
                 }
-            }
-            Input::RouterGone { session, time } => {
-                if let Some(r) = sessions.remove(&session) {
-                    conv.router_gone(r, time, &mut |ev| events.push(ev));
-                }
-            }
-            Input::Routes { prefix, reply } => {
-                let pid = rov.prefix_id(&prefix);
-                let claims = match (pid, tally.judges().first()) {
-                    (Some(pid), Some(j)) => {
-                        serde_json::to_value(j.claims_of(pid)).unwrap_or_default()
+                Input::Bmp {
+                    session,
+                    msgs,
+                    received,
+                } => {
+                    if let Some(&r) = sessions.get(&session) {
+                        for msg in msgs {
+                            conv.message(r, msg, received, &mut registry, &mut |ev| {
+                                events.push(ev)
+                            });
+                        }
                     }
-                    _ => serde_json::Value::Array(Vec::new()),
-                };
-                let _ = reply.send(serde_json::json!({ "prefix": prefix, "claims": claims }));
+                }
+                Input::RouterGone { session, time } => {
+                    if let Some(r) = sessions.remove(&session) {
+                        conv.router_gone(r, time, &mut |ev| events.push(ev));
+                    }
+                }
+                Input::Routes { prefix, reply } => {
+                    let pid = rov.prefix_id(&prefix);
+                    let claims = match (pid, tally.judges().first()) {
+                        (Some(pid), Some(j)) => {
+                            serde_json::to_value(j.claims_of(pid)).unwrap_or_default()
+                        }
+                        _ => serde_json::Value::Array(Vec::new()),
+                    };
+                    let _ = reply.send(serde_json::json!({ "prefix": prefix, "claims": claims }));
+                }
+                Input::Tick => {}
             }
-            Input::Tick => {}
         }
         handle(&mut events, &mut rov, &mut tally);
-        publish(&conv, &tally, &registry, false, &mut last_publish);
+        // Idle (nothing waiting): the snapshot may be fresher than every 200 ms.
+        let idle = rx.is_empty() && last_publish.elapsed() >= Duration::from_millis(10);
+        publish(&conv, &tally, &registry, idle, &mut last_publish);
     }
     publish(&conv, &tally, &registry, true, &mut last_publish);
 }
@@ -677,17 +679,17 @@ async fn decisions(State(s): State<AppState>, Query(q): Query<DecisionsQuery>) -
     let limit = q.limit.unwrap_or(1000).min(DECISIONS_KEPT);
     let sh = lock(&s.shared);
     let mut body = String::from("[");
-    for (i, (_, line)) in sh
+    for (i, d) in sh
         .decisions
         .iter()
-        .filter(|(seq, _)| *seq > since)
+        .filter(|d| d.seq > since)
         .take(limit)
         .enumerate()
     {
         if i > 0 {
             body.push(',');
         }
-        body.push_str(line);
+        body.push_str(&serde_json::to_string(d).unwrap_or_default());
     }
     body.push(']');
     ([("content-type", "application/json")], body).into_response()

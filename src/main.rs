@@ -47,6 +47,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => cli::replay(args),
         Command::Validate(args) => cli::validate(args).map_err(CliError::from),
         Command::Run(args) => cli::run(args),
+        Command::Mrt2bmp(args) => cli::mrt2bmp(args).map_err(CliError::from),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -69,48 +69,57 @@ impl Batch {
         self.validate(&mut rov.validator);
     }
 
-    /// Interns every route event's prefix into `verdicts` (RPKI state left for
-    /// [`Self::validate`]), prefetching each prefix's table slot a few events ahead.
+    /// Interns every route event's prefix into `verdicts` (see [`intern_all`]).
     fn intern(&mut self, interner: &mut Interner) {
-        const AHEAD: usize = 8;
-        for ev in self.events.iter().take(AHEAD) {
-            interner.prefetch(ev);
-        }
-        for (i, ev) in self.events.iter().enumerate() {
-            if let Some(next) = self.events.get(i + AHEAD) {
-                interner.prefetch(next);
-            }
-            if let Some(v) = interner.intern(ev) {
-                self.verdicts.push(v);
-            }
-        }
+        intern_all(&self.events, interner, &mut self.verdicts);
     }
 
-    /// Fills in each announcement's RPKI state, prefetching in a pipeline: a prefix's
-    /// cover 3 * STEP events ahead, its VRP entry's key, parent and offsets 2 * STEP
-    /// ahead, its first payload STEP ahead (measured on the 4.6 M event update bench:
-    /// with the slot prefetches of [`Self::intern`], ROV on the parser thread went from
-    /// 0.67 to 0.36 s).
+    /// Fills in each announcement's RPKI state (see [`validate_all`]).
     fn validate(&mut self, validator: &mut Validator) {
-        const STEP: usize = 4;
-        let routes = self.events.iter().filter_map(|ev| match ev {
-            IngestEvent::Route(r) => Some(r),
-            _ => None,
-        });
-        let verdicts = &mut self.verdicts;
-        for (i, r) in routes.enumerate() {
-            if let Some(v) = verdicts.get(i + 3 * STEP) {
-                validator.prefetch_cover(v);
-            }
-            if let Some(v) = verdicts.get(i + 2 * STEP) {
-                validator.prefetch_vrps(v, 0);
-            }
-            if let Some(v) = verdicts.get(i + STEP) {
-                validator.prefetch_vrps(v, 1);
-            }
-            if let Some(v) = verdicts.get_mut(i) {
-                validator.validate(r, v);
-            }
+        validate_all(&self.events, validator, &mut self.verdicts);
+    }
+}
+
+/// Interns every route event's prefix, pushing one verdict per route event (RPKI state
+/// left for [`validate_all`]), prefetching each prefix's table slot a few events ahead.
+fn intern_all(events: &[IngestEvent], interner: &mut Interner, verdicts: &mut Vec<Verdict>) {
+    const AHEAD: usize = 8;
+    for ev in events.iter().take(AHEAD) {
+        interner.prefetch(ev);
+    }
+    for (i, ev) in events.iter().enumerate() {
+        if let Some(next) = events.get(i + AHEAD) {
+            interner.prefetch(next);
+        }
+        if let Some(v) = interner.intern(ev) {
+            verdicts.push(v);
+        }
+    }
+}
+
+/// Fills in the RPKI state of the verdicts of `events`' route events (`verdicts`: one per
+/// route event, from [`intern_all`]), prefetching in a pipeline: a prefix's cover 3 * STEP events ahead, its VRP
+/// entry's key, parent and offsets 2 * STEP ahead, its first payload STEP ahead
+/// (measured on the 4.6 M event update bench: with the slot prefetches of
+/// [`intern_all`], ROV on the parser thread went from 0.67 to 0.36 s).
+fn validate_all(events: &[IngestEvent], validator: &mut Validator, verdicts: &mut [Verdict]) {
+    const STEP: usize = 4;
+    let routes = events.iter().filter_map(|ev| match ev {
+        IngestEvent::Route(r) => Some(r),
+        _ => None,
+    });
+    for (i, r) in routes.enumerate() {
+        if let Some(v) = verdicts.get(i + 3 * STEP) {
+            validator.prefetch_cover(v);
+        }
+        if let Some(v) = verdicts.get(i + 2 * STEP) {
+            validator.prefetch_vrps(v, 0);
+        }
+        if let Some(v) = verdicts.get(i + STEP) {
+            validator.prefetch_vrps(v, 1);
+        }
+        if let Some(v) = verdicts.get_mut(i) {
+            validator.validate(r, v);
         }
     }
 }
@@ -147,6 +156,8 @@ pub struct Judging<'a> {
     pub rpki_serial: Option<u64>,
     /// One JSON line per decision of the first policy.
     pub decisions: Option<&'a mut dyn Write>,
+    /// Or each decision of the first policy as it is (the daemon keeps the latest).
+    pub sink: Option<&'a mut dyn FnMut(Decision)>,
 }
 
 /// What one judge did, for the report.
@@ -463,6 +474,14 @@ impl<'a> RovStage<'a> {
         }
     }
 
+    /// The verdicts of a run of events, one per route event, in order: the batched
+    /// form of [`Self::annotate`], with its prefetching (what the replay uses).
+    pub fn annotate_all(&mut self, events: &[IngestEvent], verdicts: &mut Vec<Verdict>) {
+        let start = verdicts.len();
+        intern_all(events, &mut self.interner, verdicts);
+        validate_all(events, &mut self.validator, &mut verdicts[start..]);
+    }
+
     /// The verdict for a route event; `None` for other events (peers are noted).
     #[inline]
     pub fn annotate(&mut self, ev: &IngestEvent) -> Option<Verdict> {
@@ -625,6 +644,7 @@ pub struct Tally<'a> {
     log: Option<&'a mut dyn Write>,
     judges: Vec<Judge<'a>>,
     decision_log: Option<&'a mut dyn Write>,
+    sink: Option<&'a mut dyn FnMut(Decision)>,
     /// Per policy, how each decided route fared (only with two policies).
     traces: Vec<FxHashMap<RouteName, RouteTrace>>,
 }
@@ -654,7 +674,7 @@ impl<'a> Tally<'a> {
         log: Option<&'a mut dyn Write>,
         judging: Option<Judging<'a>>,
     ) -> Self {
-        let (judges, decision_log, traces) = match judging {
+        let (judges, decision_log, sink, traces) = match judging {
             Some(j) => {
                 let n = j.policies.len();
                 let judges: Vec<Judge<'a>> = j
@@ -667,13 +687,14 @@ impl<'a> Tally<'a> {
                 } else {
                     Vec::new()
                 };
-                (judges, j.decisions, traces)
+                (judges, j.decisions, j.sink, traces)
             }
-            None => (Vec::new(), None, Vec::new()),
+            None => (Vec::new(), None, None, Vec::new()),
         };
         Tally {
             judges,
             decision_log,
+            sink,
             traces,
             index,
             honour_expires,
@@ -705,12 +726,17 @@ impl<'a> Tally<'a> {
         self.rib.len()
     }
 
-    /// Handles a batch of events with their verdicts. (Prefetching each route's
+    /// Handles a batch of events with their verdicts.
+    fn handle_batch(&mut self, batch: &Batch) -> io::Result<()> {
+        self.handle_all(&batch.events, &batch.verdicts)
+    }
+
+    /// Handles a run of events with their verdicts from [`RovStage::annotate_all`]. (Prefetching each route's
     /// Adj-RIB-In slot and claim chain a few events ahead, as ROV does, was tried: no
     /// measurable change on the update bench.)
-    fn handle_batch(&mut self, batch: &Batch) -> io::Result<()> {
-        let mut verdicts = batch.verdicts.iter();
-        for ev in &batch.events {
+    pub fn handle_all(&mut self, events: &[IngestEvent], verdicts: &[Verdict]) -> io::Result<()> {
+        let mut verdicts = verdicts.iter();
+        for ev in events {
             let v = match ev {
                 IngestEvent::Route(_) => verdicts.next().copied(),
                 _ => None,
@@ -849,11 +875,12 @@ impl<'a> Tally<'a> {
             judges,
             rib,
             decision_log,
+            sink,
             traces,
             honour_expires,
             ..
         } = self;
-        let wanted = decision_log.is_some() || !traces.is_empty();
+        let wanted = decision_log.is_some() || sink.is_some() || !traces.is_empty();
         for (ji, j) in judges.iter_mut().enumerate() {
             if !wanted {
                 // Counted in the judge's stats already; dropped where they lie.
@@ -881,6 +908,11 @@ impl<'a> Tally<'a> {
                     t.entry((d.peer, d.prefix, d.path_id))
                         .or_default()
                         .record(&d);
+                }
+                if ji == 0 {
+                    if let Some(sink) = sink.as_mut() {
+                        sink(d);
+                    }
                 }
             }
         }

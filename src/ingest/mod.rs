@@ -4,6 +4,7 @@
 pub mod bgp;
 pub mod bmp;
 pub mod mrt;
+pub mod mrt2bmp;
 
 use crate::model::{Asn, EventTime, Peer, PeerIdx, RouteEvent};
 use rustc_hash::FxHashMap;

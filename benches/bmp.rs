@@ -1,0 +1,166 @@
+//! `cargo bench --bench bmp`: the daemon (`routewitness run`) judging BMP at full speed
+//! over loopback, beside `routewitness replay` judging the same routes from MRT.
+//!
+//! The BMP stream is built from real routes: the PCH 2015 BGP4MP_ET update fixture,
+//! concatenated 8 times (4.6 M route events, as in the replay bench), re-encoded by
+//! `mrt2bmp` as Route Monitoring messages (each UPDATE PDU byte for byte; 717,432
+//! messages). One TCP connection writes it as fast as the daemon reads; the daemon's
+//! status is polled until every announcement is judged. Printed: Route Monitoring
+//! messages/s and routes/s, the time until the first copy's full table (577,737
+//! announcements) is judged, and the daemon's peak RSS. The status snapshot the bench
+//! polls refreshes at most every 10 ms when the daemon is idle (200 ms while busy), so
+//! times carry up to 0.2 s of slack. Nothing here asserts a speed.
+
+use routewitness::cli::fixtures_dir;
+use routewitness::ingest::mrt2bmp;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn status(api: SocketAddr) -> Option<serde_json::Value> {
+    let mut s = TcpStream::connect(api).ok()?;
+    write!(
+        s,
+        "GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    serde_json::from_str(raw.split_once("\r\n\r\n")?.1).ok()
+}
+
+fn main() {
+    let fx = fixtures_dir();
+    let copies = 8;
+    let mut mrt = Vec::new();
+    routewitness::input::InputReader::open(&fx.join("mrt/pch_updates.et-header.20151023.gz"))
+        .and_then(|mut r| r.read_to_end(&mut mrt))
+        .expect("PCH fixture");
+    let mut one = Vec::new();
+    let st = mrt2bmp::convert(&mrt, &mut one);
+    let stream = one.repeat(copies);
+    let messages = st.route_monitoring * copies as u64;
+    let mrt_file = std::env::temp_dir().join(format!("rw-bench-bmp-{}.mrt", std::process::id()));
+    std::fs::write(&mrt_file, mrt.repeat(copies)).expect("bench MRT");
+
+    println!("routewitness BMP benchmark (2-core machine: compare ratios)");
+    println!(
+        "stream: PCH 2015 updates x{copies} as BMP: {} MB, {messages} Route Monitoring messages",
+        stream.len() / 1_000_000
+    );
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_routewitness"))
+        .args([
+            "run",
+            "--no-replay",
+            "--bmp",
+            "127.0.0.1:0",
+            "--api",
+            "127.0.0.1:0",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("routewitness run");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut bmp, mut api) = (None, None);
+    let after = |l: &str, m: &str| -> Option<SocketAddr> {
+        l[l.find(m)? + m.len()..]
+            .split(|c: char| c.is_whitespace() || c == '/')
+            .next()?
+            .parse()
+            .ok()
+    };
+    for l in lines.by_ref() {
+        let l = l.unwrap_or_default();
+        bmp = bmp.or_else(|| after(&l, "BMP listener on "));
+        api = api.or_else(|| after(&l, "HTTP API on http://"));
+        if bmp.is_some() && api.is_some() {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let (bmp, api) = (bmp.expect("BMP address"), api.expect("API address"));
+    while status(api).is_none() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let total: u64 = 4_621_896;
+    let table: u64 = 577_737;
+    let t = Instant::now();
+    let sender = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(bmp).expect("connect");
+        s.write_all(&stream).expect("stream");
+        s
+    });
+    let mut first_table = None;
+    let elapsed = loop {
+        let s = status(api).unwrap_or_default();
+        let n = s["announcements"].as_u64().unwrap_or(0);
+        if first_table.is_none() && n >= table {
+            first_table = Some(t.elapsed().as_secs_f64());
+        }
+        if n >= total {
+            break t.elapsed().as_secs_f64();
+        }
+        if t.elapsed() > Duration::from_secs(600) {
+            panic!("not done after 10 min: {s}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let peak = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        });
+    let _conn = sender.join();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+
+    println!(
+        "  routewitness run (BMP over TCP)   {elapsed:>6.2} s  {:>8.0} RM msgs/s  {:>8.0} routes/s",
+        messages as f64 / elapsed,
+        total as f64 / elapsed
+    );
+    println!(
+        "  first full table ({table} routes) judged after {:.2} s",
+        first_table.unwrap_or(f64::NAN)
+    );
+    if let Some(kb) = peak {
+        println!(
+            "  daemon peak RSS {:.0} MiB (VRP index included)",
+            kb as f64 / 1024.0
+        );
+    }
+    // The same routes through `replay`, writing decisions as the daemon keeps them.
+    let out = Command::new(env!("CARGO_BIN_EXE_routewitness"))
+        .args([
+            "replay",
+            "--format",
+            "json",
+            "--top",
+            "0",
+            "--no-progress",
+            "--decisions",
+            "/dev/null",
+        ])
+        .arg(&mrt_file)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("replay");
+    let _ = std::fs::remove_file(&mrt_file);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    if let Some(r) = report["performance"]["elapsed_s"].as_f64() {
+        println!(
+            "  routewitness replay (same routes, MRT) {r:>6.2} s  {:>8.0} routes/s;  BMP/replay = {:.2}x",
+            total as f64 / r,
+            (total as f64 / elapsed) / (total as f64 / r)
+        );
+    }
+}
