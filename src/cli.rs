@@ -66,9 +66,63 @@ pub enum Command {
     /// With no options: BMP on 127.0.0.1:11019, the API on 127.0.0.1:9179, the bundled
     /// VRPs and MRT fixtures, the default policy.
     Run(RunArgs),
+    /// Check a configuration file (`--check`) or print it with every default filled in
+    /// (`--print`). Exit 64 when it cannot be used, naming the file, key and line.
+    Config(ConfigArgs),
     /// Re-encode MRT BGP4MP updates as a BMP stream (Route Monitoring, pre-policy), e.g.
     /// to feed recorded routes to `run` with `nc 127.0.0.1 11019 < out.bmp`.
     Mrt2bmp(Mrt2BmpArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ConfigArgs {
+    /// The configuration file.
+    #[arg(value_name = "FILE", default_value = "routewitness.toml")]
+    pub file: PathBuf,
+    /// Check it (the default).
+    #[arg(long, conflicts_with = "print")]
+    pub check: bool,
+    /// Print it as the daemon would use it (TOML, every default filled in, feeds read).
+    #[arg(long)]
+    pub print: bool,
+}
+
+/// `routewitness config`.
+pub fn config(args: ConfigArgs) -> Result<Outcome, CliError> {
+    let loaded = crate::config::Loaded::load(&args.file)
+        .map_err(|e| CliError::Usage(format!("config: {e}")))?;
+    if args.print {
+        #[derive(serde::Serialize)]
+        struct Effective<'a> {
+            #[serde(flatten)]
+            config: &'a crate::config::Config,
+            /// The BMP feed in use (from a feed file, or the default).
+            bmp: &'a crate::config::BmpFeed,
+            /// MRT files replayed first, in the order given.
+            mrt: &'a [PathBuf],
+        }
+        let text = toml::to_string_pretty(&Effective {
+            config: &loaded.config,
+            bmp: &loaded.bmp,
+            mrt: &loaded.mrt,
+        })
+        .map_err(|e| Failed(format!("cannot print the configuration: {e}")))?;
+        print!("{text}");
+    } else {
+        println!(
+            "{}: ok (BMP on {}, {} view; {} MRT files to replay; policy {}; API on {})",
+            args.file.display(),
+            loaded.bmp.listen,
+            serde_json::to_value(loaded.bmp.view)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            loaded.mrt.len(),
+            loaded.config.policy,
+            loaded.config.api.listen
+        );
+    }
+    Ok(Outcome::Ok)
 }
 
 #[derive(Args, Debug)]
@@ -125,6 +179,10 @@ pub fn mrt2bmp(args: Mrt2BmpArgs) -> Result<Outcome, Failed> {
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
+    /// Take everything from this configuration file (see routewitness.example.toml)
+    /// instead of the options below, which it excludes.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["bmp", "api", "view", "policy", "vrps", "vrp_format", "skip_invalid_vrps", "ignore_expires", "replay", "no_replay", "max_sessions", "max_message", "shutdown_timeout"])]
+    pub config: Option<PathBuf>,
     /// Where routers connect with BMP (RFC 7854).
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:11019")]
     pub bmp: std::net::SocketAddr,
@@ -166,7 +224,34 @@ pub enum RunView {
 }
 
 /// `routewitness run`.
-pub fn run(args: RunArgs) -> Result<Outcome, CliError> {
+pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
+    if let Some(path) = args.config.take() {
+        let l = crate::config::Loaded::load(&path)
+            .map_err(|e| CliError::Usage(format!("config: {e}")))?;
+        tracing::info!("configuration from {}", path.display());
+        args = RunArgs {
+            config: None,
+            bmp: l.bmp.listen,
+            api: l.config.api.listen,
+            view: match l.bmp.view {
+                crate::ingest::bmp::View::PrePolicy => RunView::PrePolicy,
+                crate::ingest::bmp::View::PostPolicy => RunView::PostPolicy,
+                crate::ingest::bmp::View::LocRib => RunView::LocRib,
+            },
+            policy: l.config.policy,
+            vrp: VrpArgs {
+                vrps: l.config.rpki.vrps,
+                vrp_format: l.config.rpki.format,
+                skip_invalid_vrps: l.config.rpki.skip_invalid,
+                ignore_expires: l.config.rpki.ignore_expires,
+            },
+            no_replay: l.mrt.is_empty(),
+            replay: l.mrt,
+            max_sessions: l.bmp.max_sessions,
+            max_message: l.bmp.max_message,
+            shutdown_timeout: l.config.shutdown_timeout,
+        };
+    }
     let policy = Policy::load(&args.policy).map_err(|e| CliError::Usage(format!("policy: {e}")))?;
     if args.max_message < crate::ingest::bmp::COMMON_HEADER {
         return Err(CliError::Usage(format!(

@@ -17,8 +17,8 @@
 //! decode is skipped; both are counted by kind in `/metrics` and logged once per session.
 //! Sessions beyond `max_sessions` are refused.
 //!
-//! Not built yet (so not in the README): the configuration file and SIGHUP, SQLite state,
-//! quarantine release/hold through the API.
+//! Not built yet (so not in the README): reloading on SIGHUP, SQLite state, quarantine
+//! release/hold through the API.
 
 use crate::ingest::bmp::{decode, frame, BmpConverter, RouterId, RouterInfo, View};
 use crate::ingest::{mrt, IngestEvent, PeerRegistry};

@@ -51,7 +51,7 @@
 //! path verification, the per-peer Adj-RIB-In, the judge (claims, independent witnesses,
 //! peer trust, policies, decisions), the replay report (`routewitness replay`,
 //! `routewitness validate`) and the daemon (`routewitness run`: BMP listener, HTTP API,
-//! metrics, in-memory state). Persistent state, the configuration file, RTR and the
+//! metrics, a configuration file, in-memory state). Persistent state, RTR and the
 //! router-facing actions are not built yet; this picture grows with them.
 //!
 //! ## Modules
@@ -66,9 +66,11 @@
 //! - [`rib`]: the Adj-RIB-In with interned prefixes and AS paths.
 //! - [`replay`]: the replay pipeline and its report; [`report`] renders it.
 //! - [`daemon`]: `routewitness run`: BMP sessions, the pipeline thread, the HTTP API.
+//! - [`config`]: `routewitness.toml` and its feed files.
 //! - [`cli`]: the commands behind the binary.
 
 pub mod cli;
+pub mod config;
 pub mod daemon;
 pub mod ingest;
 pub mod input;

@@ -48,6 +48,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => cli::validate(args).map_err(CliError::from),
         Command::Run(args) => cli::run(args),
         Command::Mrt2bmp(args) => cli::mrt2bmp(args).map_err(CliError::from),
+        Command::Config(args) => cli::config(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

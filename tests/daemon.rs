@@ -222,3 +222,79 @@ fn gobgp_streams_bmp_and_its_routes_are_judged_live() {
     })
     .expect("session closed");
 }
+
+#[test]
+fn the_example_configuration_checks_and_a_broken_one_exits_64_with_its_line() {
+    let bin = env!("CARGO_BIN_EXE_routewitness");
+    let out = std::process::Command::new(bin)
+        .args(["config", "--check"])
+        .arg(fixture("routewitness.example.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("8 MRT files") && said.contains("127.0.0.1:11019"),
+        "{said}"
+    );
+    let dir = std::env::temp_dir().join(format!("rw-daemon-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "policy = \"default\"\n\n[api]\nlisen = \"127.0.0.1:1\"\n",
+    )
+    .unwrap();
+    for cmd in [&["config", "--check"][..], &["run", "--config"][..]] {
+        let out = std::process::Command::new(bin)
+            .args(cmd)
+            .arg(&bad)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{cmd:?}: {err}");
+        assert!(
+            err.contains("line 4") && err.contains("lisen"),
+            "{cmd:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn run_takes_everything_from_a_configuration_file() {
+    let dir = std::env::temp_dir().join(format!("rw-daemon-run-config-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("feeds")).unwrap();
+    std::fs::write(
+        dir.join("feeds/bmp.toml"),
+        "type = \"bmp\"\nlisten = \"127.0.0.1:0\"\nview = \"loc-rib\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("routewitness.toml"),
+        format!(
+            "feeds = [\"feeds/bmp.toml\"]\npolicy = {:?}\n[rpki]\nvrps = {:?}\n[api]\nlisten = \"127.0.0.1:0\"\n",
+            fixture("tests/lab/policy.toml"),
+            fixture("fixtures/bmp/lab/vrps.json"),
+        ),
+    )
+    .unwrap();
+    let conf = dir.join("routewitness.toml");
+    let d = Daemon::start_raw(&["--config", conf.to_str().unwrap()]);
+    let s: Value = serde_json::from_str(&http_get(d.api, "/v1/status").unwrap()).unwrap();
+    assert_eq!(
+        (s["view"].as_str(), s["policy"].as_str()),
+        (Some("loc-rib"), Some("lab"))
+    );
+    assert_eq!(s["replayed_files"], 0);
+    assert!(s["rpki"].as_str().unwrap().starts_with("6 VRPs"), "{s}");
+    let mut router = TcpStream::connect(d.bmp).unwrap();
+    router
+        .write_all(&std::fs::read(fixture("fixtures/bmp/lab/gobgp-3.10_minimal-lab.bmp")).unwrap())
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(10), || claim_rpki(&d, "203.0.113.0/24")).is_some());
+}

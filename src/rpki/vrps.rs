@@ -62,7 +62,7 @@ pub struct Aspa {
 }
 
 /// The export formats understood.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum VrpFormat {
     Auto,

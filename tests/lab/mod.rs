@@ -92,10 +92,17 @@ impl Daemon {
     /// Starts the daemon on ports the kernel picks (port 0), read back from its first log
     /// lines: ports chosen here and released would race with other tests.
     pub fn start(args: &[&str]) -> Daemon {
+        let mut all = vec!["--bmp", "127.0.0.1:0", "--api", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        Self::start_raw(&all)
+    }
+
+    /// `routewitness run ARGS` as given: the listening addresses must be port 0 (from the
+    /// arguments or a configuration file), as they are read back from the log.
+    pub fn start_raw(args: &[&str]) -> Daemon {
         let log = scratch("daemon").join("stderr.log");
         let child = Command::new(env!("CARGO_BIN_EXE_routewitness"))
             .arg("run")
-            .args(["--bmp", "127.0.0.1:0", "--api", "127.0.0.1:0"])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

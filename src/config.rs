@@ -1,0 +1,331 @@
+//! `routewitness.toml`: the daemon's configuration, and the feed files it names.
+//!
+//! One file names the feeds (each a file of its own under `feeds/`: a BMP listener, an MRT
+//! replay feed for demos), the RPKI source, the policy, and where the API listens. Every
+//! key has a default (the same as `routewitness run` with no options), so an empty file is
+//! a valid configuration; unknown keys are errors, reported with their line. The example
+//! with every key and its default is `routewitness.example.toml`.
+//!
+//! Relative paths in a file are taken from the directory of that file.
+
+use crate::ingest::bmp::{View, DEFAULT_MAX_MESSAGE};
+use crate::rpki::VrpFormat;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Why a configuration cannot be used; always names the file (and the line, for syntax
+/// and unknown keys).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", .path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("{}: {message}", .path.display())]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// `routewitness.toml`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Feed files (see [`Feed`]), relative to this file. Without a BMP feed, a BMP
+    /// listener with the defaults of [`BmpFeed`] serves anyway (judging BMP is the
+    /// daemon's job).
+    pub feeds: Vec<PathBuf>,
+    /// A built-in policy name (`default`, `strict`, `monitor-only`) or a policy file.
+    pub policy: String,
+    pub rpki: RpkiConfig,
+    pub api: ApiConfig,
+    /// How long shutdown may take.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            feeds: Vec::new(),
+            policy: "default".into(),
+            rpki: RpkiConfig::default(),
+            api: ApiConfig::default(),
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RpkiConfig {
+    /// A VRP export (rpki-client / Routinator / StayRTR JSON or CSV); none: the bundled one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vrps: Option<PathBuf>,
+    pub format: VrpFormat,
+    /// Skip malformed entries with a warning instead of refusing the file.
+    pub skip_invalid: bool,
+    /// Use VRPs past their `expires` time.
+    pub ignore_expires: bool,
+}
+
+impl Default for RpkiConfig {
+    fn default() -> Self {
+        RpkiConfig {
+            vrps: None,
+            format: VrpFormat::Auto,
+            skip_invalid: false,
+            ignore_expires: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    pub listen: SocketAddr,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: "127.0.0.1:9179".parse().expect("literal"),
+        }
+    }
+}
+
+/// A feed file (`feeds/*.toml`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Feed {
+    /// A BMP listener for routers.
+    Bmp(BmpFeed),
+    /// MRT files replayed into the judge before BMP is judged (a demo feed).
+    Mrt(MrtFeed),
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BmpFeed {
+    #[serde(default = "default_bmp_listen")]
+    pub listen: SocketAddr,
+    #[serde(default)]
+    pub view: View,
+    #[serde(default = "default_max_sessions")]
+    pub max_sessions: usize,
+    #[serde(default = "default_max_message")]
+    pub max_message: usize,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MrtFeed {
+    /// MRT files, relative to the feed file; replayed in the order of their first record.
+    pub files: Vec<PathBuf>,
+}
+
+fn default_bmp_listen() -> SocketAddr {
+    "127.0.0.1:11019".parse().expect("literal")
+}
+fn default_max_sessions() -> usize {
+    64
+}
+fn default_max_message() -> usize {
+    DEFAULT_MAX_MESSAGE
+}
+
+/// A configuration with its feeds read, paths made absolute.
+#[derive(Clone, Debug, Serialize)]
+pub struct Loaded {
+    pub config: Config,
+    pub bmp: BmpFeed,
+    pub mrt: Vec<PathBuf>,
+}
+
+impl Default for BmpFeed {
+    fn default() -> Self {
+        BmpFeed {
+            listen: default_bmp_listen(),
+            view: View::default(),
+            max_sessions: default_max_sessions(),
+            max_message: default_max_message(),
+        }
+    }
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string().trim_end().to_string(),
+    })
+}
+
+fn relative(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+impl Loaded {
+    /// Reads `path` and the feed files it names, and checks what can be checked without
+    /// starting anything (the policy parses, files exist, one BMP feed at most).
+    pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+        let mut config: Config = parse(path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        if let Some(v) = config.rpki.vrps.as_mut() {
+            *v = relative(base, v);
+            if !v.is_file() {
+                return Err(invalid(format!("rpki.vrps: no such file: {}", v.display())));
+            }
+        }
+        let policy_path = relative(base, Path::new(&config.policy));
+        if policy_path.is_file() {
+            config.policy = policy_path.to_string_lossy().into_owned();
+        }
+        crate::judge::Policy::load(&config.policy).map_err(|e| invalid(format!("policy: {e}")))?;
+        let mut bmp = None;
+        let mut mrt = Vec::new();
+        for f in &config.feeds {
+            let fp = relative(base, f);
+            let feed: Feed = parse(&fp)?;
+            let fbase = fp.parent().unwrap_or(Path::new("."));
+            match feed {
+                Feed::Bmp(b) => {
+                    if bmp.is_some() {
+                        return Err(invalid(format!(
+                            "feeds: {}: a second BMP feed (one listener serves every router)",
+                            f.display()
+                        )));
+                    }
+                    if b.max_message < crate::ingest::bmp::COMMON_HEADER {
+                        return Err(ConfigError::Invalid {
+                            path: fp.clone(),
+                            message: format!(
+                                "max_message {} is smaller than a BMP header",
+                                b.max_message
+                            ),
+                        });
+                    }
+                    bmp = Some(b);
+                }
+                Feed::Mrt(m) => {
+                    for file in m.files {
+                        let p = relative(fbase, &file);
+                        if !p.is_file() {
+                            return Err(ConfigError::Invalid {
+                                path: fp.clone(),
+                                message: format!("files: no such file: {}", p.display()),
+                            });
+                        }
+                        mrt.push(p);
+                    }
+                }
+            }
+        }
+        Ok(Loaded {
+            config,
+            bmp: bmp.unwrap_or_default(),
+            mrt,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("rw-config-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn empty_file_is_the_defaults() {
+        let d = scratch("empty");
+        let l = Loaded::load(&write(&d, "routewitness.toml", "")).unwrap();
+        assert_eq!(l.config.policy, "default");
+        assert_eq!(l.config.api.listen.to_string(), "127.0.0.1:9179");
+        assert!(l.mrt.is_empty());
+        assert_eq!(l.bmp.listen.to_string(), "127.0.0.1:11019");
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let d = scratch("unknown");
+        let p = write(
+            &d,
+            "routewitness.toml",
+            "policy = \"default\"\n\n[api]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n",
+        );
+        let e = Loaded::load(&p).unwrap_err().to_string();
+        assert!(e.contains("line 5") && e.contains("lisen"), "{e}");
+    }
+
+    #[test]
+    fn feeds_are_read_relative_to_their_files() {
+        let d = scratch("feeds");
+        write(&d, "data/a.mrt", "");
+        write(
+            &d,
+            "feeds/bmp.toml",
+            "type = \"bmp\"\nlisten = \"127.0.0.1:2\"\nview = \"loc-rib\"\n",
+        );
+        write(
+            &d,
+            "feeds/demo.toml",
+            "type = \"mrt\"\nfiles = [\"../data/a.mrt\"]\n",
+        );
+        let p = write(
+            &d,
+            "routewitness.toml",
+            "feeds = [\"feeds/bmp.toml\", \"feeds/demo.toml\"]\n",
+        );
+        let l = Loaded::load(&p).unwrap();
+        let b = l.bmp;
+        assert_eq!(
+            (b.listen.port(), b.view, b.max_sessions),
+            (2, View::LocRib, 64)
+        );
+        assert_eq!(l.mrt, vec![d.join("feeds/../data/a.mrt")]);
+        // A feed's unknown key and a missing file are errors naming the feed file.
+        write(&d, "feeds/bad.toml", "type = \"bmp\"\nport = 3\n");
+        let p = write(&d, "routewitness.toml", "feeds = [\"feeds/bad.toml\"]\n");
+        let e = Loaded::load(&p).unwrap_err().to_string();
+        assert!(e.contains("bad.toml") && e.contains("port"), "{e}");
+        write(
+            &d,
+            "feeds/gone.toml",
+            "type = \"mrt\"\nfiles = [\"nope.mrt\"]\n",
+        );
+        let p = write(&d, "routewitness.toml", "feeds = [\"feeds/gone.toml\"]\n");
+        assert!(Loaded::load(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("nope.mrt"));
+        // A policy that does not exist.
+        let p = write(&d, "routewitness.toml", "policy = \"no-such\"\n");
+        assert!(Loaded::load(&p).unwrap_err().to_string().contains("policy"));
+    }
+}
