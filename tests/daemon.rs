@@ -298,3 +298,51 @@ fn run_takes_everything_from_a_configuration_file() {
         .unwrap();
     assert!(wait_for(Duration::from_secs(10), || claim_rpki(&d, "203.0.113.0/24")).is_some());
 }
+
+/// A real FRR 8.4 (Debian's bgpd with its BMP module) learns routes from a real GoBGP
+/// over eBGP on loopback and streams them, pre-policy, to the daemon: FRR's quirk of
+/// prepending its own AS is undone, and the routes are judged.
+#[test]
+fn frr_streams_pre_policy_bmp_with_its_prepend_undone() {
+    if lab::GoBgp::require().is_none() || !lab::require_frr() {
+        return;
+    }
+    let d = lab_daemon("pre-policy");
+    let lab = lab::FrrLab::start(d.bmp);
+    lab.gobgp.add("198.51.100.0/24", &[]);
+    lab.gobgp.add("203.0.113.0/24", &[]);
+    let held = wait_for(Duration::from_secs(60), || {
+        let v: Value = serde_json::from_str(&http_get(d.api, "/v1/decisions").ok()?).ok()?;
+        v.as_array()?
+            .iter()
+            .find(|x| x["prefix"] == "203.0.113.0/24" && x["outcome"] == "quarantine")
+            .cloned()
+    });
+    let Some(held) = held else {
+        panic!(
+            "no quarantine for 203.0.113.0/24\nstatus: {}\nfrr: {}\n{}",
+            http_get(d.api, "/v1/status").unwrap_or_default(),
+            lab.vtysh("show bgp ipv4 unicast"),
+            lab.frr.log()
+        );
+    };
+    // Seen by FRR from GoBGP (127.65.0.2, AS65002); FRR 8.4 reports the path as
+    // [65003 65002], and the daemon judges [65002].
+    assert_eq!(held["peer"], "127.65.0.2");
+    assert_eq!(held["peer_asn"], 65002);
+    assert_eq!(held["as_path"], "65002", "{held}");
+    assert_eq!(held["reasons"][0]["rule"], "rpki.invalid");
+    assert_eq!(claim_rpki(&d, "198.51.100.0/24").as_deref(), Some("valid"));
+    let s = wait_for(Duration::from_secs(5), || {
+        let s: Value = serde_json::from_str(&http_get(d.api, "/v1/status").ok()?).ok()?;
+        (s["routers"][0]["prepends_removed"].as_u64()? > 0).then_some(s)
+    })
+    .expect("prepends counted");
+    assert!(
+        s["routers"][0]["sys_descr"]
+            .as_str()
+            .unwrap_or("")
+            .contains("FRRouting"),
+        "{s}"
+    );
+}

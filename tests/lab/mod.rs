@@ -329,3 +329,221 @@ impl Drop for GoBgpRun {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A port free on `addr` now.
+pub fn free_port_on(addr: &str) -> u16 {
+    TcpListener::bind((addr, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A process that is stopped (TERM, then KILL) when dropped, with a scratch directory.
+pub struct Proc {
+    child: Option<Child>,
+    pub dir: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    pub fn spawn(cmd: &mut Command, dir: PathBuf, log_name: &str) -> Proc {
+        let log = dir.join(log_name);
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::from(
+                std::fs::File::options().append(true).open(&log).unwrap(),
+            ))
+            .spawn()
+            .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+        Proc {
+            child: Some(child),
+            dir,
+            log,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            if wait_for(Duration::from_secs(5), || c.try_wait().ok().flatten()).is_none() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+/// Debian's FRR 8.4 bgpd (package frr, binary /usr/lib/frr/bgpd) with its BMP module.
+pub const FRR_BGPD: &str = "/usr/lib/frr/bgpd";
+
+pub fn require_frr() -> bool {
+    let found = std::path::Path::new(FRR_BGPD).is_file()
+        && std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).any(|d| d.join("vtysh").is_file()))
+            .unwrap_or(false);
+    if !found {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("FRR is required under CI=true: apt-get install frr (scripts/test does)");
+        }
+        eprintln!("SKIPPED: FRR is not installed (apt-get install frr; scripts/test does)");
+    }
+    found
+}
+
+/// GoBGP (AS65002 on 127.65.0.2) peering with FRR (AS65003 on 127.65.0.3), FRR
+/// streaming pre-policy BMP to `bmp`: the lab of ../shared/lab/README.md §2-3, with its
+/// gotchas (multihop on loopback, placeholder next hops, soft-reconfiguration for
+/// pre-policy BMP).
+pub struct FrrLab {
+    pub gobgp: GoBgpRun,
+    pub frr: Proc,
+    pub vty: PathBuf,
+}
+
+impl FrrLab {
+    pub fn start(bmp: SocketAddr) -> FrrLab {
+        let dir = scratch("frr");
+        let pg = free_port_on("127.65.0.2");
+        let pf = free_port_on("127.65.0.3");
+        let api = free_port();
+        let conf = dir.join("gobgpd.toml");
+        std::fs::write(
+            &conf,
+            format!(
+                r#"[global.config]
+  as = 65002
+  router-id = "127.65.0.2"
+  port = {pg}
+  local-address-list = ["127.65.0.2"]
+[global.apply-policy.config]
+  export-policy-list = ["nexthop-rewrite"]
+  default-export-policy = "accept-route"
+[[defined-sets.prefix-sets]]
+  prefix-set-name = "all-v4"
+  [[defined-sets.prefix-sets.prefix-list]]
+    ip-prefix = "0.0.0.0/0"
+    masklength-range = "0..32"
+[[policy-definitions]]
+  name = "nexthop-rewrite"
+  [[policy-definitions.statements]]
+    name = "v4-nh"
+    [policy-definitions.statements.conditions.match-prefix-set]
+      prefix-set = "all-v4"
+    [policy-definitions.statements.actions]
+      route-disposition = "accept-route"
+    [policy-definitions.statements.actions.bgp-actions]
+      set-next-hop = "100.64.255.2"
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "127.65.0.3"
+    peer-as = 65003
+  [neighbors.transport.config]
+    local-address = "127.65.0.2"
+    remote-port = {pf}
+  [neighbors.timers.config]
+    connect-retry = 1
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+"#
+            ),
+        )
+        .unwrap();
+        let log = dir.join("gobgpd.log");
+        let child = Command::new("gobgpd")
+            .arg("-f")
+            .arg(&conf)
+            .args([
+                "--api-hosts",
+                &format!("127.0.0.1:{api}"),
+                "--pprof-disable",
+            ])
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::from(
+                std::fs::File::options().append(true).open(&log).unwrap(),
+            ))
+            .spawn()
+            .expect("gobgpd");
+        let gobgp = GoBgpRun {
+            child: Some(child),
+            api,
+            dir: dir.clone(),
+        };
+        let vty = dir.join("vty");
+        std::fs::create_dir_all(&vty).unwrap();
+        let fconf = dir.join("bgpd.conf");
+        std::fs::write(
+            &fconf,
+            format!(
+                "frr defaults traditional\nhostname frr-test\n!\nrouter bgp 65003\n \
+                 bgp router-id 127.65.0.3\n no bgp ebgp-requires-policy\n \
+                 no bgp network import-check\n neighbor 127.65.0.2 remote-as 65002\n \
+                 neighbor 127.65.0.2 port {pg}\n neighbor 127.65.0.2 update-source 127.65.0.3\n \
+                 neighbor 127.65.0.2 disable-connected-check\n neighbor 127.65.0.2 timers connect 1\n \
+                 !\n address-family ipv4 unicast\n  neighbor 127.65.0.2 soft-reconfiguration inbound\n \
+                 exit-address-family\n !\n bmp targets test\n  \
+                 bmp connect {} port {} min-retry 100 max-retry 1000\n  \
+                 bmp monitor ipv4 unicast pre-policy\n exit\nexit\n!\n",
+                bmp.ip(),
+                bmp.port()
+            ),
+        )
+        .unwrap();
+        let mut cmd = Command::new(FRR_BGPD);
+        cmd.args([
+            "-Z",
+            "-S",
+            "-M",
+            "bmp",
+            "-l",
+            "127.65.0.3",
+            "-p",
+            &pf.to_string(),
+            "-P",
+            "0",
+        ])
+        .arg("-f")
+        .arg(&fconf)
+        .arg("--vty_socket")
+        .arg(&vty)
+        .arg("-i")
+        .arg(dir.join("bgpd.pid"));
+        let frr = Proc::spawn(&mut cmd, dir.clone(), "bgpd.log");
+        let lab = FrrLab { gobgp, frr, vty };
+        let up = wait_for(Duration::from_secs(60), || {
+            lab.gobgp
+                .cli(&["neighbor"])
+                .ok()
+                .filter(|o| o.to_ascii_lowercase().contains("establ"))
+        });
+        assert!(
+            up.is_some(),
+            "GoBGP-FRR session not up: {:?}\n{}\n{}",
+            lab.gobgp.cli(&["neighbor"]),
+            lab.gobgp.log(),
+            lab.frr.log()
+        );
+        lab
+    }
+
+    pub fn vtysh(&self, cmd: &str) -> String {
+        let out = Command::new("vtysh")
+            .arg("--vty_socket")
+            .arg(&self.vty)
+            .args(["-c", cmd])
+            .output()
+            .expect("vtysh");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
