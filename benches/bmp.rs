@@ -87,6 +87,14 @@ fn main() {
     while status(api).is_none() {
         std::thread::sleep(Duration::from_millis(20));
     }
+    let cpu_before = {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap_or_default();
+        stat.rsplit_once(')').and_then(|(_, r)| {
+            let f: Vec<&str> = r.split_whitespace().collect();
+            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+        })
+    };
     let total: u64 = 4_621_896;
     let table: u64 = 577_737;
     let t = Instant::now();
@@ -110,6 +118,13 @@ fn main() {
         }
         std::thread::sleep(Duration::from_millis(5));
     };
+    // CPU the daemon used, all threads (utime + stime, clock ticks of 1/100 s).
+    let cpu = |pid: u32| -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+    };
+    let cpu_used = cpu(child.id()).map(|end| end - cpu_before.unwrap_or(0.0));
     let peak = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
         .ok()
         .and_then(|s| {
@@ -128,6 +143,13 @@ fn main() {
         messages as f64 / elapsed,
         total as f64 / elapsed
     );
+    if let Some(c) = cpu_used {
+        println!(
+            "  daemon CPU {c:.2} s over {elapsed:.2} s ({:.2} cores busy): {:.0} RM msgs per CPU-second",
+            c / elapsed,
+            messages as f64 / c
+        );
+    }
     println!(
         "  first full table ({table} routes) judged after {:.2} s",
         first_table.unwrap_or(f64::NAN)

@@ -3,14 +3,17 @@
 //!
 //! Threads and tasks:
 //! - a tokio runtime (two workers) runs the BMP listener, one task per router session, and
-//!   the HTTP API. A session task frames and decodes its router's messages (so a broken
-//!   router costs only its own task) and sends them to the pipeline over one bounded
-//!   channel: when the judge falls behind, sessions wait and TCP pushes back on the
-//!   routers, so memory stays bounded;
-//! - the pipeline thread owns all routing state (peer registry, [`BmpConverter`], ROV,
-//!   the Adj-RIB-In and the judge, through [`Tally`]) and is the only writer. Every
-//!   200 ms it publishes a snapshot for the API (status, peer trust, recent decisions);
-//!   questions that need the live state (`/v1/routes`) go to it as messages too.
+//!   the HTTP API. A session task frames and decodes its router's messages and turns them
+//!   into route events with a [`BmpConverter`] of its own (so a broken router costs only
+//!   its own task, and routers convert in parallel); peers get their index from one
+//!   shared registry. It sends the events of each socket read as one batch over one
+//!   bounded channel: when the judge falls behind, sessions wait and TCP pushes back on
+//!   the routers, so memory stays bounded;
+//! - the pipeline thread owns the judging state (ROV, the Adj-RIB-In and the judge,
+//!   through [`Tally`]) and is its only writer. It publishes a snapshot for the API
+//!   (status, peer trust) every 200 ms while busy and up to every 10 ms when idle, and
+//!   keeps the latest decisions; questions that need the live state (`/v1/routes`) go to
+//!   it as messages, answered after everything received before them.
 //!
 //! Bad input never stops the daemon: a stream that cannot be framed (bad version, length
 //! shorter than the header or past the cap) drops that session; a message that does not
@@ -20,7 +23,7 @@
 //! Not built yet (so not in the README): reloading on SIGHUP, SQLite state, quarantine
 //! release/hold through the API.
 
-use crate::ingest::bmp::{decode, frame, BmpConverter, RouterId, RouterInfo, View};
+use crate::ingest::bmp::{decode, frame, BmpConverter, BmpCounts, RouterInfo, View};
 use crate::ingest::{mrt, IngestEvent, PeerRegistry};
 use crate::judge::{Decision, Judge, JudgeStats, PeerTrust, Policy};
 use crate::model::EventTime;
@@ -31,10 +34,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use bgpkit_parser::parser::bmp::messages::BmpMessage;
 use ipnet::IpNet;
 use metrics_exporter_prometheus::PrometheusHandle;
-use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::io;
@@ -85,26 +86,36 @@ pub enum DaemonError {
 
 /// What the pipeline thread receives.
 enum Input {
-    Router {
-        session: u64,
-        name: String,
-    },
-    /// The messages decoded from one read of the session's socket.
-    Bmp {
-        session: u64,
-        msgs: Vec<BmpMessage>,
-        received: EventTime,
-    },
-    RouterGone {
-        session: u64,
-        time: EventTime,
-    },
+    /// Route events from one router session (converted on its task), in order.
+    Events(Vec<IngestEvent>),
     Routes {
         prefix: IpNet,
         reply: oneshot::Sender<serde_json::Value>,
     },
     /// Time to refresh the API's snapshot if anything changed.
     Tick,
+}
+
+/// What the BMP sessions share: the peer registry (so every peer of every router gets
+/// one index), and what each session saw, for the status.
+#[derive(Default)]
+struct Net {
+    registry: Mutex<PeerRegistry>,
+    /// Per session, in the order they connected: the router, its message counts, and
+    /// its (announcements, withdrawals).
+    sessions: Mutex<Vec<(u64, RouterInfo, BmpCounts, (u64, u64))>>,
+}
+
+impl Net {
+    fn update(&self, session: u64, conv: &BmpConverter) {
+        let info = conv.routers().pop().unwrap_or_default();
+        let entry = (session, info, conv.counts.clone(), conv.routes());
+        let mut all = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        match all.iter_mut().find(|(s, ..)| *s == session) {
+            Some(e) => *e = entry,
+            None => all.push(entry),
+        }
+    }
 }
 
 /// The API's view, refreshed by the pipeline thread.
@@ -164,6 +175,7 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
         .build()
         .map_err(DaemonError::Runtime)?;
     let shared = Arc::new(Mutex::new(Shared::default()));
+    let net = Arc::new(Net::default());
     let (tx, rx) = mpsc::channel::<Input>(CHANNEL);
 
     // Listen first: a port in use is an error before anything is loaded into memory.
@@ -196,9 +208,10 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
     let pipeline = {
         let shared = shared.clone();
         let cfg = cfg.clone();
+        let net = net.clone();
         std::thread::Builder::new()
             .name("rw-judge".into())
-            .spawn(move || pipeline(cfg, vrps, policy, rx, shared, bmp_addr))
+            .spawn(move || pipeline(cfg, vrps, policy, rx, shared, net, bmp_addr))
             .map_err(DaemonError::Runtime)?
     };
 
@@ -215,6 +228,7 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
             tx.clone(),
             cfg.clone(),
             sessions,
+            net.clone(),
             stop_rx.clone(),
         ));
         let app = Router::new()
@@ -305,6 +319,7 @@ async fn accept_loop(
     tx: mpsc::Sender<Input>,
     cfg: RunConfig,
     open: Arc<AtomicU64>,
+    net: Arc<Net>,
     mut stop: watch::Receiver<bool>,
 ) {
     let next = AtomicU64::new(1);
@@ -330,8 +345,9 @@ async fn accept_loop(
                 let session = next.fetch_add(1, Ordering::Relaxed);
                 open.fetch_add(1, Ordering::Relaxed);
                 let (tx, open, stop, cap) = (tx.clone(), open.clone(), stop.clone(), cfg.max_message);
+                let (view, net) = (cfg.view, net.clone());
                 tasks.spawn(async move {
-                    bmp_session(stream, peer, session, tx, cap, stop).await;
+                    bmp_session(stream, peer, session, tx, cap, view, net, stop).await;
                     open.fetch_sub(1, Ordering::Relaxed);
                 });
             }
@@ -343,27 +359,25 @@ async fn accept_loop(
 
 /// One router's BMP session: frames, decodes, sends; ends on EOF, a framing error, or
 /// shutdown, and then tells the pipeline the router is gone.
+#[allow(clippy::too_many_arguments)]
 async fn bmp_session(
     mut stream: TcpStream,
     peer: SocketAddr,
     session: u64,
     tx: mpsc::Sender<Input>,
     cap: usize,
+    view: View,
+    net: Arc<Net>,
     mut stop: watch::Receiver<bool>,
 ) {
     let name = peer.to_string();
     tracing::info!("BMP session from {name}");
     let _ = stream.set_nodelay(true);
-    if tx
-        .send(Input::Router {
-            session,
-            name: name.clone(),
-        })
-        .await
-        .is_err()
-    {
-        return;
-    }
+    // This router's messages become route events here, on the session's task: the
+    // pipeline thread only judges.
+    let mut conv = BmpConverter::new(view);
+    let router = conv.router(&name);
+    net.update(session, &conv);
     metrics::gauge!("routewitness_bmp_session_up", "router" => name.clone()).set(1.0);
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut start = 0usize;
@@ -400,12 +414,16 @@ async fn bmp_session(
             }
         }
         if !msgs.is_empty() {
-            let input = Input::Bmp {
-                session,
-                msgs,
-                received: now(),
-            };
-            if tx.send(input).await.is_err() {
+            let received = now();
+            let mut events = Vec::with_capacity(msgs.len() * 4);
+            let mut registry = &net.registry;
+            for msg in msgs {
+                conv.message(router, msg, received, &mut registry, &mut |e| {
+                    events.push(e)
+                });
+            }
+            net.update(session, &conv);
+            if tx.send(Input::Events(events)).await.is_err() {
                 break 'session "shutting down".to_string();
             }
         }
@@ -442,12 +460,10 @@ async fn bmp_session(
     };
     tracing::info!("BMP session from {name} ended: {why}");
     metrics::gauge!("routewitness_bmp_session_up", "router" => name).set(0.0);
-    let _ = tx
-        .send(Input::RouterGone {
-            session,
-            time: now(),
-        })
-        .await;
+    let mut events = Vec::new();
+    conv.router_gone(router, now(), &mut |e| events.push(e));
+    net.update(session, &conv);
+    let _ = tx.send(Input::Events(events)).await;
 }
 
 /// The pipeline thread: every event through ROV, the Adj-RIB-In and the judge.
@@ -457,6 +473,7 @@ fn pipeline(
     policy: Policy,
     mut rx: mpsc::Receiver<Input>,
     shared: Arc<Mutex<Shared>>,
+    net: Arc<Net>,
     bmp_addr: SocketAddr,
 ) {
     let index = VrpIndex::new(&vrps);
@@ -491,9 +508,6 @@ fn pipeline(
             sink: Some(&mut ring),
         }),
     );
-    let mut registry = PeerRegistry::default();
-    let mut conv = BmpConverter::new(cfg.view);
-    let mut sessions: FxHashMap<u64, RouterId> = FxHashMap::default();
     let started = chrono::Utc::now().to_rfc3339();
     let mut events: Vec<IngestEvent> = Vec::with_capacity(1024);
     let mut verdicts = Vec::with_capacity(1024);
@@ -511,7 +525,11 @@ fn pipeline(
     let t0 = Instant::now();
     let (mut replay_ann, mut replay_wd) = (0u64, 0u64);
     for path in &cfg.replay {
-        match mrt::read_file(path, &mut registry, None, |ev| events.push(ev)) {
+        let read = {
+            let mut registry = net.registry.lock().unwrap_or_else(|e| e.into_inner());
+            mrt::read_file(path, &mut registry, None, |ev| events.push(ev))
+        };
+        match read {
             Ok(s) => {
                 replay_ann += s.announcements;
                 replay_wd += s.withdrawals;
@@ -530,18 +548,31 @@ fn pipeline(
     }
 
     let mut last_publish = Instant::now() - PUBLISH_EVERY;
-    let publish = |conv: &BmpConverter,
-                   tally: &Tally,
-                   registry: &PeerRegistry,
-                   force: bool,
-                   last: &mut Instant| {
+    let publish = |tally: &Tally, force: bool, last: &mut Instant| {
         if !force && last.elapsed() < PUBLISH_EVERY {
             return;
         }
         *last = Instant::now();
         let judge: Option<&Judge> = tally.judges().first();
-        let (ann, wd) = conv.routes();
-        let (ann, wd) = (ann + replay_ann, wd + replay_wd);
+        let (mut routers, mut c, (mut ann, mut wd)) =
+            (Vec::new(), BmpCounts::default(), (replay_ann, replay_wd));
+        for (_, info, n, (a, w)) in net
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            routers.push(info.clone());
+            c.add(n);
+            ann += a;
+            wd += w;
+        }
+        let peers = net
+            .registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .peers
+            .len();
         let status = Status {
             version: env!("CARGO_PKG_VERSION"),
             started: started.clone(),
@@ -551,8 +582,8 @@ fn pipeline(
             policy_hash: policy_hash.clone(),
             rpki: cfg.rpki_description.clone(),
             rpki_serial,
-            routers: conv.routers(),
-            peers: registry.peers.len(),
+            routers,
+            peers,
             routes_stored: tally.routes_stored(),
             announcements: ann,
             withdrawals: wd,
@@ -576,7 +607,6 @@ fn pipeline(
             metrics::counter!("routewitness_decisions_by_outcome_total", "outcome" => outcome)
                 .absolute(v);
         }
-        let c = &conv.counts;
         for (kind, v) in [
             ("initiation", c.initiation),
             ("termination", c.termination),
@@ -593,7 +623,7 @@ fn pipeline(
         sh.status = status;
         sh.trust = trust;
     };
-    publish(&conv, &tally, &registry, true, &mut last_publish);
+    publish(&tally, true, &mut last_publish);
 
     loop {
         // Wait at most until the next publish is due, so the API stays fresh while idle.
@@ -610,28 +640,10 @@ fn pipeline(
         }
         for input in inputs {
             match input {
-                Input::Router { session, name } => {
-                    sessions.insert(session, conv.router(&name));
-                }
-                Input::Bmp {
-                    session,
-                    msgs,
-                    received,
-                } => {
-                    if let Some(&r) = sessions.get(&session) {
-                        for msg in msgs {
-                            conv.message(r, msg, received, &mut registry, &mut |ev| {
-                                events.push(ev)
-                            });
-                        }
-                    }
-                }
-                Input::RouterGone { session, time } => {
-                    if let Some(r) = sessions.remove(&session) {
-                        conv.router_gone(r, time, &mut |ev| events.push(ev));
-                    }
-                }
+                Input::Events(mut evs) => events.append(&mut evs),
                 Input::Routes { prefix, reply } => {
+                    // Answer after everything received before the question.
+                    handle(&mut events, &mut rov, &mut tally);
                     let pid = rov.prefix_id(&prefix);
                     let claims = match (pid, tally.judges().first()) {
                         (Some(pid), Some(j)) => {
@@ -647,9 +659,9 @@ fn pipeline(
         handle(&mut events, &mut rov, &mut tally);
         // Idle (nothing waiting): the snapshot may be fresher than every 200 ms.
         let idle = rx.is_empty() && last_publish.elapsed() >= Duration::from_millis(10);
-        publish(&conv, &tally, &registry, idle, &mut last_publish);
+        publish(&tally, idle, &mut last_publish);
     }
-    publish(&conv, &tally, &registry, true, &mut last_publish);
+    publish(&tally, true, &mut last_publish);
 }
 
 #[derive(Clone)]

@@ -157,6 +157,52 @@ fn view_of(h: &BmpPerPeerHeader) -> Option<View> {
     }
 }
 
+/// Where the converter gets an index for a peer it sees first: a [`PeerRegistry`] of its
+/// own, or one shared by several converters (one per router session, on their own
+/// tasks) behind a mutex, held only while a peer is added.
+pub trait NewPeer {
+    fn new_peer(
+        &mut self,
+        feed: &Arc<str>,
+        addr: IpAddr,
+        asn: Asn,
+        bgp_id: Option<std::net::Ipv4Addr>,
+    ) -> (PeerIdx, crate::model::Peer);
+}
+
+impl NewPeer for PeerRegistry {
+    fn new_peer(
+        &mut self,
+        feed: &Arc<str>,
+        addr: IpAddr,
+        asn: Asn,
+        bgp_id: Option<std::net::Ipv4Addr>,
+    ) -> (PeerIdx, crate::model::Peer) {
+        let peer = crate::model::Peer {
+            feed: feed.clone(),
+            addr,
+            asn,
+            bgp_id,
+        };
+        let idx = self.add(feed, addr, asn, bgp_id, |_, _| {});
+        (idx, peer)
+    }
+}
+
+impl NewPeer for &std::sync::Mutex<PeerRegistry> {
+    fn new_peer(
+        &mut self,
+        feed: &Arc<str>,
+        addr: IpAddr,
+        asn: Asn,
+        bgp_id: Option<std::net::Ipv4Addr>,
+    ) -> (PeerIdx, crate::model::Peer) {
+        self.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .new_peer(feed, addr, asn, bgp_id)
+    }
+}
+
 /// A router connection's handle in the converter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RouterId(pub u32);
@@ -220,6 +266,21 @@ pub struct BmpCounts {
     pub end_of_rib: u64,
 }
 
+impl BmpCounts {
+    /// Adds another converter's counts (the daemon has one converter per session).
+    pub fn add(&mut self, o: &BmpCounts) {
+        self.initiation += o.initiation;
+        self.termination += o.termination;
+        self.peer_up += o.peer_up;
+        self.peer_down += o.peer_down;
+        self.route_monitoring += o.route_monitoring;
+        self.statistics += o.statistics;
+        self.route_mirroring += o.route_mirroring;
+        self.other_view += o.other_view;
+        self.end_of_rib += o.end_of_rib;
+    }
+}
+
 /// BMP messages from many routers → [`IngestEvent`]s (see the module docs).
 pub struct BmpConverter {
     view: View,
@@ -270,7 +331,7 @@ impl BmpConverter {
         router: RouterId,
         msg: BmpMessage,
         received: EventTime,
-        registry: &mut PeerRegistry,
+        registry: &mut impl NewPeer,
         emit: &mut impl FnMut(IngestEvent),
     ) {
         let Some(r) = self.routers.get_mut(router.0 as usize) else {
@@ -440,7 +501,7 @@ impl BmpConverter {
         key: PeerKey,
         h: &BmpPerPeerHeader,
         _time: EventTime,
-        registry: &mut PeerRegistry,
+        registry: &mut impl NewPeer,
         emit: &mut impl FnMut(IngestEvent),
     ) -> &mut PeerState {
         let feed = self
@@ -448,13 +509,8 @@ impl BmpConverter {
             .get(key.router as usize)
             .map_or_else(|| Arc::from("?"), |r| r.feed.clone());
         self.peers.entry(key).or_insert_with(|| {
-            let idx = registry.add(
-                &feed,
-                key.addr,
-                Asn(key.asn),
-                Some(h.peer_bgp_id),
-                |idx, peer| emit(IngestEvent::Peer(idx, peer.clone())),
-            );
+            let (idx, peer) = registry.new_peer(&feed, key.addr, Asn(key.asn), Some(h.peer_bgp_id));
+            emit(IngestEvent::Peer(idx, peer));
             PeerState {
                 idx,
                 up: false,
@@ -514,7 +570,7 @@ pub fn read_stream(
     name: &str,
     received: EventTime,
     conv: &mut BmpConverter,
-    registry: &mut PeerRegistry,
+    registry: &mut impl NewPeer,
     emit: &mut impl FnMut(IngestEvent),
 ) -> StreamSummary {
     let router = conv.router(name);
