@@ -101,10 +101,13 @@ enum Input {
 #[derive(Default)]
 struct Net {
     registry: Mutex<PeerRegistry>,
-    /// Per session, in the order they connected: the router, its message counts, and
-    /// its (announcements, withdrawals).
-    sessions: Mutex<Vec<(u64, RouterInfo, BmpCounts, (u64, u64))>>,
+    /// Per session, in the order they connected.
+    sessions: Mutex<Vec<SessionSeen>>,
 }
+
+/// What one session saw: (session, the router, its message counts, its (announcements,
+/// withdrawals)).
+type SessionSeen = (u64, RouterInfo, BmpCounts, (u64, u64));
 
 impl Net {
     fn update(&self, session: u64, conv: &BmpConverter) {
