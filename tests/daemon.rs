@@ -346,3 +346,44 @@ fn frr_streams_pre_policy_bmp_with_its_prepend_undone() {
         "{s}"
     );
 }
+
+/// The README's first command: `routewitness run` with no options replays the bundled
+/// fixtures, then serves BMP and the API on the documented loopback ports.
+#[test]
+fn run_with_no_options_is_the_documented_default() {
+    let d = Daemon::start_raw(&[]);
+    assert_eq!(d.bmp.to_string(), "127.0.0.1:11019");
+    assert_eq!(d.api.to_string(), "127.0.0.1:9179");
+    let s = wait_for(Duration::from_secs(60), || {
+        let s: Value = serde_json::from_str(&http_get(d.api, "/v1/status").ok()?).ok()?;
+        (s["announcements"] == 630_625).then_some(s)
+    })
+    .unwrap_or_else(|| panic!("bundled replay not judged:\n{}", d.log()));
+    assert_eq!(s["replayed_files"], 8);
+    assert_eq!(s["policy"], "default");
+    assert!(
+        s["rpki"].as_str().unwrap().starts_with("723521 VRPs"),
+        "{s}"
+    );
+    let log = d.log();
+    for said in [
+        "BMP listener on 127.0.0.1:11019",
+        "HTTP API on http://127.0.0.1:9179",
+        "VRPs have expired",
+        "replayed 8 MRT files",
+    ] {
+        assert!(log.contains(said), "{said}: {log}");
+    }
+    // The YouTube hijack of 2008 is among what the replay judged.
+    let v: Value =
+        serde_json::from_str(&http_get(d.api, "/v1/routes?prefix=208.65.153.0/24").unwrap())
+            .unwrap();
+    assert!(
+        v["claims"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["origin"] == 36561),
+        "{v}"
+    );
+}
