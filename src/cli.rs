@@ -181,7 +181,7 @@ pub fn mrt2bmp(args: Mrt2BmpArgs) -> Result<Outcome, Failed> {
 pub struct RunArgs {
     /// Take everything from this configuration file (see routewitness.example.toml)
     /// instead of the options below, which it excludes.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["bmp", "api", "view", "policy", "vrps", "vrp_format", "skip_invalid_vrps", "ignore_expires", "replay", "no_replay", "max_sessions", "max_message", "shutdown_timeout"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["bmp", "api", "view", "policy", "vrps", "vrp_format", "skip_invalid_vrps", "ignore_expires", "replay", "no_replay", "max_sessions", "max_message", "shutdown_timeout", "api_token_file"])]
     pub config: Option<PathBuf>,
     /// Where routers connect with BMP (RFC 7854).
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:11019")]
@@ -210,6 +210,10 @@ pub struct RunArgs {
     /// Largest BMP message accepted, in bytes; a longer one drops its session.
     #[arg(long, default_value_t = crate::ingest::bmp::DEFAULT_MAX_MESSAGE)]
     pub max_message: usize,
+    /// A file holding the bearer token that the API's holds and releases require
+    /// (`POST /v1/quarantine/ID/hold|release`); without one they are refused.
+    #[arg(long, value_name = "FILE")]
+    pub api_token_file: Option<PathBuf>,
     /// How long shutdown may take (closing sessions, draining the judge).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: std::time::Duration,
@@ -250,6 +254,7 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
             max_sessions: l.bmp.max_sessions,
             max_message: l.bmp.max_message,
             shutdown_timeout: l.config.shutdown_timeout,
+            api_token_file: l.config.api.token_file,
         };
     }
     let policy = Policy::load(&args.policy).map_err(|e| CliError::Usage(format!("policy: {e}")))?;
@@ -259,6 +264,21 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
             args.max_message
         )));
     }
+    let api_token = match &args.api_token_file {
+        Some(f) => {
+            let t = std::fs::read_to_string(f)
+                .map_err(|e| CliError::Usage(format!("--api-token-file {}: {e}", f.display())))?;
+            let t = t.trim().to_string();
+            if t.len() < 16 {
+                return Err(CliError::Usage(format!(
+                    "--api-token-file {}: the token must be at least 16 characters",
+                    f.display()
+                )));
+            }
+            Some(t)
+        }
+        None => None,
+    };
     let vrps = load_vrps(&args.vrp)?;
     let index = VrpIndex::new(&vrps);
     let description = describe_vrps(&vrps, &index);
@@ -308,6 +328,7 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
         shutdown_timeout: args.shutdown_timeout,
         honour_expires,
         rpki_description: description,
+        api_token,
     };
     crate::daemon::run(cfg, vrps, policy).map_err(|e| CliError::Failed(Failed(e.to_string())))?;
     Ok(Outcome::Ok)

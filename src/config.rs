@@ -87,12 +87,16 @@ impl Default for RpkiConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
     pub listen: SocketAddr,
+    /// A file holding the bearer token for holds and releases (none: refused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             listen: "127.0.0.1:9179".parse().expect("literal"),
+            token_file: None,
         }
     }
 }
@@ -189,6 +193,15 @@ impl Loaded {
             *v = relative(base, v);
             if !v.is_file() {
                 return Err(invalid(format!("rpki.vrps: no such file: {}", v.display())));
+            }
+        }
+        if let Some(t) = config.api.token_file.as_mut() {
+            *t = relative(base, t);
+            if !t.is_file() {
+                return Err(invalid(format!(
+                    "api.token_file: no such file: {}",
+                    t.display()
+                )));
             }
         }
         let policy_path = relative(base, Path::new(&config.policy));

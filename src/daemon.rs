@@ -20,12 +20,14 @@
 //! decode is skipped; both are counted by kind in `/metrics` and logged once per session.
 //! Sessions beyond `max_sessions` are refused.
 //!
-//! Not built yet (so not in the README): reloading on SIGHUP, SQLite state, quarantine
-//! release/hold through the API.
+//! Not built yet (so not in the README): reloading on SIGHUP, SQLite state.
 
 use crate::ingest::bmp::{decode, frame, BmpConverter, BmpCounts, RouterInfo, View};
 use crate::ingest::{mrt, IngestEvent, PeerRegistry};
-use crate::judge::{Decision, Judge, JudgeStats, PeerTrust, Policy};
+use crate::judge::{
+    parse_claim_id, Decision, HeldRoute, Judge, JudgeStats, OperatorAction, PeerTrust, Policy,
+};
+use crate::model::Asn;
 use crate::model::EventTime;
 use crate::replay::{Judging, RovStage, Tally};
 use crate::rpki::{AspaSet, VrpIndex, VrpSet};
@@ -70,6 +72,8 @@ pub struct RunConfig {
     pub honour_expires: bool,
     /// "723521 VRPs ... from FILE", for the status.
     pub rpki_description: String,
+    /// The bearer token the API's POST endpoints require; none: they are refused.
+    pub api_token: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +95,18 @@ enum Input {
     Routes {
         prefix: IpNet,
         reply: oneshot::Sender<serde_json::Value>,
+    },
+    /// Every route held now.
+    Held {
+        reply: oneshot::Sender<Vec<HeldRoute>>,
+    },
+    /// An operator holds or releases a claim.
+    Operator {
+        prefix: IpNet,
+        origin: Option<Asn>,
+        action: OperatorAction,
+        note: String,
+        reply: oneshot::Sender<Option<usize>>,
     },
     /// Time to refresh the API's snapshot if anything changed.
     Tick,
@@ -223,6 +239,7 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
         shared: shared.clone(),
         tx: tx.clone(),
         metrics,
+        token: cfg.api_token.clone().map(Arc::from),
     };
     rt.block_on(async {
         let sessions = Arc::new(AtomicU64::new(0));
@@ -239,6 +256,9 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
             .route("/v1/peers", get(peers))
             .route("/v1/decisions", get(decisions))
             .route("/v1/routes", get(routes))
+            .route("/v1/quarantine", get(quarantine))
+            .route("/v1/quarantine/{id}/release", axum::routing::post(release))
+            .route("/v1/quarantine/{id}/hold", axum::routing::post(hold))
             .route("/metrics", get(metrics_text))
             .with_state(state);
         let ticker = {
@@ -656,6 +676,28 @@ fn pipeline(
                     };
                     let _ = reply.send(serde_json::json!({ "prefix": prefix, "claims": claims }));
                 }
+                Input::Held { reply } => {
+                    handle(&mut events, &mut rov, &mut tally);
+                    let held = tally.judges().first().map(|j| j.held()).unwrap_or_default();
+                    let _ = reply.send(held);
+                }
+                Input::Operator {
+                    prefix,
+                    origin,
+                    action,
+                    note,
+                    reply,
+                } => {
+                    handle(&mut events, &mut rov, &mut tally);
+                    let done = match (rov.prefix_id(&prefix), tally.judge_mut()) {
+                        (Some(pid), Some(j)) => j.operator(pid, origin, action, &note, now()),
+                        _ => None,
+                    };
+                    // The decisions it made, into the ring like any other.
+                    tally.flush_decisions();
+                    tracing::info!("operator {action:?} of {prefix} origin {origin:?} ({note}): {done:?} routes");
+                    let _ = reply.send(done);
+                }
                 Input::Tick => {}
             }
         }
@@ -672,6 +714,7 @@ struct AppState {
     shared: Arc<Mutex<Shared>>,
     tx: mpsc::Sender<Input>,
     metrics: Option<PrometheusHandle>,
+    token: Option<Arc<str>>,
 }
 
 async fn status(State(s): State<AppState>) -> Json<Status> {
@@ -748,5 +791,108 @@ async fn metrics_text(State(s): State<AppState>) -> Response {
             "metrics recorder not installed",
         )
             .into_response(),
+    }
+}
+
+async fn quarantine(State(s): State<AppState>) -> Response {
+    let (reply, answer) = oneshot::channel();
+    if s.tx.send(Input::Held { reply }).await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    match tokio::time::timeout(Duration::from_secs(5), answer).await {
+        Ok(Ok(v)) => Json(v).into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "the judge is busy").into_response(),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct OperatorBody {
+    /// Who and why, recorded in the decision.
+    note: Option<String>,
+}
+
+async fn release(
+    State(s): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    operator(s, id, OperatorAction::Release, headers, body).await
+}
+
+async fn hold(
+    State(s): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    operator(s, id, OperatorAction::Hold, headers, body).await
+}
+
+/// Compares in time independent of where they differ (the token is a secret).
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn operator(
+    s: AppState,
+    id: String,
+    action: OperatorAction,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(token) = &s.token else {
+        return (
+            StatusCode::FORBIDDEN,
+            "no API token is configured (--api-token-file): holds and releases are refused",
+        )
+            .into_response();
+    };
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !same_secret(given.as_bytes(), token.as_bytes()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [("www-authenticate", "Bearer")],
+            "a valid bearer token is required",
+        )
+            .into_response();
+    }
+    let Some((prefix, origin)) = parse_claim_id(&id) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("not a claim id (ADDRESS-LENGTH-ASn or ...-AS_SET): {id}"),
+        )
+            .into_response();
+    };
+    let note = if body.is_empty() {
+        None
+    } else {
+        match serde_json::from_slice::<OperatorBody>(&body) {
+            Ok(b) => b.note,
+            Err(e) => return (StatusCode::BAD_REQUEST, format!("body: {e}")).into_response(),
+        }
+    }
+    .unwrap_or_else(|| "through the API".to_string());
+    let (reply, answer) = oneshot::channel();
+    let input = Input::Operator {
+        prefix,
+        origin,
+        action,
+        note,
+        reply,
+    };
+    if s.tx.send(input).await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    match tokio::time::timeout(Duration::from_secs(5), answer).await {
+        Ok(Ok(Some(n))) => {
+            Json(serde_json::json!({ "id": id, "action": action, "routes": n })).into_response()
+        }
+        Ok(Ok(None)) => (StatusCode::NOT_FOUND, format!("no such claim now: {id}")).into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "the judge is busy").into_response(),
     }
 }

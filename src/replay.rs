@@ -721,6 +721,19 @@ impl<'a> Tally<'a> {
         &self.judges
     }
 
+    /// The first judge, to act on (an operator's hold or release); call
+    /// [`Self::flush_decisions`] afterwards.
+    pub fn judge_mut(&mut self) -> Option<&mut Judge<'a>> {
+        self.judges.first_mut()
+    }
+
+    /// Takes the decisions the judges made outside [`Self::handle`] (as it would).
+    pub fn flush_decisions(&mut self) {
+        if let Err(e) = self.drain_decisions() {
+            tracing::error!("recording decisions failed: {e}");
+        }
+    }
+
     /// Routes in the Adj-RIB-In now.
     pub fn routes_stored(&self) -> usize {
         self.rib.len()

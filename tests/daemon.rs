@@ -3,7 +3,7 @@
 
 mod lab;
 
-use lab::{free_port, http_get, wait_for, Daemon};
+use lab::{free_port, http_get, http_post, wait_for, Daemon};
 use serde_json::Value;
 use std::io::Write;
 use std::net::TcpStream;
@@ -386,4 +386,106 @@ fn run_with_no_options_is_the_documented_default() {
             .any(|c| c["origin"] == 36561),
         "{v}"
     );
+}
+
+/// Operators release and hold claims through the API, with the bearer token only; each
+/// is a decision with cause `operator` and, for a hold, the note as its reason.
+#[test]
+fn operators_hold_and_release_with_the_token_only() {
+    let dir = std::env::temp_dir().join(format!("rw-daemon-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let token = "s3cret-token-for-the-test";
+    std::fs::write(dir.join("token"), format!("{token}\n")).unwrap();
+    let tf = dir.join("token");
+    let d = Daemon::start(&[
+        "--no-replay",
+        "--vrps",
+        fixture("fixtures/bmp/lab/vrps.json").to_str().unwrap(),
+        "--policy",
+        fixture("tests/lab/policy.toml").to_str().unwrap(),
+        "--view",
+        "loc-rib",
+        "--api-token-file",
+        tf.to_str().unwrap(),
+    ]);
+    let mut router = TcpStream::connect(d.bmp).unwrap();
+    router
+        .write_all(&std::fs::read(fixture("fixtures/bmp/lab/gobgp-3.10_minimal-lab.bmp")).unwrap())
+        .unwrap();
+    let invalid = "203.0.113.0-24-AS65002";
+    let held = wait_for(Duration::from_secs(10), || {
+        let v: Value = serde_json::from_str(&http_get(d.api, "/v1/quarantine").ok()?).ok()?;
+        v.as_array()?.iter().find(|h| h["id"] == invalid).cloned()
+    })
+    .expect("the invalid route in /v1/quarantine");
+    assert_eq!(held["rules"], serde_json::json!(["rpki.invalid"]));
+    assert_eq!(held["outcome"], "quarantine");
+
+    let path = format!("/v1/quarantine/{invalid}/release");
+    assert_eq!(http_post(d.api, &path, None, "").0, 401);
+    assert_eq!(
+        http_post(d.api, &path, Some("wrong-token-of-the-same-len"), "").0,
+        401
+    );
+    let (code, body) = http_post(
+        d.api,
+        &path,
+        Some(token),
+        r#"{"note":"noc: known lab route"}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["routes"], 1);
+    let released = wait_for(Duration::from_secs(5), || {
+        let v: Value = serde_json::from_str(&http_get(d.api, "/v1/decisions").ok()?).ok()?;
+        v.as_array()?
+            .iter()
+            .find(|x| x["prefix"] == "203.0.113.0/24" && x["cause"] == "operator")
+            .cloned()
+    })
+    .expect("the release recorded");
+    assert_eq!(released["outcome"], "propagate");
+    let v: Value = serde_json::from_str(&http_get(d.api, "/v1/quarantine").unwrap()).unwrap();
+    assert!(
+        v.as_array().unwrap().iter().all(|h| h["id"] != invalid),
+        "{v}"
+    );
+
+    let (code, body) = http_post(
+        d.api,
+        "/v1/quarantine/198.51.100.0-24-AS65002/hold",
+        Some(token),
+        r#"{"note":"noc: suspicious"}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    let hold = wait_for(Duration::from_secs(5), || {
+        let v: Value = serde_json::from_str(&http_get(d.api, "/v1/decisions").ok()?).ok()?;
+        v.as_array()?
+            .iter()
+            .find(|x| x["prefix"] == "198.51.100.0/24" && x["cause"] == "operator")
+            .cloned()
+    })
+    .expect("the hold recorded");
+    assert_eq!(hold["outcome"], "quarantine");
+    assert_eq!(hold["reasons"][0]["rule"], "operator.hold");
+    assert_eq!(hold["reasons"][0]["operator"], "noc: suspicious");
+    // No such claim; a malformed id.
+    assert_eq!(
+        http_post(
+            d.api,
+            "/v1/quarantine/192.0.2.0-24-AS1/hold",
+            Some(token),
+            ""
+        )
+        .0,
+        404
+    );
+    assert_eq!(
+        http_post(d.api, "/v1/quarantine/nonsense/hold", Some(token), "").0,
+        400
+    );
+    drop(router);
+
+    // Without a configured token, holds and releases are refused outright.
+    let d2 = lab_daemon("loc-rib");
+    assert_eq!(http_post(d2.api, &path, Some(token), "").0, 403);
 }

@@ -62,6 +62,8 @@ pub enum Cause {
     Withdrawn,
     /// The peer's session went down.
     PeerDown,
+    /// An operator held or released the claim (through the API).
+    Operator,
 }
 
 /// A claim named as evidence.
@@ -168,6 +170,10 @@ pub enum Detail {
     },
     Untrusted {
         witnesses: WitnessCount,
+    },
+    /// An operator's hold, with the note they gave.
+    Operator {
+        operator: String,
     },
 }
 
@@ -367,6 +373,7 @@ impl Reason {
                 "announced only by peers below the trust floor ({} witnesses)",
                 witnesses.witnesses.len()
             ),
+            Detail::Operator { operator } => format!("held by an operator: {operator}"),
         }
     }
 }

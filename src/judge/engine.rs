@@ -114,6 +114,53 @@ struct Claim {
     witnesses: SmallVec<[Witness; 1]>,
 }
 
+/// What an operator can do to a claim (through the API): hold its routes whatever the
+/// rules say, or release them whatever the rules say. It lasts while the claim lives
+/// (a claim nobody announces any more is forgotten, and its override with it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OperatorAction {
+    Hold,
+    Release,
+}
+
+/// A claim's id in URLs: `ADDRESS-LENGTH-ORIGIN`, e.g. `203.0.113.0-24-AS65099`, or
+/// `...-AS_SET` for a path ending in an AS_SET (no `/`, so it is one path segment).
+pub fn claim_id(prefix: &IpNet, origin: Option<Asn>) -> String {
+    let o = origin.map_or("AS_SET".to_string(), |o| format!("AS{}", o.0));
+    format!("{}-{}-{o}", prefix.addr(), prefix.prefix_len())
+}
+
+/// The claim a [`claim_id`] names.
+pub fn parse_claim_id(id: &str) -> Option<(IpNet, Option<Asn>)> {
+    let mut parts = id.rsplitn(3, '-');
+    let origin = match parts.next()? {
+        "AS_SET" => None,
+        o => Some(Asn(o.strip_prefix("AS")?.parse().ok()?)),
+    };
+    let len: u8 = parts.next()?.parse().ok()?;
+    let addr: IpAddr = parts.next()?.parse().ok()?;
+    let prefix = IpNet::new(addr, len).ok()?.trunc();
+    Some((prefix, origin))
+}
+
+/// A route held now, for the API.
+#[derive(Clone, Debug, Serialize)]
+pub struct HeldRoute {
+    /// The claim's id in URLs (see [`claim_id`]): what the API's hold and release take.
+    pub id: String,
+    pub prefix: IpNet,
+    pub origin: Option<Asn>,
+    pub peer: IpAddr,
+    pub peer_asn: Asn,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_id: Option<u32>,
+    pub outcome: Outcome,
+    pub since: EventTime,
+    /// The rules holding it now.
+    pub rules: Vec<String>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct RouteKey {
     peer: u32,
@@ -317,6 +364,8 @@ pub struct Judge<'a> {
     hold_mask: u16,
     peers: Vec<PeerState>,
     claims: Vec<Claim>,
+    /// Operators' overrides by claim slot (few: kept out of the claims), with their notes.
+    operators: FxHashMap<u32, (OperatorAction, Arc<str>)>,
     /// One bit per claim slot, set while the claim is live: a peer going down scans this
     /// rather than every 136-byte claim (measured on the update bench's 24 session
     /// resets: peer-down handling went from 0.20 to 0.12 s in all).
@@ -422,6 +471,7 @@ impl<'a> Judge<'a> {
             hold_mask,
             peers: Vec::new(),
             claims: Vec::new(),
+            operators: FxHashMap::default(),
             live: Vec::new(),
             free: Vec::new(),
             heads: Vec::new(),
@@ -467,6 +517,64 @@ impl<'a> Judge<'a> {
     /// counts in [`Self::stats`]): cheaper than draining them one by one.
     pub fn discard_decisions(&mut self) {
         self.out.clear();
+    }
+
+    /// An operator holds or releases the claim (prefix, origin): its routes are
+    /// re-judged now (decisions with cause `operator`). `note` says who and why; it goes
+    /// into the hold's reason. Returns the routes the claim has, or `None` when no such
+    /// claim is live.
+    pub fn operator(
+        &mut self,
+        prefix_id: PrefixId,
+        origin: Option<Asn>,
+        action: OperatorAction,
+        note: &str,
+        time: EventTime,
+    ) -> Option<usize> {
+        self.advance(time);
+        let t = self.now;
+        let c = self.find_claim(prefix_id.0, origin)?;
+        self.operators.insert(c, (action, Arc::from(note)));
+        let n = self.claims[c as usize].witnesses.len();
+        for i in 0..n {
+            self.evaluate_route(c, i, t, Cause::Operator, None);
+        }
+        Some(n)
+    }
+
+    /// Every route held now (quarantined or rejected), with the rules holding it.
+    pub fn held(&self) -> Vec<HeldRoute> {
+        let mut out = Vec::new();
+        for (word, bits) in self.live.iter().enumerate() {
+            let mut b = *bits;
+            while b != 0 {
+                let c = (word * 64) as u32 + b.trailing_zeros();
+                b &= b - 1;
+                let cl = &self.claims[c as usize];
+                for (wi, w) in cl.witnesses.iter().enumerate() {
+                    if !w.outcome.is_held() {
+                        continue;
+                    }
+                    let p = &self.peers[w.peer as usize].peer;
+                    out.push(HeldRoute {
+                        id: claim_id(&cl.prefix, cl.origin),
+                        prefix: cl.prefix,
+                        origin: cl.origin,
+                        peer: p.addr,
+                        peer_asn: p.asn,
+                        path_id: (w.path_id != 0).then_some(w.path_id),
+                        outcome: w.outcome,
+                        since: w.held_since,
+                        rules: self
+                            .reasons(c, wi, self.now, None)
+                            .iter()
+                            .map(|r| r.rule.to_string())
+                            .collect(),
+                    });
+                }
+            }
+        }
+        out
     }
 
     /// The VRP set this judge decides against (for [`Decision::list_vrps`]).
@@ -716,6 +824,7 @@ impl<'a> Judge<'a> {
             }
         }
         self.live[c as usize / 64] &= !(1 << (c % 64));
+        self.operators.remove(&c);
         let claim = &mut self.claims[c as usize];
         claim.live = false;
         claim.witnesses = SmallVec::new();
@@ -1215,6 +1324,13 @@ impl<'a> Judge<'a> {
         } else {
             self.action_of(bits, cl.set_action)
         };
+        let operator = self.operators.get(&c).map(|o| o.0);
+        let released = operator == Some(OperatorAction::Release);
+        let action = match operator {
+            Some(OperatorAction::Hold) => action.max(Action::Quarantine),
+            Some(OperatorAction::Release) => Action::Propagate,
+            None => action,
+        };
         let key = RouteKey {
             peer: w.peer,
             prefix: cl.prefix_id,
@@ -1229,7 +1345,7 @@ impl<'a> Judge<'a> {
         if previous == new {
             return;
         }
-        if let Some(h) = old {
+        if let Some(h) = old.filter(|_| !released) {
             if new == Outcome::Propagate {
                 let due = EventTime(h.since.0.saturating_add(micros(self.policy.hold_down)));
                 if t < due {
@@ -1324,6 +1440,15 @@ impl<'a> Judge<'a> {
         let w = cl.witnesses[wi];
         let bits = (cl.flags | w.flags) & self.hold_mask;
         let mut out = Reasons::new();
+        if let Some((OperatorAction::Hold, note)) = self.operators.get(&c) {
+            out.push(Reason {
+                rule: Cow::Borrowed("operator.hold"),
+                action: Action::Quarantine,
+                detail: Detail::Operator {
+                    operator: note.to_string(),
+                },
+            });
+        }
         let mut b = bits;
         while b != 0 {
             let i = b.trailing_zeros() as usize;

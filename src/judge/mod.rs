@@ -81,6 +81,7 @@ pub mod trust;
 
 pub use decision::{Cause, Decision, Detail, Outcome, Reason};
 pub use engine::{
-    Announce, ClaimView, ConflictKind, ConflictRecord, Judge, JudgeStats, PeerTrust, Resolution,
+    claim_id, parse_claim_id, Announce, ClaimView, ConflictKind, ConflictRecord, HeldRoute, Judge,
+    JudgeStats, OperatorAction, PeerTrust, Resolution,
 };
 pub use policy::{Action, Policy, PolicyError};
