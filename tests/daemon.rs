@@ -26,6 +26,17 @@ fn lab_daemon(view: &str) -> Daemon {
     ])
 }
 
+/// The first decision an operator caused for `prefix`, waiting up to 5 s for it.
+fn decision_by_operator(d: &Daemon, prefix: &str) -> Option<Value> {
+    wait_for(Duration::from_secs(5), || {
+        let v: Value = serde_json::from_str(&http_get(d.api, "/v1/decisions").ok()?).ok()?;
+        v.as_array()?
+            .iter()
+            .find(|x| x["prefix"] == prefix && x["cause"] == "operator")
+            .cloned()
+    })
+}
+
 fn claim_rpki(d: &Daemon, prefix: &str) -> Option<String> {
     let v: Value =
         serde_json::from_str(&http_get(d.api, &format!("/v1/routes?prefix={prefix}")).ok()?)
@@ -435,14 +446,7 @@ fn operators_hold_and_release_with_the_token_only() {
     );
     assert_eq!(code, 200, "{body}");
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["routes"], 1);
-    let released = wait_for(Duration::from_secs(5), || {
-        let v: Value = serde_json::from_str(&http_get(d.api, "/v1/decisions").ok()?).ok()?;
-        v.as_array()?
-            .iter()
-            .find(|x| x["prefix"] == "203.0.113.0/24" && x["cause"] == "operator")
-            .cloned()
-    })
-    .expect("the release recorded");
+    let released = decision_by_operator(&d, "203.0.113.0/24").expect("the release recorded");
     assert_eq!(released["outcome"], "propagate");
     let v: Value = serde_json::from_str(&http_get(d.api, "/v1/quarantine").unwrap()).unwrap();
     assert!(
@@ -457,14 +461,7 @@ fn operators_hold_and_release_with_the_token_only() {
         r#"{"note":"noc: suspicious"}"#,
     );
     assert_eq!(code, 200, "{body}");
-    let hold = wait_for(Duration::from_secs(5), || {
-        let v: Value = serde_json::from_str(&http_get(d.api, "/v1/decisions").ok()?).ok()?;
-        v.as_array()?
-            .iter()
-            .find(|x| x["prefix"] == "198.51.100.0/24" && x["cause"] == "operator")
-            .cloned()
-    })
-    .expect("the hold recorded");
+    let hold = decision_by_operator(&d, "198.51.100.0/24").expect("the hold recorded");
     assert_eq!(hold["outcome"], "quarantine");
     assert_eq!(hold["reasons"][0]["rule"], "operator.hold");
     assert_eq!(hold["reasons"][0]["operator"], "noc: suspicious");
