@@ -94,6 +94,8 @@ enum Input {
     Events(Vec<IngestEvent>),
     Routes {
         prefix: IpNet,
+        /// Only the claim of this origin.
+        origin: Option<Asn>,
         reply: oneshot::Sender<serde_json::Value>,
     },
     /// Every route held now.
@@ -664,16 +666,22 @@ fn pipeline(
         for input in inputs {
             match input {
                 Input::Events(mut evs) => events.append(&mut evs),
-                Input::Routes { prefix, reply } => {
+                Input::Routes {
+                    prefix,
+                    origin,
+                    reply,
+                } => {
                     // Answer after everything received before the question.
                     handle(&mut events, &mut rov, &mut tally);
                     let pid = rov.prefix_id(&prefix);
-                    let claims = match (pid, tally.judges().first()) {
-                        (Some(pid), Some(j)) => {
-                            serde_json::to_value(j.claims_of(pid)).unwrap_or_default()
-                        }
-                        _ => serde_json::Value::Array(Vec::new()),
+                    let mut claims = match (pid, tally.judges().first()) {
+                        (Some(pid), Some(j)) => j.claims_of(pid),
+                        _ => Vec::new(),
                     };
+                    if origin.is_some() {
+                        claims.retain(|c| c.origin == origin);
+                    }
+                    let claims = serde_json::to_value(claims).unwrap_or_default();
                     let _ = reply.send(serde_json::json!({ "prefix": prefix, "claims": claims }));
                 }
                 Input::Held { reply } => {
@@ -756,9 +764,18 @@ async fn decisions(State(s): State<AppState>, Query(q): Query<DecisionsQuery>) -
 #[derive(Deserialize)]
 struct RoutesQuery {
     prefix: String,
+    /// `65001` or `AS65001`.
+    origin: Option<String>,
 }
 
 async fn routes(State(s): State<AppState>, Query(q): Query<RoutesQuery>) -> Response {
+    let origin = match q.origin.as_deref().map(str::parse::<Asn>) {
+        None => None,
+        Some(Ok(a)) => Some(a),
+        Some(Err(_)) => {
+            return (StatusCode::BAD_REQUEST, "origin: not an AS number").into_response()
+        }
+    };
     let Ok(prefix) = q.prefix.parse::<IpNet>() else {
         return (
             StatusCode::BAD_REQUEST,
@@ -770,6 +787,7 @@ async fn routes(State(s): State<AppState>, Query(q): Query<RoutesQuery>) -> Resp
     if s.tx
         .send(Input::Routes {
             prefix: prefix.trunc(),
+            origin,
             reply,
         })
         .await

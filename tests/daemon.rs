@@ -65,6 +65,20 @@ fn bmp_stream_is_judged_bad_sessions_are_dropped_and_shutdown_is_clean() {
 
     // The lab's expected states (large community 65002:0:N in the capture).
     assert_eq!(claim_rpki(&d, "198.51.100.0/24").as_deref(), Some("valid"));
+    // Filtered by origin: the claim of AS65002, none of AS65099.
+    let by = |o: &str| -> Value {
+        serde_json::from_str(
+            &http_get(
+                d.api,
+                &format!("/v1/routes?prefix=198.51.100.0/24&origin={o}"),
+            )
+            .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(by("AS65002")["claims"].as_array().unwrap().len(), 1);
+    assert_eq!(by("65099")["claims"].as_array().unwrap().len(), 0);
+    assert!(http_get(d.api, "/v1/routes?prefix=198.51.100.0/24&origin=x").is_err());
     assert_eq!(
         claim_rpki(&d, "198.18.0.0/24").as_deref(),
         Some("not-found")
