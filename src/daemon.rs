@@ -401,7 +401,9 @@ async fn bmp_session(
     // This router's messages become route events here, on the session's task: the
     // pipeline thread only judges.
     let mut conv = BmpConverter::new(view);
-    let router = conv.router(&name);
+    // The session is named by address and port; the router, whose peers keep their
+    // index (and trust) when it reconnects, by its address.
+    let router = conv.router(&name, &peer.ip().to_string());
     net.update(session, &conv);
     metrics::gauge!("routewitness_bmp_session_up", "router" => name.clone()).set(1.0);
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);

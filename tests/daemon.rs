@@ -152,6 +152,30 @@ fn bmp_stream_is_judged_bad_sessions_are_dropped_and_shutdown_is_clean() {
     .expect("routes dropped with the session");
     drop(bad);
 
+    // The router reconnects: its peer is the same peer (same index, same trust).
+    let mut again = TcpStream::connect(d.bmp).unwrap();
+    again
+        .write_all(&std::fs::read(fixture("fixtures/bmp/lab/gobgp-3.10_minimal-lab.bmp")).unwrap())
+        .unwrap();
+    let s = wait_for(Duration::from_secs(10), || {
+        let s: Value = serde_json::from_str(&http_get(d.api, "/v1/status").ok()?).ok()?;
+        (s["routes_stored"] == 11).then_some(s)
+    })
+    .expect("routes back after the reconnect");
+    assert_eq!(s["peers"], 1, "{s}");
+    // Two sessions of the router (and the two bad ones) are listed; one peer.
+    let gobgp = s["routers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["sys_name"] == "GoBGP")
+        .count();
+    assert_eq!(gobgp, 2, "{s}");
+    let peers: Value = serde_json::from_str(&http_get(d.api, "/v1/peers").unwrap()).unwrap();
+    assert_eq!(peers.as_array().unwrap().len(), 1, "{peers}");
+    assert_eq!(peers[0]["peer"]["feed"], "127.0.0.1");
+    drop(again);
+
     // SIGTERM: stops within the deadline, exit 0, says so.
     let (code, took, log) = d.terminate();
     assert_eq!(code, Some(0), "{log}");

@@ -19,7 +19,8 @@
 //!   other views are counted and skipped. Adj-RIB-Out (RFC 8671) is what the router sends,
 //!   not what it was told, and is never judged.
 //! - **A peer** is (router, peer distinguisher, address, AS, view): the same neighbour seen
-//!   by two routers is two peers, as it is two sessions.
+//!   by two routers is two peers, as it is two sessions; a router that reconnects finds
+//!   its peers again ([`BmpPeerKey`], the router named by its feed).
 //! - **Time** is the per-peer header's timestamp when the router sets one, else the time
 //!   the message arrived (given by the caller), so a capture judges the same way twice.
 //! - **State transfer**: after Peer Up, a peer's routes are snapshot (learned without raising
@@ -157,15 +158,25 @@ fn view_of(h: &BmpPerPeerHeader) -> Option<View> {
     }
 }
 
-/// Where the converter gets an index for a peer it sees first: a [`PeerRegistry`] of its
-/// own, or one shared by several converters (one per router session, on their own
-/// tasks) behind a mutex, held only while a peer is added.
+/// A BMP peer's identity across sessions: the router (its feed name), the view, the
+/// peer distinguisher, address and AS. A router that reconnects finds its peers again,
+/// with their trust.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BmpPeerKey {
+    pub feed: Arc<str>,
+    pub view: View,
+    pub distinguisher: u64,
+    pub addr: IpAddr,
+    pub asn: Asn,
+}
+
+/// Where the converter gets an index for a peer: a [`PeerRegistry`] of its own, or one
+/// shared by several converters (one per router session, on their own tasks) behind a
+/// mutex, held only for the look-up.
 pub trait NewPeer {
     fn new_peer(
         &mut self,
-        feed: &Arc<str>,
-        addr: IpAddr,
-        asn: Asn,
+        key: &BmpPeerKey,
         bgp_id: Option<std::net::Ipv4Addr>,
     ) -> (PeerIdx, crate::model::Peer);
 }
@@ -173,18 +184,20 @@ pub trait NewPeer {
 impl NewPeer for PeerRegistry {
     fn new_peer(
         &mut self,
-        feed: &Arc<str>,
-        addr: IpAddr,
-        asn: Asn,
+        key: &BmpPeerKey,
         bgp_id: Option<std::net::Ipv4Addr>,
     ) -> (PeerIdx, crate::model::Peer) {
         let peer = crate::model::Peer {
-            feed: feed.clone(),
-            addr,
-            asn,
+            feed: key.feed.clone(),
+            addr: key.addr,
+            asn: key.asn,
             bgp_id,
         };
-        let idx = self.add(feed, addr, asn, bgp_id, |_, _| {});
+        if let Some(&idx) = self.bmp.get(key) {
+            return (idx, peer);
+        }
+        let idx = self.add(&key.feed, key.addr, key.asn, bgp_id, |_, _| {});
+        self.bmp.insert(key.clone(), idx);
         (idx, peer)
     }
 }
@@ -192,14 +205,12 @@ impl NewPeer for PeerRegistry {
 impl NewPeer for &std::sync::Mutex<PeerRegistry> {
     fn new_peer(
         &mut self,
-        feed: &Arc<str>,
-        addr: IpAddr,
-        asn: Asn,
+        key: &BmpPeerKey,
         bgp_id: Option<std::net::Ipv4Addr>,
     ) -> (PeerIdx, crate::model::Peer) {
         self.lock()
             .unwrap_or_else(|e| e.into_inner())
-            .new_peer(feed, addr, asn, bgp_id)
+            .new_peer(key, bgp_id)
     }
 }
 
@@ -307,14 +318,17 @@ impl BmpConverter {
     }
 
     /// A new router connection, named e.g. by its address and port.
-    pub fn router(&mut self, name: &str) -> RouterId {
+    /// A new router connection: `name` names the session (e.g. address and port), `feed`
+    /// the router (e.g. its address), which its peers carry and are known by across
+    /// sessions.
+    pub fn router(&mut self, name: &str, feed: &str) -> RouterId {
         self.routers.push(Router {
             info: RouterInfo {
                 name: name.to_string(),
                 connected: true,
                 ..Default::default()
             },
-            feed: Arc::from(name),
+            feed: Arc::from(feed),
             prepends_own_as: false,
         });
         RouterId(self.routers.len() as u32 - 1)
@@ -509,7 +523,14 @@ impl BmpConverter {
             .get(key.router as usize)
             .map_or_else(|| Arc::from("?"), |r| r.feed.clone());
         self.peers.entry(key).or_insert_with(|| {
-            let (idx, peer) = registry.new_peer(&feed, key.addr, Asn(key.asn), Some(h.peer_bgp_id));
+            let id = BmpPeerKey {
+                feed: feed.clone(),
+                view: key.view,
+                distinguisher: key.distinguisher,
+                addr: key.addr,
+                asn: Asn(key.asn),
+            };
+            let (idx, peer) = registry.new_peer(&id, Some(h.peer_bgp_id));
             emit(IngestEvent::Peer(idx, peer));
             PeerState {
                 idx,
@@ -573,7 +594,7 @@ pub fn read_stream(
     registry: &mut impl NewPeer,
     emit: &mut impl FnMut(IngestEvent),
 ) -> StreamSummary {
-    let router = conv.router(name);
+    let router = conv.router(name, name);
     let mut summary = StreamSummary {
         bytes: bytes.len() as u64,
         ..Default::default()

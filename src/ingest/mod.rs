@@ -102,6 +102,8 @@ pub struct FileSummary {
 #[derive(Default)]
 pub struct PeerRegistry {
     map: FxHashMap<(IpAddr, Asn), PeerIdx>,
+    /// BMP peers by their identity across sessions ([`bmp::BmpPeerKey`]).
+    bmp: FxHashMap<bmp::BmpPeerKey, PeerIdx>,
     pub peers: Vec<Peer>,
 }
 
