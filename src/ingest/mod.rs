@@ -108,9 +108,8 @@ pub struct PeerRegistry {
 }
 
 impl PeerRegistry {
-    /// The peer's index; `new` is called with the peer when it is seen the first time.
-    /// A new peer, whatever peers are known (BMP keys its peers by router and view
-    /// itself; MRT uses [`Self::intern`]).
+    /// A new peer, whatever peers are known (BMP keys its peers itself, see
+    /// [`bmp::BmpPeerKey`]; MRT uses [`Self::intern`]). `new` is called with it.
     pub fn add(
         &mut self,
         feed: &Arc<str>,
@@ -131,26 +130,20 @@ impl PeerRegistry {
         idx
     }
 
+    /// The index of the peer (address, AS); `new` is called with the peer when it is
+    /// seen the first time.
     pub fn intern(
         &mut self,
         feed: &Arc<str>,
         addr: IpAddr,
         asn: Asn,
         bgp_id: Option<Ipv4Addr>,
-        mut new: impl FnMut(PeerIdx, &Peer),
+        new: impl FnMut(PeerIdx, &Peer),
     ) -> PeerIdx {
         if let Some(idx) = self.map.get(&(addr, asn)) {
             return *idx;
         }
-        let idx = PeerIdx(self.peers.len() as u32);
-        let peer = Peer {
-            feed: feed.clone(),
-            addr,
-            asn,
-            bgp_id,
-        };
-        new(idx, &peer);
-        self.peers.push(peer);
+        let idx = self.add(feed, addr, asn, bgp_id, new);
         self.map.insert((addr, asn), idx);
         idx
     }

@@ -254,27 +254,7 @@ impl GoBgp {
             ),
         )
         .unwrap();
-        let log = dir.join("gobgpd.log");
-        let child = Command::new("gobgpd")
-            .arg("-f")
-            .arg(&conf)
-            .args([
-                "--api-hosts",
-                &format!("127.0.0.1:{api}"),
-                "--pprof-disable",
-            ])
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(Stdio::from(
-                std::fs::File::options().append(true).open(&log).unwrap(),
-            ))
-            .spawn()
-            .expect("gobgpd");
-        let run = GoBgpRun {
-            child: Some(child),
-            api,
-            dir,
-        };
+        let run = GoBgpRun::spawn(&conf, api, dir);
         let up = wait_for(Duration::from_secs(20), || {
             run.cli(&["global"]).ok().filter(|o| o.contains("65002"))
         });
@@ -290,6 +270,31 @@ pub struct GoBgpRun {
 }
 
 impl GoBgpRun {
+    /// gobgpd with config `conf`, its API on 127.0.0.1:`api`, its log in `dir`.
+    fn spawn(conf: &std::path::Path, api: u16, dir: PathBuf) -> GoBgpRun {
+        let log = dir.join("gobgpd.log");
+        let child = Command::new("gobgpd")
+            .arg("-f")
+            .arg(conf)
+            .args([
+                "--api-hosts",
+                &format!("127.0.0.1:{api}"),
+                "--pprof-disable",
+            ])
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::from(
+                std::fs::File::options().append(true).open(&log).unwrap(),
+            ))
+            .spawn()
+            .expect("gobgpd");
+        GoBgpRun {
+            child: Some(child),
+            api,
+            dir,
+        }
+    }
+
     pub fn cli(&self, args: &[&str]) -> Result<String, String> {
         let out = Command::new("gobgp")
             .args(["-u", "127.0.0.1", "-p", &self.api.to_string()])
@@ -482,27 +487,7 @@ impl FrrLab {
             ),
         )
         .unwrap();
-        let log = dir.join("gobgpd.log");
-        let child = Command::new("gobgpd")
-            .arg("-f")
-            .arg(&conf)
-            .args([
-                "--api-hosts",
-                &format!("127.0.0.1:{api}"),
-                "--pprof-disable",
-            ])
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(Stdio::from(
-                std::fs::File::options().append(true).open(&log).unwrap(),
-            ))
-            .spawn()
-            .expect("gobgpd");
-        let gobgp = GoBgpRun {
-            child: Some(child),
-            api,
-            dir: dir.clone(),
-        };
+        let gobgp = GoBgpRun::spawn(&conf, api, dir.clone());
         let vty = dir.join("vty");
         std::fs::create_dir_all(&vty).unwrap();
         let fconf = dir.join("bgpd.conf");
