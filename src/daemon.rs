@@ -119,8 +119,20 @@ enum Input {
 #[derive(Default)]
 struct Net {
     registry: Mutex<PeerRegistry>,
-    /// Per session, in the order they connected.
-    sessions: Mutex<Vec<SessionSeen>>,
+    /// Per session, in the order they connected (connected ones, and the last
+    /// [`ENDED_KEPT`] that ended), and the totals of those no longer listed.
+    sessions: Mutex<Sessions>,
+}
+
+/// Ended sessions listed in the status (older ones only count in the totals, so a
+/// router that reconnects for months does not grow the daemon).
+const ENDED_KEPT: usize = 64;
+
+#[derive(Default)]
+struct Sessions {
+    listed: Vec<SessionSeen>,
+    dropped_counts: BmpCounts,
+    dropped_routes: (u64, u64),
 }
 
 /// What one session saw: (session, the router, its message counts, its (announcements,
@@ -132,9 +144,18 @@ impl Net {
         let info = conv.routers().pop().unwrap_or_default();
         let entry = (session, info, conv.counts.clone(), conv.routes());
         let mut all = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        match all.iter_mut().find(|(s, ..)| *s == session) {
+        match all.listed.iter_mut().find(|(s, ..)| *s == session) {
             Some(e) => *e = entry,
-            None => all.push(entry),
+            None => all.listed.push(entry),
+        }
+        let ended = all.listed.iter().filter(|e| !e.1.connected).count();
+        if ended > ENDED_KEPT {
+            if let Some(i) = all.listed.iter().position(|e| !e.1.connected) {
+                let (_, _, counts, (a, w)) = all.listed.remove(i);
+                all.dropped_counts.add(&counts);
+                all.dropped_routes.0 += a;
+                all.dropped_routes.1 += w;
+            }
         }
     }
 }
@@ -583,16 +604,17 @@ fn pipeline(
         let judge: Option<&Judge> = tally.judges().first();
         let (mut routers, mut c, (mut ann, mut wd)) =
             (Vec::new(), BmpCounts::default(), (replay_ann, replay_wd));
-        for (_, info, n, (a, w)) in net
-            .sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
         {
-            routers.push(info.clone());
-            c.add(n);
-            ann += a;
-            wd += w;
+            let all = net.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            c.add(&all.dropped_counts);
+            ann += all.dropped_routes.0;
+            wd += all.dropped_routes.1;
+            for (_, info, n, (a, w)) in &all.listed {
+                routers.push(info.clone());
+                c.add(n);
+                ann += a;
+                wd += w;
+            }
         }
         let peers = net
             .registry

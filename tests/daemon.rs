@@ -524,3 +524,35 @@ fn operators_hold_and_release_with_the_token_only() {
     let d2 = lab_daemon("loc-rib");
     assert_eq!(http_post(d2.api, &path, Some(token), "").0, 403);
 }
+
+/// A router that reconnects again and again does not grow the status: ended sessions
+/// beyond the last 64 are only counted.
+#[test]
+fn ended_sessions_are_listed_up_to_a_bound() {
+    let d = lab_daemon("loc-rib");
+    let capture = std::fs::read(fixture("fixtures/bmp/lab/gobgp-3.10_minimal-lab.bmp")).unwrap();
+    // In rounds of 10 (under the 64 open sessions the daemon accepts at once).
+    for round in 1..=7 {
+        for _ in 0..10 {
+            let mut s = TcpStream::connect(d.bmp).unwrap();
+            s.write_all(&capture).unwrap();
+        }
+        wait_for(Duration::from_secs(20), || {
+            let s: Value = serde_json::from_str(&http_get(d.api, "/v1/status").ok()?).ok()?;
+            (s["announcements"] == round * 10 * 11).then_some(())
+        })
+        .expect("round judged");
+    }
+    let s = wait_for(Duration::from_secs(20), || {
+        let s: Value = serde_json::from_str(&http_get(d.api, "/v1/status").ok()?).ok()?;
+        (s["announcements"] == 70 * 11
+            && s["routers"]
+                .as_array()?
+                .iter()
+                .all(|r| r["connected"] == false))
+        .then_some(s)
+    })
+    .unwrap_or_else(|| panic!("{}", http_get(d.api, "/v1/status").unwrap_or_default()));
+    assert_eq!(s["routers"].as_array().unwrap().len(), 64);
+    assert_eq!(s["peers"], 1);
+}
