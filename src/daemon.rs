@@ -160,6 +160,22 @@ impl Net {
     }
 }
 
+/// One feed in `/v1/status`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+enum FeedStatus {
+    Bmp {
+        listen: String,
+        view: View,
+        sessions_open: usize,
+    },
+    Mrt {
+        file: String,
+        announcements: u64,
+        withdrawals: u64,
+    },
+}
+
 /// The API's view, refreshed by the pipeline thread.
 #[derive(Default)]
 struct Shared {
@@ -186,6 +202,8 @@ struct Status {
     announcements: u64,
     withdrawals: u64,
     replayed_files: usize,
+    /// The feeds: the BMP listener and the MRT files replayed first.
+    feeds: Vec<FeedStatus>,
     judge: JudgeStats,
     held_routes: usize,
     /// Event time the judge has reached.
@@ -572,6 +590,7 @@ fn pipeline(
     // The demo feed first: MRT through the same registry, converter-free.
     let t0 = Instant::now();
     let (mut replay_ann, mut replay_wd) = (0u64, 0u64);
+    let mut feeds = Vec::new();
     for path in &cfg.replay {
         let read = {
             let mut registry = net.registry.lock().unwrap_or_else(|e| e.into_inner());
@@ -581,6 +600,11 @@ fn pipeline(
             Ok(s) => {
                 replay_ann += s.announcements;
                 replay_wd += s.withdrawals;
+                feeds.push(FeedStatus::Mrt {
+                    file: path.display().to_string(),
+                    announcements: s.announcements,
+                    withdrawals: s.withdrawals,
+                });
             }
             Err(e) => tracing::warn!("{}: cannot replay: {e}", path.display()),
         }
@@ -622,6 +646,7 @@ fn pipeline(
             .unwrap_or_else(|e| e.into_inner())
             .peers
             .len();
+        let sessions_open = routers.iter().filter(|r| r.connected).count();
         let status = Status {
             version: env!("CARGO_PKG_VERSION"),
             started: started.clone(),
@@ -637,6 +662,13 @@ fn pipeline(
             announcements: ann,
             withdrawals: wd,
             replayed_files: replayed,
+            feeds: std::iter::once(FeedStatus::Bmp {
+                listen: bmp_addr.to_string(),
+                view: cfg.view,
+                sessions_open,
+            })
+            .chain(feeds.iter().cloned())
+            .collect(),
             judge: judge.map(|j| j.stats()).unwrap_or_default(),
             held_routes: judge.map_or(0, |j| j.held_routes()),
             judge_time: judge.map(|j| j.now()).filter(|t| t.0 != i64::MIN),

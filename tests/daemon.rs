@@ -60,6 +60,7 @@ fn bmp_stream_is_judged_bad_sessions_are_dropped_and_shutdown_is_clean() {
     })
     .expect("the 11 Loc-RIB routes of the stream");
     assert_eq!(status["routers"][0]["sys_name"], "GoBGP");
+    assert_eq!(status["feeds"][0]["sessions_open"], 1);
     assert_eq!(status["routers"][0]["connected"], true);
     assert_eq!(status["view"], "loc-rib");
 
@@ -409,6 +410,15 @@ fn run_with_no_options_is_the_documented_default() {
     })
     .unwrap_or_else(|| panic!("bundled replay not judged:\n{}", d.log()));
     assert_eq!(s["replayed_files"], 8);
+    let feeds = s["feeds"].as_array().unwrap();
+    assert_eq!(feeds.len(), 9, "{s}");
+    assert_eq!(feeds[0]["type"], "bmp");
+    assert_eq!(feeds[0]["listen"], "127.0.0.1:11019");
+    let replayed: u64 = feeds[1..]
+        .iter()
+        .map(|f| f["announcements"].as_u64().unwrap())
+        .sum();
+    assert_eq!(replayed, 630_625);
     assert_eq!(s["policy"], "default");
     assert!(
         s["rpki"].as_str().unwrap().starts_with("723521 VRPs"),
