@@ -37,6 +37,19 @@ fn decision_by_operator(d: &Daemon, prefix: &str) -> Option<Value> {
     })
 }
 
+/// A new BMP session that sends GoBGP 3.10's real lab stream (and stays open).
+fn gobgp_stream(d: &Daemon) -> TcpStream {
+    let mut s = TcpStream::connect(d.bmp).unwrap();
+    s.write_all(&std::fs::read(fixture("fixtures/bmp/lab/gobgp-3.10_minimal-lab.bmp")).unwrap())
+        .unwrap();
+    s
+}
+
+/// The daemon's `/v1/status`, if it answers.
+fn status_of(d: &Daemon) -> Option<Value> {
+    serde_json::from_str(&http_get(d.api, "/v1/status").ok()?).ok()
+}
+
 fn claim_rpki(d: &Daemon, prefix: &str) -> Option<String> {
     let v: Value =
         serde_json::from_str(&http_get(d.api, &format!("/v1/routes?prefix={prefix}")).ok()?)
@@ -50,12 +63,9 @@ fn claim_rpki(d: &Daemon, prefix: &str) -> Option<String> {
 fn bmp_stream_is_judged_bad_sessions_are_dropped_and_shutdown_is_clean() {
     let mut d = lab_daemon("loc-rib");
     // GoBGP 3.10's real stream from the lab, kept open so its routes stay.
-    let mut router = TcpStream::connect(d.bmp).unwrap();
-    router
-        .write_all(&std::fs::read(fixture("fixtures/bmp/lab/gobgp-3.10_minimal-lab.bmp")).unwrap())
-        .unwrap();
+    let router = gobgp_stream(&d);
     let status = wait_for(Duration::from_secs(10), || {
-        let s: Value = serde_json::from_str(&http_get(d.api, "/v1/status").ok()?).ok()?;
+        let s = status_of(&d)?;
         (s["announcements"] == 11).then_some(s)
     })
     .expect("the 11 Loc-RIB routes of the stream");
@@ -147,19 +157,16 @@ fn bmp_stream_is_judged_bad_sessions_are_dropped_and_shutdown_is_clean() {
     // The router goes away without Termination: its routes go.
     drop(router);
     wait_for(Duration::from_secs(10), || {
-        let s: Value = serde_json::from_str(&http_get(d.api, "/v1/status").ok()?).ok()?;
+        let s = status_of(&d)?;
         (s["routes_stored"] == 0 && s["routers"][0]["connected"] == false).then_some(())
     })
     .expect("routes dropped with the session");
     drop(bad);
 
     // The router reconnects: its peer is the same peer (same index, same trust).
-    let mut again = TcpStream::connect(d.bmp).unwrap();
-    again
-        .write_all(&std::fs::read(fixture("fixtures/bmp/lab/gobgp-3.10_minimal-lab.bmp")).unwrap())
-        .unwrap();
+    let again = gobgp_stream(&d);
     let s = wait_for(Duration::from_secs(10), || {
-        let s: Value = serde_json::from_str(&http_get(d.api, "/v1/status").ok()?).ok()?;
+        let s = status_of(&d)?;
         (s["routes_stored"] == 11).then_some(s)
     })
     .expect("routes back after the reconnect");
@@ -256,7 +263,7 @@ fn gobgp_streams_bmp_and_its_routes_are_judged_live() {
     .expect("the withdrawal recorded");
     // The status is a snapshot refreshed every 200 ms.
     let s = wait_for(Duration::from_secs(5), || {
-        let s: Value = serde_json::from_str(&http_get(d.api, "/v1/status").ok()?).ok()?;
+        let s = status_of(&d)?;
         (s["routers"][0]["sys_name"] == "GoBGP" && s["routes_stored"] == 2).then_some(s)
     });
     assert!(
@@ -267,7 +274,7 @@ fn gobgp_streams_bmp_and_its_routes_are_judged_live() {
     drop(g);
     // GoBGP stopped: the session closes and its peers go down.
     wait_for(Duration::from_secs(15), || {
-        let s: Value = serde_json::from_str(&http_get(d.api, "/v1/status").ok()?).ok()?;
+        let s = status_of(&d)?;
         (s["routers"][0]["connected"] == false && s["routes_stored"] == 0).then_some(())
     })
     .expect("session closed");
@@ -342,10 +349,7 @@ fn run_takes_everything_from_a_configuration_file() {
     );
     assert_eq!(s["replayed_files"], 0);
     assert!(s["rpki"].as_str().unwrap().starts_with("6 VRPs"), "{s}");
-    let mut router = TcpStream::connect(d.bmp).unwrap();
-    router
-        .write_all(&std::fs::read(fixture("fixtures/bmp/lab/gobgp-3.10_minimal-lab.bmp")).unwrap())
-        .unwrap();
+    let _router = gobgp_stream(&d);
     assert!(wait_for(Duration::from_secs(10), || claim_rpki(&d, "203.0.113.0/24")).is_some());
 }
 
@@ -384,7 +388,7 @@ fn frr_streams_pre_policy_bmp_with_its_prepend_undone() {
     assert_eq!(held["reasons"][0]["rule"], "rpki.invalid");
     assert_eq!(claim_rpki(&d, "198.51.100.0/24").as_deref(), Some("valid"));
     let s = wait_for(Duration::from_secs(5), || {
-        let s: Value = serde_json::from_str(&http_get(d.api, "/v1/status").ok()?).ok()?;
+        let s = status_of(&d)?;
         (s["routers"][0]["prepends_removed"].as_u64()? > 0).then_some(s)
     })
     .expect("prepends counted");
@@ -405,7 +409,7 @@ fn run_with_no_options_is_the_documented_default() {
     assert_eq!(d.bmp.to_string(), "127.0.0.1:11019");
     assert_eq!(d.api.to_string(), "127.0.0.1:9179");
     let s = wait_for(Duration::from_secs(60), || {
-        let s: Value = serde_json::from_str(&http_get(d.api, "/v1/status").ok()?).ok()?;
+        let s = status_of(&d)?;
         (s["announcements"] == 630_625).then_some(s)
     })
     .unwrap_or_else(|| panic!("bundled replay not judged:\n{}", d.log()));
@@ -467,10 +471,7 @@ fn operators_hold_and_release_with_the_token_only() {
         "--api-token-file",
         tf.to_str().unwrap(),
     ]);
-    let mut router = TcpStream::connect(d.bmp).unwrap();
-    router
-        .write_all(&std::fs::read(fixture("fixtures/bmp/lab/gobgp-3.10_minimal-lab.bmp")).unwrap())
-        .unwrap();
+    let router = gobgp_stream(&d);
     let invalid = "203.0.113.0-24-AS65002";
     let held = wait_for(Duration::from_secs(10), || {
         let v: Value = serde_json::from_str(&http_get(d.api, "/v1/quarantine").ok()?).ok()?;
@@ -548,13 +549,13 @@ fn ended_sessions_are_listed_up_to_a_bound() {
             s.write_all(&capture).unwrap();
         }
         wait_for(Duration::from_secs(20), || {
-            let s: Value = serde_json::from_str(&http_get(d.api, "/v1/status").ok()?).ok()?;
+            let s = status_of(&d)?;
             (s["announcements"] == round * 10 * 11).then_some(())
         })
         .expect("round judged");
     }
     let s = wait_for(Duration::from_secs(20), || {
-        let s: Value = serde_json::from_str(&http_get(d.api, "/v1/status").ok()?).ok()?;
+        let s = status_of(&d)?;
         (s["announcements"] == 70 * 11
             && s["routers"]
                 .as_array()?
