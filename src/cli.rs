@@ -181,7 +181,7 @@ pub fn mrt2bmp(args: Mrt2BmpArgs) -> Result<Outcome, Failed> {
 pub struct RunArgs {
     /// Take everything from this configuration file (see routewitness.example.toml)
     /// instead of the options below, which it excludes.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["bmp", "api", "view", "policy", "vrps", "vrp_format", "skip_invalid_vrps", "ignore_expires", "replay", "no_replay", "max_sessions", "max_message", "shutdown_timeout", "api_token_file"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["bmp", "api", "view", "policy", "vrps", "vrp_format", "skip_invalid_vrps", "ignore_expires", "replay", "no_replay", "max_sessions", "max_message", "shutdown_timeout", "api_token_file", "state", "no_state"])]
     pub config: Option<PathBuf>,
     /// Where routers connect with BMP (RFC 7854).
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:11019")]
@@ -217,6 +217,13 @@ pub struct RunArgs {
     /// How long shutdown may take (closing sessions, draining the judge).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: std::time::Duration,
+    /// The SQLite state file (decision log, quarantine, trust, established claims); a
+    /// restart takes up from it.
+    #[arg(long, value_name = "FILE", default_value = crate::config::DEFAULT_STATE)]
+    pub state: PathBuf,
+    /// Keep no state: decisions in memory only (the last 10,000), nothing survives a restart.
+    #[arg(long, conflicts_with = "state")]
+    pub no_state: bool,
 }
 
 /// [`crate::ingest::bmp::View`] on the command line.
@@ -229,9 +236,11 @@ pub enum RunView {
 
 /// `routewitness run`.
 pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
+    let mut state = crate::config::StateConfig::default();
     if let Some(path) = args.config.take() {
         let l = crate::config::Loaded::load(&path)
             .map_err(|e| CliError::Usage(format!("config: {e}")))?;
+        state = l.config.state.clone();
         tracing::info!("configuration from {}", path.display());
         args = RunArgs {
             config: None,
@@ -255,6 +264,8 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
             max_message: l.bmp.max_message,
             shutdown_timeout: l.config.shutdown_timeout,
             api_token_file: l.config.api.token_file,
+            no_state: l.config.state.path.is_none(),
+            state: l.config.state.path.unwrap_or_default(),
         };
     }
     let policy = Policy::load(&args.policy).map_err(|e| CliError::Usage(format!("policy: {e}")))?;
@@ -329,6 +340,12 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
         honour_expires,
         rpki_description: description,
         api_token,
+        state: (!args.no_state).then_some(crate::daemon::StateConfig {
+            path: args.state,
+            keep_decisions: state.keep_decisions,
+            checkpoint: state.checkpoint,
+            restore_grace: state.restore_grace,
+        }),
     };
     crate::daemon::run(cfg, vrps, policy).map_err(|e| CliError::Failed(Failed(e.to_string())))?;
     Ok(Outcome::Ok)

@@ -45,6 +45,51 @@ pub struct Config {
     /// How long shutdown may take.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    pub state: StateConfig,
+}
+
+/// The state file `routewitness run` uses by default (in the current directory).
+pub const DEFAULT_STATE: &str = "routewitness-state.sqlite";
+
+/// `[state]`: the SQLite state (see `crate::state`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// The state file, relative to the configuration file; `""`: none (in memory only).
+    #[serde(serialize_with = "state_path_out", deserialize_with = "state_path_in")]
+    pub path: Option<PathBuf>,
+    /// Decisions kept in the log; older ones are deleted.
+    pub keep_decisions: u64,
+    /// How often trust, the judge's clock and its established claims are saved.
+    #[serde(with = "humantime_serde")]
+    pub checkpoint: Duration,
+    /// How long routes held at the last stop stay listed while their routers reconnect.
+    #[serde(with = "humantime_serde")]
+    pub restore_grace: Duration,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            path: Some(PathBuf::from(DEFAULT_STATE)),
+            keep_decisions: 1_000_000,
+            checkpoint: Duration::from_secs(30),
+            restore_grace: Duration::from_secs(600),
+        }
+    }
+}
+
+fn state_path_in<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    let s = String::deserialize(d)?;
+    Ok((!s.is_empty()).then(|| PathBuf::from(s)))
+}
+
+fn state_path_out<S: serde::Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(
+        &p.as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    )
 }
 
 impl Default for Config {
@@ -55,6 +100,7 @@ impl Default for Config {
             rpki: RpkiConfig::default(),
             api: ApiConfig::default(),
             shutdown_timeout: Duration::from_secs(10),
+            state: StateConfig::default(),
         }
     }
 }
@@ -194,6 +240,12 @@ impl Loaded {
             if !v.is_file() {
                 return Err(invalid(format!("rpki.vrps: no such file: {}", v.display())));
             }
+        }
+        if let Some(p) = config.state.path.as_mut() {
+            *p = relative(base, p);
+        }
+        if config.state.checkpoint.is_zero() {
+            return Err(invalid("state.checkpoint: must be more than 0".into()));
         }
         if let Some(t) = config.api.token_file.as_mut() {
             *t = relative(base, t);

@@ -20,7 +20,10 @@
 //! decode is skipped; both are counted by kind in `/metrics` and logged once per session.
 //! Sessions beyond `max_sessions` are refused.
 //!
-//! Not built yet (so not in the README): reloading on SIGHUP, SQLite state.
+//! - the state thread writes decisions to SQLite ([`crate::state`]) before the API shows
+//!   them, and the judge's checkpoints; a restarted daemon restores the judge from it.
+//!
+//! Not built yet (so not in the README): reloading on SIGHUP.
 
 use crate::ingest::bmp::{decode, frame, BmpConverter, BmpCounts, RouterInfo, View};
 use crate::ingest::{mrt, IngestEvent, PeerRegistry};
@@ -31,6 +34,7 @@ use crate::model::Asn;
 use crate::model::EventTime;
 use crate::replay::{Judging, RovStage, Tally};
 use crate::rpki::{AspaSet, VrpIndex, VrpSet};
+use crate::state::{decision_key, Reader, Restored, Store, StoredHold};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -38,11 +42,14 @@ use axum::routing::get;
 use axum::{Json, Router};
 use ipnet::IpNet;
 use metrics_exporter_prometheus::PrometheusHandle;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -50,11 +57,13 @@ use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
-/// Decisions kept in memory for `/v1/decisions` (persistence is not built yet).
+/// Decisions kept in memory for `/v1/decisions` when there is no state file.
 const DECISIONS_KEPT: usize = 10_000;
 /// Batches between the sessions and the pipeline. A batch is what one read of a socket
 /// holds (at most ~128 KiB of BMP), so this bounds the decoded messages in flight.
 const CHANNEL: usize = 64;
+/// Decisions per message to the state thread (see `send_decisions`).
+const DECISION_CHUNK: usize = 8192;
 /// How often the API's snapshot is refreshed while busy (when idle, up to every 10 ms).
 const PUBLISH_EVERY: Duration = Duration::from_millis(200);
 
@@ -74,6 +83,21 @@ pub struct RunConfig {
     pub rpki_description: String,
     /// The bearer token the API's POST endpoints require; none: they are refused.
     pub api_token: Option<String>,
+    /// Where the state lives; none: in memory only.
+    pub state: Option<StateConfig>,
+}
+
+/// The SQLite state (see [`crate::state`]).
+#[derive(Clone, Debug)]
+pub struct StateConfig {
+    pub path: PathBuf,
+    /// Decisions kept in the log (older ones are deleted).
+    pub keep_decisions: u64,
+    /// How often trust, the judge's clock and the established claims are saved.
+    pub checkpoint: Duration,
+    /// How long routes held at the last stop are listed (as restored) while their
+    /// routers reconnect; those not judged again by then are forgotten.
+    pub restore_grace: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +110,16 @@ pub enum DaemonError {
     Runtime(io::Error),
     #[error("the pipeline thread failed")]
     Pipeline,
+    #[error("state: {0}")]
+    State(#[from] crate::state::StateError),
+}
+
+/// What the state thread receives from the pipeline.
+enum StateMsg {
+    /// Decisions to log (then shown by the API).
+    Decisions(Vec<Decision>),
+    /// The judge's state to save; `ack` runs once it is committed.
+    Checkpoint(crate::judge::Saved, Option<Box<dyn FnOnce() + Send>>),
 }
 
 /// What the pipeline thread receives.
@@ -140,6 +174,14 @@ struct Sessions {
 type SessionSeen = (u64, RouterInfo, BmpCounts, (u64, u64));
 
 impl Net {
+    /// The session ended with the daemon: listed as disconnected, routes left as they are.
+    fn gone(&self, session: u64) {
+        let mut all = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = all.listed.iter_mut().find(|(s, ..)| *s == session) {
+            e.1.connected = false;
+        }
+    }
+
     fn update(&self, session: u64, conv: &BmpConverter) {
         let info = conv.routers().pop().unwrap_or_default();
         let entry = (session, info, conv.counts.clone(), conv.routes());
@@ -183,6 +225,8 @@ struct Shared {
     trust: Vec<PeerTrust>,
     /// The latest decisions, oldest first (serialised when asked for).
     decisions: VecDeque<Decision>,
+    /// Routes held at the last stop, not judged again yet (see [`StateConfig`]).
+    restored: FxHashMap<(String, std::net::IpAddr, Asn, u32), StoredHold>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -208,6 +252,11 @@ struct Status {
     held_routes: usize,
     /// Event time the judge has reached.
     judge_time: Option<EventTime>,
+    /// The state file ("in memory" without one), this run's number in it, and the
+    /// routes held at the last stop still waiting to be judged again.
+    state: String,
+    state_run: Option<i64>,
+    restored_holds: usize,
 }
 
 fn lock(m: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
@@ -258,11 +307,51 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
     tracing::info!("HTTP API on http://{api_addr}/v1/status, metrics on /metrics");
     tracing::info!("RPKI: {}", cfg.rpki_description);
     tracing::info!("policy {} ({})", policy.name, policy.hash());
-    tracing::info!(
-        "state: in memory only (last {DECISIONS_KEPT} decisions; persistence is not built yet)"
-    );
-    if !cfg.replay.is_empty() {
+    let (store, restored) = match &cfg.state {
+        Some(sc) => {
+            let (store, restored) = Store::open(&sc.path, sc.keep_decisions)?;
+            match &restored.saved {
+                Some(saved) => tracing::info!(
+                    "state: {} (run {}): restored {} established claims, the trust of {} \
+                     peers, {} operator overrides, {} held routes, {} decisions",
+                    sc.path.display(),
+                    restored.run,
+                    saved.claims.as_ref().map_or(0, Vec::len),
+                    saved.trust.len(),
+                    saved.operators.len(),
+                    restored.quarantine.len(),
+                    restored.decisions
+                ),
+                None => tracing::info!("state: {} (new)", sc.path.display()),
+            }
+            if restored.damaged > 0 {
+                tracing::warn!(
+                    "state: {} rows of {} did not read and were skipped",
+                    restored.damaged,
+                    sc.path.display()
+                );
+            }
+            (Some(store), restored)
+        }
+        None => {
+            tracing::info!("state: in memory only (--no-state; last {DECISIONS_KEPT} decisions)");
+            (None, Restored::default())
+        }
+    };
+    if !cfg.replay.is_empty() && restored.saved.is_none() {
         tracing::info!("replaying {} MRT files first (demo feed)", cfg.replay.len());
+    }
+    let reader = match &store {
+        Some(st) => Some(Arc::new(Mutex::new(Reader::open(st.path())?))),
+        None => None,
+    };
+    {
+        let mut sh = lock(&shared);
+        for h in &restored.quarantine {
+            let (id, peer, asn, path) = h.key();
+            sh.restored
+                .insert((id.to_string(), peer, asn, path), h.clone());
+        }
     }
 
     let pipeline = {
@@ -271,7 +360,11 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
         let net = net.clone();
         std::thread::Builder::new()
             .name("rw-judge".into())
-            .spawn(move || pipeline(cfg, vrps, policy, rx, shared, net, bmp_addr))
+            .spawn(move || {
+                pipeline(
+                    cfg, vrps, policy, rx, shared, net, bmp_addr, store, restored,
+                )
+            })
             .map_err(DaemonError::Runtime)?
     };
 
@@ -281,6 +374,7 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
         tx: tx.clone(),
         metrics,
         token: cfg.api_token.clone().map(Arc::from),
+        reader,
     };
     rt.block_on(async {
         let sessions = Arc::new(AtomicU64::new(0));
@@ -526,13 +620,123 @@ async fn bmp_session(
     };
     tracing::info!("BMP session from {name} ended: {why}");
     metrics::gauge!("routewitness_bmp_session_up", "router" => name).set(0.0);
-    let mut events = Vec::new();
-    conv.router_gone(router, now(), &mut |e| events.push(e));
-    net.update(session, &conv);
-    let _ = tx.send(Input::Events(events)).await;
+    // The router's routes go with its session, unless the daemon is stopping: then they
+    // did not go anywhere, it stopped watching, and the state keeps them held as they are
+    // (as it would after a kill -9).
+    if !*stop.borrow() {
+        let mut events = Vec::new();
+        conv.router_gone(router, now(), &mut |e| events.push(e));
+        net.update(session, &conv);
+        let _ = tx.send(Input::Events(events)).await;
+    } else {
+        net.gone(session);
+    }
+}
+
+/// The state thread: logs each batch of decisions (when there is a store) before the
+/// API shows them, saves checkpoints, and forgets restored holds after the grace period.
+fn state_thread(
+    mut store: Option<Store>,
+    rx: std::sync::mpsc::Receiver<StateMsg>,
+    shared: Arc<Mutex<Shared>>,
+    grace: Duration,
+) {
+    let started = Instant::now();
+    let mut restored_open = !lock(&shared).restored.is_empty();
+    loop {
+        let wait = if restored_open {
+            grace.saturating_sub(started.elapsed())
+        } else {
+            Duration::from_secs(3600)
+        };
+        let msg = match rx.recv_timeout(wait) {
+            Ok(m) => Some(m),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        // Decisions waiting behind this batch go into the same transaction (fewer
+        // commits: each one rewrites the B-trees' upper pages).
+        let mut next = None;
+        let msg = match msg {
+            Some(StateMsg::Decisions(mut ds)) => {
+                while ds.len() < 65_536 {
+                    match rx.try_recv() {
+                        Ok(StateMsg::Decisions(mut more)) => ds.append(&mut more),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                Some(StateMsg::Decisions(ds))
+            }
+            m => m,
+        };
+        for m in [msg, next].into_iter().flatten() {
+            state_message(m, &mut store, &shared);
+        }
+        if restored_open && started.elapsed() >= grace {
+            restored_open = false;
+            let left = std::mem::take(&mut lock(&shared).restored).len();
+            if let Some(st) = store.as_mut() {
+                match st.drop_restored() {
+                    Ok(n) => tracing::info!(
+                        "{n} routes held at the last stop were not sent again within {}: \
+                         forgotten ({left} still listed)",
+                        humantime::format_duration(grace)
+                    ),
+                    Err(e) => state_failed("forgetting restored holds", e),
+                }
+            }
+        }
+    }
+}
+
+fn state_failed(what: &str, e: crate::state::StateError) {
+    metrics::counter!("routewitness_state_errors_total", "kind" => what.to_string()).increment(1);
+    tracing::error!("state: {what} failed: {e}");
+}
+
+fn state_message(msg: StateMsg, store: &mut Option<Store>, shared: &Mutex<Shared>) {
+    match msg {
+        StateMsg::Decisions(ds) => {
+            if let Some(st) = store.as_mut() {
+                if let Err(e) = st.write_decisions(&ds) {
+                    state_failed("decision log", e);
+                }
+            }
+            metrics::counter!("routewitness_decisions_total").increment(ds.len() as u64);
+            let mut sh = lock(shared);
+            for d in ds {
+                if !sh.restored.is_empty() {
+                    sh.restored.remove(&decision_key(&d));
+                }
+                // With a store the API reads the log; the ring is for running without one.
+                if store.is_some() {
+                    continue;
+                }
+                if sh.decisions.len() == DECISIONS_KEPT {
+                    sh.decisions.pop_front();
+                }
+                sh.decisions.push_back(d);
+            }
+        }
+        StateMsg::Checkpoint(saved, ack) => {
+            if let Some(st) = store.as_mut() {
+                if let Err(e) = st.checkpoint(&saved) {
+                    state_failed("checkpoint", e);
+                }
+            }
+            if let Some(ack) = ack {
+                ack();
+            }
+        }
+    }
 }
 
 /// The pipeline thread: every event through ROV, the Adj-RIB-In and the judge.
+#[allow(clippy::too_many_arguments)]
 fn pipeline(
     cfg: RunConfig,
     vrps: VrpSet,
@@ -541,6 +745,50 @@ fn pipeline(
     shared: Arc<Mutex<Shared>>,
     net: Arc<Net>,
     bmp_addr: SocketAddr,
+    store: Option<Store>,
+    restored: Restored,
+) {
+    let state_path = store.as_ref().map(|s| s.path().display().to_string());
+    let state_run = store.as_ref().map(|_| restored.run);
+    let (to_state, state_rx) = std::sync::mpsc::sync_channel::<StateMsg>(16);
+    let writer = {
+        let shared = shared.clone();
+        let grace = cfg
+            .state
+            .as_ref()
+            .map_or(Duration::ZERO, |s| s.restore_grace);
+        std::thread::Builder::new()
+            .name("rw-state".into())
+            .spawn(move || state_thread(store, state_rx, shared, grace))
+    };
+    let writer = match writer {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!("cannot start the state thread: {e}");
+            return;
+        }
+    };
+    pipeline_loop(
+        cfg, vrps, policy, &mut rx, shared, net, bmp_addr, restored, &to_state, state_path,
+        state_run,
+    );
+    drop(to_state);
+    let _ = writer.join();
+}
+
+#[allow(clippy::too_many_arguments)]
+fn pipeline_loop(
+    cfg: RunConfig,
+    vrps: VrpSet,
+    policy: Policy,
+    rx: &mut mpsc::Receiver<Input>,
+    shared: Arc<Mutex<Shared>>,
+    net: Arc<Net>,
+    bmp_addr: SocketAddr,
+    restored: Restored,
+    to_state: &std::sync::mpsc::SyncSender<StateMsg>,
+    state_path: Option<String>,
+    state_run: Option<i64>,
 ) {
     let index = VrpIndex::new(&vrps);
     let aspa = AspaSet::new(&vrps.aspas);
@@ -549,15 +797,26 @@ fn pipeline(
         .as_ref()
         .and_then(|s| s.generated)
         .and_then(|g| u64::try_from(g).ok());
-    // Each decision of the judge, with its path and VRPs filled in, into the API's ring.
-    let ring_shared = shared.clone();
-    let mut ring = move |d: Decision| {
-        metrics::counter!("routewitness_decisions_total").increment(1);
-        let mut sh = lock(&ring_shared);
-        if sh.decisions.len() == DECISIONS_KEPT {
-            sh.decisions.pop_front();
+    // Each decision of the judge, with its path and VRPs filled in, to the state thread
+    // in batches (see `send_decisions`).
+    let pending: Rc<RefCell<Vec<Decision>>> = Rc::default();
+    let mut sink = {
+        let pending = pending.clone();
+        move |d: Decision| pending.borrow_mut().push(d)
+    };
+    let send_decisions = || {
+        let mut ds = std::mem::take(&mut *pending.borrow_mut());
+        // In chunks, so the channel bounds the decisions in flight (16 x 8,192), and
+        // sending blocks while the state thread is behind: back-pressure up to the
+        // routers.
+        while ds.len() > DECISION_CHUNK {
+            let rest = ds.split_off(DECISION_CHUNK);
+            let _ = to_state.send(StateMsg::Decisions(ds));
+            ds = rest;
         }
-        sh.decisions.push_back(d);
+        if !ds.is_empty() {
+            let _ = to_state.send(StateMsg::Decisions(ds));
+        }
     };
     let policy_name = policy.name.clone();
     let policy_hash = policy.hash();
@@ -571,9 +830,32 @@ fn pipeline(
             aspa: &aspa,
             rpki_serial,
             decisions: None,
-            sink: Some(&mut ring),
+            sink: Some(&mut sink),
         }),
     );
+    let was_restored = restored.saved.is_some();
+    if let (Some(saved), Some(j)) = (restored.saved, tally.judge_mut()) {
+        j.restore(saved, now(), |p| rov.intern_prefix(p));
+    }
+    let mut claims_saved = tally.judges().first().map(|j| j.claims_version());
+    let mut last_checkpoint = Instant::now();
+    let checkpoint_every = cfg
+        .state
+        .as_ref()
+        .map_or(Duration::from_secs(3600), |s| s.checkpoint);
+    // Saves the judge (its claims only when they changed); `ack` once committed.
+    let mut checkpoint = |tally: &Tally, ack: Option<Box<dyn FnOnce() + Send>>| {
+        let Some(j) = tally.judges().first() else {
+            if let Some(ack) = ack {
+                ack();
+            }
+            return;
+        };
+        let v = j.claims_version();
+        let saved = j.save(claims_saved != Some(v));
+        claims_saved = Some(v);
+        let _ = to_state.send(StateMsg::Checkpoint(saved, ack));
+    };
     let started = chrono::Utc::now().to_rfc3339();
     let mut events: Vec<IngestEvent> = Vec::with_capacity(1024);
     let mut verdicts = Vec::with_capacity(1024);
@@ -585,13 +867,24 @@ fn pipeline(
             tracing::error!("recording decisions failed: {e}");
         }
         events.clear();
+        send_decisions();
     };
 
     // The demo feed first: MRT through the same registry, converter-free.
     let t0 = Instant::now();
     let (mut replay_ann, mut replay_wd) = (0u64, 0u64);
     let mut feeds = Vec::new();
-    for path in &cfg.replay {
+    let replay: &[PathBuf] = if was_restored && !cfg.replay.is_empty() {
+        tracing::info!(
+            "not replaying the {} MRT files of the demo feed: an earlier run judged them, \
+             and the state restored says what it learned",
+            cfg.replay.len()
+        );
+        &[]
+    } else {
+        &cfg.replay
+    };
+    for path in replay {
         let read = {
             let mut registry = net.registry.lock().unwrap_or_else(|e| e.into_inner());
             mrt::read_file(path, &mut registry, None, |ev| events.push(ev))
@@ -610,8 +903,9 @@ fn pipeline(
         }
         handle(&mut events, &mut rov, &mut tally);
     }
-    let replayed = cfg.replay.len();
+    let replayed = replay.len();
     if replayed > 0 {
+        checkpoint(&tally, None);
         tracing::info!(
             "replayed {replayed} MRT files ({replay_ann} announcements, {replay_wd} \
              withdrawals) in {:.1} s; judging BMP now",
@@ -672,6 +966,11 @@ fn pipeline(
             judge: judge.map(|j| j.stats()).unwrap_or_default(),
             held_routes: judge.map_or(0, |j| j.held_routes()),
             judge_time: judge.map(|j| j.now()).filter(|t| t.0 != i64::MIN),
+            state: state_path
+                .clone()
+                .unwrap_or_else(|| "in memory".to_string()),
+            state_run,
+            restored_holds: lock(&shared).restored.len(),
         };
         let trust = judge.map(|j| j.trust_table(j.now())).unwrap_or_default();
         metrics::gauge!("routewitness_routes_stored").set(status.routes_stored as f64);
@@ -757,19 +1056,32 @@ fn pipeline(
                         (Some(pid), Some(j)) => j.operator(pid, origin, action, &note, now()),
                         _ => None,
                     };
-                    // The decisions it made, into the ring like any other.
+                    // The decisions it made, logged like any other; the answer waits
+                    // until they and the override are committed.
                     tally.flush_decisions();
+                    send_decisions();
                     tracing::info!("operator {action:?} of {prefix} origin {origin:?} ({note}): {done:?} routes");
-                    let _ = reply.send(done);
+                    checkpoint(
+                        &tally,
+                        Some(Box::new(move || {
+                            let _ = reply.send(done);
+                        })),
+                    );
                 }
                 Input::Tick => {}
             }
         }
         handle(&mut events, &mut rov, &mut tally);
+        if last_checkpoint.elapsed() >= checkpoint_every {
+            checkpoint(&tally, None);
+            last_checkpoint = Instant::now();
+        }
         // Idle (nothing waiting): the snapshot may be fresher than every 200 ms.
         let idle = rx.is_empty() && last_publish.elapsed() >= Duration::from_millis(10);
         publish(&tally, idle, &mut last_publish);
     }
+    handle(&mut events, &mut rov, &mut tally);
+    checkpoint(&tally, None);
     publish(&tally, true, &mut last_publish);
 }
 
@@ -779,6 +1091,8 @@ struct AppState {
     tx: mpsc::Sender<Input>,
     metrics: Option<PrometheusHandle>,
     token: Option<Arc<str>>,
+    /// The decision log, when there is a state file.
+    reader: Option<Arc<Mutex<Reader>>>,
 }
 
 async fn status(State(s): State<AppState>) -> Json<Status> {
@@ -799,6 +1113,31 @@ struct DecisionsQuery {
 async fn decisions(State(s): State<AppState>, Query(q): Query<DecisionsQuery>) -> Response {
     let since = q.since.unwrap_or(0);
     let limit = q.limit.unwrap_or(1000).min(DECISIONS_KEPT);
+    if let Some(reader) = s.reader.clone() {
+        let rows = tokio::task::spawn_blocking(move || {
+            reader
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .decisions(since, limit)
+        })
+        .await;
+        return match rows {
+            Ok(Ok(rows)) => (
+                [("content-type", "application/json")],
+                format!("[{}]", rows.join(",")),
+            )
+                .into_response(),
+            Ok(Err(e)) => {
+                metrics::counter!("routewitness_state_errors_total", "kind" => "read").increment(1);
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("decision log: {e}"),
+                )
+                    .into_response()
+            }
+            Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "decision log").into_response(),
+        };
+    }
     let sh = lock(&s.shared);
     let mut body = String::from("[");
     for (i, d) in sh
@@ -873,10 +1212,23 @@ async fn quarantine(State(s): State<AppState>) -> Response {
     if s.tx.send(Input::Held { reply }).await.is_err() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
-    match tokio::time::timeout(Duration::from_secs(5), answer).await {
-        Ok(Ok(v)) => Json(v).into_response(),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "the judge is busy").into_response(),
+    let held = match tokio::time::timeout(Duration::from_secs(5), answer).await {
+        Ok(Ok(v)) => v,
+        _ => return (StatusCode::SERVICE_UNAVAILABLE, "the judge is busy").into_response(),
+    };
+    // Then the routes held at the last stop that their routers have not sent again yet.
+    let mut out = serde_json::to_value(held).unwrap_or_default();
+    if let Some(list) = out.as_array_mut() {
+        let sh = lock(&s.shared);
+        let mut restored: Vec<&StoredHold> = sh.restored.values().collect();
+        restored.sort_by_key(|h| h.seq);
+        for h in restored {
+            let mut v = serde_json::to_value(h).unwrap_or_default();
+            v["restored"] = serde_json::Value::Bool(true);
+            list.push(v);
+        }
     }
+    Json(out).into_response()
 }
 
 #[derive(Deserialize, Default)]

@@ -21,11 +21,15 @@
 //!
 //!  `run` (daemon::run): the same RovStage, Tally and Judge, on one pipeline thread
 //!  routers ─BMP/TCP─► session task per router ─► bounded ─► daemon pipeline thread ─────────► HTTP API (axum):
-//!                     (tokio: ingest::bmp        channel    ingest::bmp::BmpConverter         /v1/status, /v1/peers,
-//!                      frame + decode, caps;     (4096)     (peers by router+view, views,     /v1/routes, /v1/decisions,
-//!                      bad stream: drop it)                 EoR, FRR prepend, session end)    /metrics (Prometheus)
-//!                                                           ─► RovStage ─► Tally ─► Judge
-//!  MRT demo feed (bundled fixtures) ─► ingest::mrt ─────────► (replayed first, same thread)
+//!                     (tokio: ingest::bmp        channel    RovStage ─► Tally ─► Judge        /v1/status, /v1/peers,
+//!                      frame + decode, caps;     (64        (restored from the state at       /v1/routes, /v1/quarantine,
+//!                      BmpConverter: peers by     batches)   start; checkpoints)              /v1/decisions (from the
+//!                      router+view, views, EoR,               │ decisions, checkpoints          log), /metrics
+//!                      FRR prepend, session end)              ▼ (bounded: 16 x 8,192)
+//!                                                           state thread ─► state::Store (SQLite: decision log,
+//!                                                           (commits before the API       quarantine, trust, claims,
+//!                                                            shows a decision)            operator overrides)
+//!  MRT demo feed (bundled fixtures) ─► ingest::mrt ─────────► (replayed first on a new state, same thread)
 //!
 //!  VRP export ─► rpki::vrps::load ─► rpki::VrpIndex + rpki::AspaSet (immutable, shared)
 //!  (rpki-client / Routinator / StayRTR JSON, CSV)
@@ -51,7 +55,7 @@
 //! path verification, the per-peer Adj-RIB-In, the judge (claims, independent witnesses,
 //! peer trust, policies, decisions), the replay report (`routewitness replay`,
 //! `routewitness validate`) and the daemon (`routewitness run`: BMP listener, HTTP API,
-//! metrics, a configuration file, in-memory state). Persistent state, RTR and the
+//! metrics, a configuration file, SQLite state that survives kill -9). RTR and the
 //! router-facing actions are not built yet; this picture grows with them.
 //!
 //! ## Modules
@@ -67,6 +71,8 @@
 //! - [`replay`]: the replay pipeline and its report; [`report`] renders it.
 //! - [`daemon`]: `routewitness run`: BMP sessions, the pipeline thread, the HTTP API.
 //! - [`config`]: `routewitness.toml` and its feed files.
+//! - [`state`]: the daemon's SQLite state (decision log, quarantine, the judge's saved
+//!   state).
 //! - [`cli`]: the commands behind the binary.
 
 pub mod cli;
@@ -81,3 +87,4 @@ pub mod replay;
 pub mod report;
 pub mod rib;
 pub mod rpki;
+pub mod state;

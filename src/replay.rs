@@ -501,6 +501,11 @@ impl<'a> RovStage<'a> {
     pub fn prefix_id(&self, prefix: &IpNet) -> Option<PrefixId> {
         self.interner.prefixes.get(prefix)
     }
+
+    /// The id of a prefix, given one when new (for state restored from an earlier run).
+    pub fn intern_prefix(&mut self, prefix: &IpNet) -> PrefixId {
+        self.interner.prefixes.intern(prefix).0
+    }
 }
 
 /// The first half of [`RovStage`]: prefix ids and route origins.

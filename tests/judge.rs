@@ -256,13 +256,22 @@ fn an_unconfirmed_moas_is_refuted_its_witnesses_lose_trust_and_withdrawal_ends_t
     assert_eq!(j.held_routes(), 0);
 }
 
+/// A state transfer (RIB dump entries, a router's table after Peer Up) teaches claims
+/// without conflicts while the judge is warming up; afterwards it is judged like any
+/// announcement, so a router that reconnects cannot slip a hijack in with its table.
 #[test]
-fn rib_entries_teach_claims_without_raising_conflicts() {
+fn rib_entries_teach_claims_in_the_warm_up_and_are_judged_after_it() {
     let idx = VrpIndex::from_vrps(Vec::new());
     let aspa = AspaSet::default();
     let mut lab = Lab::new(&idx);
-    let mut j = Judge::new(policy(|_| {}), &idx, &aspa, true, None);
-    peers(&mut j, &[100, 200]);
+    let mut j = Judge::new(
+        policy(|p| p.warmup = std::time::Duration::from_secs(900)),
+        &idx,
+        &aspa,
+        true,
+        None,
+    );
+    peers(&mut j, &[100, 200, 300]);
     for p in 0..2 {
         announce(
             &mut lab,
@@ -290,6 +299,11 @@ fn rib_entries_teach_claims_without_raising_conflicts() {
     assert_eq!(j.stats().conflicts, 0);
     // Learned, but not established: both witnesses reach AS77 through AS65 (1 + 0.5 < 2).
     assert_eq!(j.stats().claims_established, 1);
+    // After the warm-up, a table sent after Peer Up with another origin's more-specific.
+    let d = announce(&mut lab, &mut j, 1000, 2, "11.0.6.0/24", &[300, 99], true);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].outcome, Outcome::Quarantine);
+    assert_eq!(j.stats().conflicts, 1);
 }
 
 #[test]
@@ -861,4 +875,77 @@ fn a_peer_registered_out_of_order_lends_its_identity_to_nobody() {
     assert_eq!(t[2].peer.asn, Asn(300));
     j.peer(PeerIdx(0), &peer(0, 100));
     assert_eq!(j.trust_table(at(0))[0].peer.asn, Asn(100));
+}
+
+/// A judge restored from what another saved judges as that one would: the established
+/// claim holds a MOAS that arrives in a table after Peer Up (no new warm-up learns it),
+/// the peers' trust and counts come back by identity (not index), an operator's hold
+/// applies when its claim appears again, and decisions keep their numbering.
+#[test]
+fn a_restored_judge_keeps_established_claims_trust_and_operator_holds() {
+    use routewitness::judge::OperatorAction;
+    let idx = VrpIndex::from_vrps(Vec::new());
+    let aspa = AspaSet::default();
+    let warm = || policy(|p| p.warmup = std::time::Duration::from_secs(900));
+    let mut lab = Lab::new(&idx);
+    let mut j = Judge::new(warm(), &idx, &aspa, true, None);
+    peers(&mut j, &[100, 200, 300]);
+    for p in 0..3 {
+        announce(
+            &mut lab,
+            &mut j,
+            0,
+            p,
+            "11.0.0.0/22",
+            &[100 * (p + 1), 65],
+            false,
+        );
+    }
+    assert_eq!(j.stats().claims_established, 1);
+    // After the warm-up: AS300 announces a MOAS, held; an operator holds 12.0.0.0/16.
+    let d = announce(&mut lab, &mut j, 1000, 2, "11.0.0.0/22", &[300, 666], false);
+    assert_eq!(d[0].outcome, Outcome::Quarantine);
+    announce(&mut lab, &mut j, 1000, 0, "12.0.0.0/16", &[100, 5], false);
+    let (pid, _) = lab.prefixes.intern(&net("12.0.0.0/16"));
+    j.operator(pid, Some(Asn(5)), OperatorAction::Hold, "noc", at(1001));
+    listed(&mut j);
+    let trust_before = j.trust_table(at(1001));
+    let saved = j.save(true);
+    assert_eq!(saved.claims.as_ref().map(Vec::len), Some(1));
+    assert_eq!(saved.operators.len(), 1);
+    let seq = saved.seq;
+    assert!(seq >= 2);
+
+    // A new process: prefix ids and peer indexes are handed out anew.
+    let mut lab2 = Lab::new(&idx);
+    lab2.prefixes.intern(&net("10.0.0.0/8"));
+    let mut r = Judge::new(warm(), &idx, &aspa, true, None);
+    r.restore(saved.clone(), at(2000), |p| lab2.prefixes.intern(p).0);
+    for (i, a) in [300u32, 100, 200].iter().enumerate() {
+        let orig = [100u32, 200, 300].iter().position(|x| x == a).unwrap() as u32;
+        r.peer(PeerIdx(i as u32), &peer(orig, *a));
+    }
+    let after = r.trust_table(at(1001));
+    for t in &trust_before {
+        let again = after.iter().find(|x| x.peer == t.peer).unwrap();
+        assert_eq!(again.counts, t.counts, "{:?}", t.peer);
+        assert!((again.score - t.score).abs() < 1e-12);
+    }
+    // AS300's table after Peer Up (a snapshot) has the MOAS again: held, not learned.
+    let d = announce(&mut lab2, &mut r, 2010, 0, "11.0.0.0/22", &[300, 666], true);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].outcome, Outcome::Quarantine);
+    assert_eq!(rules(&d[0]), ["conflicts.moas"]);
+    assert_eq!(d[0].seq, seq + 1, "numbering goes on");
+    // The legitimate origin comes back: established already, not held.
+    let d = announce(&mut lab2, &mut r, 2010, 1, "11.0.0.0/22", &[100, 65], true);
+    assert!(d.is_empty(), "{d:?}");
+    // The operator's hold applies when the claim appears again.
+    let d = announce(&mut lab2, &mut r, 2011, 1, "12.0.0.0/16", &[100, 5], true);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(rules(&d[0]), ["operator.hold"]);
+    // Saving again keeps what is not seen yet (AS200's trust, no claims lost).
+    let again = r.save(true);
+    assert_eq!(again.trust.len(), saved.trust.len());
+    assert_eq!(again.claims.map(|c| c.len()), Some(1));
 }

@@ -144,8 +144,53 @@ pub fn parse_claim_id(id: &str) -> Option<(IpNet, Option<Asn>)> {
     Some((prefix, origin))
 }
 
+/// What a judge carries across a restart ([`Judge::save`], [`Judge::restore`]; kept in
+/// SQLite by [`crate::state`]): enough that a restarted daemon judges the routes its
+/// routers send again as it judged them before: which claims were established (so a
+/// hijack held before is held again, not learned in a new warm-up), each peer's trust,
+/// the operators' holds and releases, its clock and its decision numbering.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Saved {
+    /// When the judge started (its warm-up runs from here).
+    pub started: Option<EventTime>,
+    pub now: Option<EventTime>,
+    /// The last decision's sequence number.
+    pub seq: u64,
+    pub trust: Vec<SavedTrust>,
+    /// Established claims; `None` from [`Judge::save`] when asked without them.
+    pub claims: Option<Vec<SavedClaim>>,
+    pub operators: Vec<SavedOperator>,
+}
+
+/// A peer's trust, by the peer's identity (feed, address, AS): peer indexes are handed
+/// out anew by every run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SavedTrust {
+    pub feed: Arc<str>,
+    pub addr: IpAddr,
+    pub asn: Asn,
+    pub score: TrustScore,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SavedClaim {
+    pub prefix: IpNet,
+    pub origin: Option<Asn>,
+    pub established: EventTime,
+    /// Set when nobody announced it any more at the save.
+    pub gone_since: Option<EventTime>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SavedOperator {
+    pub prefix: IpNet,
+    pub origin: Option<Asn>,
+    pub action: OperatorAction,
+    pub note: Arc<str>,
+}
+
 /// A route held now, for the API.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct HeldRoute {
     /// The claim's id in URLs (see [`claim_id`]): what the API's hold and release take.
     pub id: String,
@@ -366,6 +411,14 @@ pub struct Judge<'a> {
     claims: Vec<Claim>,
     /// Operators' overrides by claim slot (few: kept out of the claims), with their notes.
     operators: FxHashMap<u32, (OperatorAction, Arc<str>)>,
+    /// Restored operator overrides whose claim is not live yet (by prefix id and origin):
+    /// applied when it appears.
+    restored_ops: FxHashMap<(u32, Option<Asn>), SavedOperator>,
+    /// Restored trust of peers not registered yet, by identity.
+    restored_trust: FxHashMap<(Arc<str>, IpAddr, Asn), TrustScore>,
+    /// Bumped whenever the set of established claims (or one's `gone_since`) changes, so
+    /// a caller saving the state knows when the claims need saving again.
+    claims_version: u64,
     /// One bit per claim slot, set while the claim is live: a peer going down scans this
     /// rather than every 136-byte claim (measured on the update bench's 24 session
     /// resets: peer-down handling went from 0.20 to 0.12 s in all).
@@ -472,6 +525,9 @@ impl<'a> Judge<'a> {
             peers: Vec::new(),
             claims: Vec::new(),
             operators: FxHashMap::default(),
+            restored_ops: FxHashMap::default(),
+            restored_trust: FxHashMap::default(),
+            claims_version: 0,
             live: Vec::new(),
             free: Vec::new(),
             heads: Vec::new(),
@@ -542,36 +598,45 @@ impl<'a> Judge<'a> {
         Some(n)
     }
 
+    /// The slots of the live claims, from the live-claim bitset.
+    fn live_claims(&self) -> impl Iterator<Item = u32> + '_ {
+        self.live.iter().enumerate().flat_map(|(word, bits)| {
+            let mut b = *bits;
+            std::iter::from_fn(move || {
+                (b != 0).then(|| {
+                    let c = (word * 64) as u32 + b.trailing_zeros();
+                    b &= b - 1;
+                    c
+                })
+            })
+        })
+    }
+
     /// Every route held now (quarantined or rejected), with the rules holding it.
     pub fn held(&self) -> Vec<HeldRoute> {
         let mut out = Vec::new();
-        for (word, bits) in self.live.iter().enumerate() {
-            let mut b = *bits;
-            while b != 0 {
-                let c = (word * 64) as u32 + b.trailing_zeros();
-                b &= b - 1;
-                let cl = &self.claims[c as usize];
-                for (wi, w) in cl.witnesses.iter().enumerate() {
-                    if !w.outcome.is_held() {
-                        continue;
-                    }
-                    let p = &self.peers[w.peer as usize].peer;
-                    out.push(HeldRoute {
-                        id: claim_id(&cl.prefix, cl.origin),
-                        prefix: cl.prefix,
-                        origin: cl.origin,
-                        peer: p.addr,
-                        peer_asn: p.asn,
-                        path_id: (w.path_id != 0).then_some(w.path_id),
-                        outcome: w.outcome,
-                        since: w.held_since,
-                        rules: self
-                            .reasons(c, wi, self.now, None)
-                            .iter()
-                            .map(|r| r.rule.to_string())
-                            .collect(),
-                    });
+        for c in self.live_claims() {
+            let cl = &self.claims[c as usize];
+            for (wi, w) in cl.witnesses.iter().enumerate() {
+                if !w.outcome.is_held() {
+                    continue;
                 }
+                let p = &self.peers[w.peer as usize].peer;
+                out.push(HeldRoute {
+                    id: claim_id(&cl.prefix, cl.origin),
+                    prefix: cl.prefix,
+                    origin: cl.origin,
+                    peer: p.addr,
+                    peer_asn: p.asn,
+                    path_id: (w.path_id != 0).then_some(w.path_id),
+                    outcome: w.outcome,
+                    since: w.held_since,
+                    rules: self
+                        .reasons(c, wi, self.now, None)
+                        .iter()
+                        .map(|r| r.rule.to_string())
+                        .collect(),
+                });
             }
         }
         out
@@ -585,6 +650,118 @@ impl<'a> Judge<'a> {
     /// Routes held now (quarantined or rejected).
     pub fn held_routes(&self) -> usize {
         self.peers.iter().map(|p| p.held as usize).sum()
+    }
+
+    /// Changes whenever the established claims do (see [`Self::save`]).
+    pub fn claims_version(&self) -> u64 {
+        self.claims_version
+    }
+
+    /// What a restart needs (see [`Saved`]); the established claims only `with_claims`
+    /// (they are many; [`Self::claims_version`] says when they changed).
+    pub fn save(&self, with_claims: bool) -> Saved {
+        let mut trust: Vec<SavedTrust> = self
+            .restored_trust
+            .iter()
+            .map(|((feed, addr, asn), score)| SavedTrust {
+                feed: feed.clone(),
+                addr: *addr,
+                asn: *asn,
+                score: *score,
+            })
+            .collect();
+        for p in &self.peers {
+            if p.trust != TrustScore::default() && &*p.peer.feed != UNKNOWN_FEED {
+                trust.push(SavedTrust {
+                    feed: p.peer.feed.clone(),
+                    addr: p.peer.addr,
+                    asn: p.peer.asn,
+                    score: p.trust,
+                });
+            }
+        }
+        let mut operators: Vec<SavedOperator> = self.restored_ops.values().cloned().collect();
+        for (c, (action, note)) in &self.operators {
+            let cl = &self.claims[*c as usize];
+            operators.push(SavedOperator {
+                prefix: cl.prefix,
+                origin: cl.origin,
+                action: *action,
+                note: note.clone(),
+            });
+        }
+        let claims = with_claims.then(|| {
+            self.live_claims()
+                .filter_map(|c| {
+                    let cl = &self.claims[c as usize];
+                    Some(SavedClaim {
+                        prefix: cl.prefix,
+                        origin: cl.origin,
+                        established: cl.established?,
+                        gone_since: cl.gone_since,
+                    })
+                })
+                .collect()
+        });
+        Saved {
+            started: self.started,
+            now: (self.now.0 != i64::MIN).then_some(self.now),
+            seq: self.seq,
+            trust,
+            claims,
+            operators,
+        }
+    }
+
+    /// Takes up where a saved judge left off, before any event: its clock, numbering,
+    /// the peers' trust (given to each peer when it registers), its established claims
+    /// and the operators' overrides. `at` is when the restored claims' routes may start
+    /// coming back: a claim that was announced at the save and is not announced again
+    /// is forgotten `conflicts.memory` after `at` (one already gone at the save keeps its
+    /// own time). `intern` gives a prefix its id.
+    pub fn restore(
+        &mut self,
+        saved: Saved,
+        at: EventTime,
+        mut intern: impl FnMut(&IpNet) -> PrefixId,
+    ) {
+        self.started = saved.started.or(self.started);
+        if let Some(n) = saved.now {
+            self.now = self.now.max(n);
+        }
+        self.seq = self.seq.max(saved.seq);
+        for t in saved.trust {
+            self.restored_trust.insert((t.feed, t.addr, t.asn), t.score);
+        }
+        let mut claims = saved.claims.unwrap_or_default();
+        claims.sort_by_key(|c| c.gone_since.unwrap_or(at).min(at));
+        for sc in claims {
+            let pid = intern(&sc.prefix).0;
+            if self.find_claim(pid, sc.origin).is_some() {
+                continue;
+            }
+            let c = self.add_claim(sc.prefix, pid, sc.origin, RovState::NotFound, at);
+            let gone = sc.gone_since.unwrap_or(at).min(at);
+            let cl = &mut self.claims[c as usize];
+            cl.first_seen = sc.established;
+            cl.established = Some(sc.established);
+            cl.gone_since = Some(gone);
+            let gen = cl.gen;
+            self.gone.push_back((gone, c, gen));
+            self.established.insert(sc.prefix, pid);
+        }
+        self.claims_version += 1;
+        for op in saved.operators {
+            let pid = intern(&op.prefix).0;
+            match self.find_claim(pid, op.origin) {
+                Some(c) => {
+                    self.operators.insert(c, (op.action, op.note));
+                }
+                None => {
+                    self.restored_ops.insert((pid, op.origin), op);
+                }
+            }
+        }
     }
 
     /// Registers (or renames) a peer.
@@ -601,6 +778,12 @@ impl<'a> Judge<'a> {
         }
         self.peers[i].peer = peer.clone();
         self.peers[i].role = self.policy.role_of(peer.asn);
+        if !self.restored_trust.is_empty() {
+            let key = (peer.feed.clone(), peer.addr, peer.asn);
+            if let Some(t) = self.restored_trust.remove(&key) {
+                self.peers[i].trust = t;
+            }
+        }
     }
 
     fn ensure_peer(&mut self, p: u32) {
@@ -767,21 +950,31 @@ impl<'a> Judge<'a> {
     }
 
     fn new_claim(&mut self, a: &Announce<'_>, t: EventTime) -> u32 {
-        let pid = a.prefix_id.0;
+        self.add_claim(a.prefix, a.prefix_id.0, a.origin, a.rov, t)
+    }
+
+    fn add_claim(
+        &mut self,
+        prefix: IpNet,
+        pid: u32,
+        origin: Option<Asn>,
+        rov: RovState,
+        t: EventTime,
+    ) -> u32 {
         if self.heads.len() <= pid as usize {
             self.heads.resize(pid as usize + 1, NONE);
         }
-        let (flags, set_action) = self.prefix_conditions(&a.prefix, a.origin);
+        let (flags, set_action) = self.prefix_conditions(&prefix, origin);
         let claim = Claim {
-            prefix: a.prefix,
+            prefix,
             prefix_id: pid,
-            origin: a.origin,
+            origin,
             next: self.heads[pid as usize],
             gen: 0,
             live: true,
-            flags,
+            flags: flags | Self::rov_flags(rov),
             set_action,
-            rov: a.rov,
+            rov,
             first_seen: t,
             established: None,
             gone_since: None,
@@ -805,6 +998,11 @@ impl<'a> Judge<'a> {
         }
         self.live[word] |= 1 << bit;
         self.heads[pid as usize] = c;
+        if !self.restored_ops.is_empty() {
+            if let Some(op) = self.restored_ops.remove(&(pid, origin)) {
+                self.operators.insert(c, (op.action, op.note));
+            }
+        }
         c
     }
 
@@ -1146,6 +1344,7 @@ impl<'a> Judge<'a> {
 
     fn establish(&mut self, c: u32, t: EventTime) {
         self.stats.claims_established += 1;
+        self.claims_version += 1;
         let (prefix, pid, rov) = {
             let cl = &mut self.claims[c as usize];
             cl.established = Some(t);
@@ -1209,6 +1408,7 @@ impl<'a> Judge<'a> {
         }
         let (prefix, pid) = (cl.prefix, cl.prefix_id);
         self.stats.claims_forgotten += 1;
+        self.claims_version += 1;
         self.unlink(c);
         // Keep the prefix in the trie while another claim of it is established.
         let mut x = self.heads[pid as usize];
@@ -1233,6 +1433,7 @@ impl<'a> Judge<'a> {
             cl.gone_since = Some(t);
             let gen = cl.gen;
             self.gone.push_back((t, c, gen));
+            self.claims_version += 1;
         } else {
             if flags & cond::CONFLICT != 0 {
                 self.stats.conflicts_withdrawn += 1;
@@ -1592,7 +1793,11 @@ impl<'a> Judge<'a> {
                     None => {
                         let c = self.new_claim(&a, t);
                         // Squats are judged before this prefix counts as seen.
-                        if !a.snapshot && !self.learning(t) {
+                        // A state transfer (a RIB dump, a router's table after Peer
+                        // Up) is judged like any announcement once the judge knows
+                        // what is established: a router reconnecting with a hijack in
+                        // its table must not slip it in.
+                        if !self.learning(t) {
                             self.check_conflict(c, t);
                         }
                         if let Some(seen) = self.seen.as_mut() {
@@ -1603,6 +1808,7 @@ impl<'a> Judge<'a> {
                 };
                 let cl = &mut self.claims[c as usize];
                 if cl.witnesses.is_empty() && cl.gone_since.take().is_some() {
+                    self.claims_version += 1;
                     if let Some(seen) = self.seen.as_mut() {
                         seen.insert(a.prefix, EventTime(i64::MAX));
                     }
@@ -1729,9 +1935,12 @@ impl<'a> Judge<'a> {
 }
 
 /// A peer the judge has seen routes from but no registration for.
+/// The feed of a peer index used before it was registered.
+const UNKNOWN_FEED: &str = "?";
+
 fn unknown_peer() -> Peer {
     Peer {
-        feed: Arc::from("?"),
+        feed: Arc::from(UNKNOWN_FEED),
         addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         asn: Asn::ZERO,
         bgp_id: None,

@@ -82,6 +82,7 @@ pub mod trust;
 pub use decision::{Cause, Decision, Detail, Outcome, Reason};
 pub use engine::{
     claim_id, parse_claim_id, Announce, ClaimView, ConflictKind, ConflictRecord, HeldRoute, Judge,
-    JudgeStats, OperatorAction, PeerTrust, Resolution,
+    JudgeStats, OperatorAction, PeerTrust, Resolution, Saved, SavedClaim, SavedOperator,
+    SavedTrust,
 };
 pub use policy::{Action, Policy, PolicyError};

@@ -32,7 +32,8 @@ pub enum Evidence {
 }
 
 /// The counts behind a score: how often each kind of evidence was seen, undecayed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct TrustCounts {
     pub confirmed_valid: u64,
     pub confirmed_not_found: u64,
@@ -132,6 +133,24 @@ impl TrustScore {
         let (g, b) = (self.good * f, self.bad * f);
         let w0 = policy.prior_weight;
         ((policy.prior * w0 + g) / (w0 + g + b)).clamp(0.0, 1.0)
+    }
+
+    /// The evidence as kept: (good, bad, when they were last decayed). With the counts,
+    /// everything [`Self::from_raw`] needs to rebuild the score (after a restart).
+    pub fn raw(&self) -> (f64, f64, EventTime) {
+        (self.good, self.bad, self.at)
+    }
+
+    /// A score from [`Self::raw`] and its counts. Evidence that is not a finite number
+    /// or below zero (a damaged store) counts as none.
+    pub fn from_raw(good: f64, bad: f64, at: EventTime, counts: TrustCounts) -> Self {
+        let clean = |x: f64| if x.is_finite() && x >= 0.0 { x } else { 0.0 };
+        TrustScore {
+            good: clean(good),
+            bad: clean(bad),
+            at,
+            counts,
+        }
     }
 
     /// The decayed evidence at `now`: (good, bad).

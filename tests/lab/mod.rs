@@ -93,7 +93,7 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
     }
 }
 
-fn scratch(name: &str) -> PathBuf {
+pub fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "routewitness-test-{name}-{}-{}",
         std::process::id(),
@@ -123,10 +123,17 @@ impl Daemon {
     /// `routewitness run ARGS` as given: the listening addresses must be port 0 (from the
     /// arguments or a configuration file), as they are read back from the log.
     pub fn start_raw(args: &[&str]) -> Daemon {
-        let log = scratch("daemon").join("stderr.log");
+        Self::start_in(&scratch("daemon"), args)
+    }
+
+    /// [`Self::start_raw`] with `dir` as the working directory (where the default state
+    /// file lives: a second daemon in the same directory takes up from the first).
+    pub fn start_in(dir: &std::path::Path, args: &[&str]) -> Daemon {
+        let log = dir.join(format!("stderr-{}.log", free_port()));
         let child = Command::new(env!("CARGO_BIN_EXE_routewitness"))
             .arg("run")
             .args(args)
+            .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -192,7 +199,8 @@ impl Daemon {
         (code, t.elapsed(), self.log())
     }
 
-    fn kill(&mut self) {
+    /// SIGKILL (kill -9), and waits for it.
+    pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();

@@ -1,0 +1,644 @@
+//! The daemon's state in SQLite (rusqlite with SQLite bundled, so no system library is
+//! needed): the decision log, the quarantine as the decisions left it, and what the judge
+//! needs to take up where it left off ([`Saved`]: peer trust with its counts, established
+//! claims, operator holds and releases, its clock and decision numbering).
+//!
+//! What is written when:
+//! - decisions, with the quarantine rows they change, in one transaction per batch,
+//!   *before* the API shows them: whatever the API or a webhook has seen is on disk;
+//! - an operator's hold or release is committed before the API answers it;
+//! - trust, the judge's clock and the established claims at a checkpoint (every
+//!   `state.checkpoint`, after the demo replay, and at shutdown; the claims only when they
+//!   changed). A kill -9 loses at most the trust evidence and establishments since the
+//!   last checkpoint; never a decision or an operator's action.
+//!
+//! Durability: WAL with `synchronous=NORMAL`: a committed transaction survives the process
+//! dying (kill -9, a panic, the OOM killer); a power cut may lose the last transactions
+//! (SQLite's own guarantee for this mode), never the file.
+
+use crate::judge::trust::{TrustCounts, TrustScore};
+use crate::judge::{
+    claim_id, Decision, HeldRoute, OperatorAction, Outcome, Saved, SavedClaim, SavedOperator,
+    SavedTrust,
+};
+use crate::model::{Asn, EventTime};
+use ipnet::IpNet;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use serde::Serialize;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The schema this build writes; a file with another version is refused, not guessed at.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS decisions (
+    seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, outcome TEXT NOT NULL,
+    prefix TEXT NOT NULL, origin INTEGER, peer TEXT NOT NULL, peer_asn INTEGER NOT NULL,
+    json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id TEXT NOT NULL, peer TEXT NOT NULL, peer_asn INTEGER NOT NULL, path_id INTEGER NOT NULL,
+    prefix TEXT NOT NULL, origin INTEGER, outcome TEXT NOT NULL, since INTEGER NOT NULL,
+    seq INTEGER NOT NULL, rules TEXT NOT NULL, run INTEGER NOT NULL,
+    PRIMARY KEY (id, peer, peer_asn, path_id));
+CREATE TABLE IF NOT EXISTS trust (
+    feed TEXT NOT NULL, addr TEXT NOT NULL, asn INTEGER NOT NULL,
+    good REAL NOT NULL, bad REAL NOT NULL, at INTEGER NOT NULL, counts TEXT NOT NULL,
+    PRIMARY KEY (feed, addr, asn));
+CREATE TABLE IF NOT EXISTS claims (
+    prefix TEXT NOT NULL, origin INTEGER, established INTEGER NOT NULL, gone_since INTEGER);
+CREATE TABLE IF NOT EXISTS operators (
+    prefix TEXT NOT NULL, origin INTEGER, action TEXT NOT NULL, note TEXT NOT NULL);
+";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("{}: {source}", .path.display())]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("{}: schema version {found}, this build reads {SCHEMA_VERSION} (move the file away to start afresh)", .path.display())]
+    Version { path: PathBuf, found: i64 },
+}
+
+/// A route held when its decision was written (a row of the quarantine table).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StoredHold {
+    /// As the judge lists it (the rules are those of the decision).
+    #[serde(flatten)]
+    pub route: HeldRoute,
+    /// The decision that held it.
+    pub seq: u64,
+}
+
+impl StoredHold {
+    /// The route it names: (claim id, peer, peer AS, path id).
+    pub fn key(&self) -> (&str, IpAddr, Asn, u32) {
+        let r = &self.route;
+        (&r.id, r.peer, r.peer_asn, r.path_id.unwrap_or(0))
+    }
+}
+
+/// The key of the route a decision is about (see [`StoredHold::key`]).
+pub fn decision_key(d: &Decision) -> (String, IpAddr, Asn, u32) {
+    (
+        claim_id(&d.prefix, d.origin),
+        d.peer,
+        d.peer_asn,
+        d.path_id.unwrap_or(0),
+    )
+}
+
+/// What a store held when opened.
+#[derive(Debug, Default)]
+pub struct Restored {
+    /// The judge's saved state; `None` for a new store.
+    pub saved: Option<Saved>,
+    /// Routes held at the last stop (their routers have not re-sent them yet).
+    pub quarantine: Vec<StoredHold>,
+    /// Decisions in the log.
+    pub decisions: u64,
+    /// This run's number (1 for a new store).
+    pub run: i64,
+    /// Rows that did not read and were skipped.
+    pub damaged: usize,
+}
+
+/// The writer's connection.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    run: i64,
+    keep_decisions: u64,
+}
+
+fn micros(t: EventTime) -> i64 {
+    t.0
+}
+
+fn origin_col(o: Option<Asn>) -> Option<i64> {
+    o.map(|a| i64::from(a.0))
+}
+
+fn origin_of(v: Option<i64>) -> Option<Asn> {
+    v.and_then(|a| u32::try_from(a).ok()).map(Asn)
+}
+
+fn action_name(a: OperatorAction) -> &'static str {
+    match a {
+        OperatorAction::Hold => "hold",
+        OperatorAction::Release => "release",
+    }
+}
+
+fn outcome_of(s: &str) -> Outcome {
+    match s {
+        "quarantine" => Outcome::Quarantine,
+        "reject" => Outcome::Reject,
+        "withdrawn" => Outcome::Withdrawn,
+        _ => Outcome::Propagate,
+    }
+}
+
+impl Store {
+    /// Opens (creating when missing) the store at `path`; starts a new run. Keeps the last
+    /// `keep_decisions` decisions.
+    pub fn open(path: &Path, keep_decisions: u64) -> Result<(Store, Restored), StateError> {
+        let err = |source| StateError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err)?;
+        // Larger pages for a log of ~600-byte rows (set before the first table exists).
+        conn.pragma_update(None, "page_size", 16384).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 4096)
+            .map_err(err)?;
+        conn.pragma_update(None, "cache_size", -32768)
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        let get = |key: &str| -> Result<Option<i64>, StateError> {
+            conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+                .map_err(err)
+        };
+        match get("schema")? {
+            None => {
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
+                    [SCHEMA_VERSION],
+                )
+                .map_err(err)?;
+            }
+            Some(v) if v == SCHEMA_VERSION => {}
+            Some(found) => {
+                return Err(StateError::Version {
+                    path: path.to_path_buf(),
+                    found,
+                })
+            }
+        }
+        let run = get("run")?.unwrap_or(0) + 1;
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('run', ?1)",
+            [run],
+        )
+        .map_err(err)?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+            run,
+            keep_decisions,
+        };
+        let restored = store.load(run).map_err(err)?;
+        Ok((store, restored))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, source: rusqlite::Error) -> StateError {
+        StateError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn load(&mut self, run: i64) -> rusqlite::Result<Restored> {
+        let c = &self.conn;
+        let meta = |key: &str| -> rusqlite::Result<Option<i64>> {
+            c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+        };
+        let started = meta("started")?.map(EventTime);
+        let now = meta("now")?.map(EventTime);
+        let (decisions, last_seq): (i64, Option<i64>) =
+            c.query_row("SELECT count(*), max(seq) FROM decisions", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        let seq = meta("seq")?.unwrap_or(0).max(last_seq.unwrap_or(0));
+        // A row that does not read (a damaged or hand-edited file) is skipped and counted.
+        let mut damaged = 0usize;
+        let mut rows_of =
+            |sql: &str,
+             f: &mut dyn FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<Option<()>>|
+             -> rusqlite::Result<()> {
+                let mut q = c.prepare(sql)?;
+                let mut rows = q.query([])?;
+                while let Some(r) = rows.next()? {
+                    if !matches!(f(r), Ok(Some(()))) {
+                        damaged += 1;
+                    }
+                }
+                Ok(())
+            };
+        let mut trust = Vec::new();
+        rows_of(
+            "SELECT feed, addr, asn, good, bad, at, counts FROM trust",
+            &mut |r| {
+                let (feed, addr, asn): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                let (Ok(addr), Ok(asn)) = (addr.parse::<IpAddr>(), u32::try_from(asn)) else {
+                    return Ok(None);
+                };
+                let Ok(counts) = serde_json::from_str::<TrustCounts>(&r.get::<_, String>(6)?)
+                else {
+                    return Ok(None);
+                };
+                trust.push(SavedTrust {
+                    feed: Arc::from(feed),
+                    addr,
+                    asn: Asn(asn),
+                    score: TrustScore::from_raw(r.get(3)?, r.get(4)?, EventTime(r.get(5)?), counts),
+                });
+                Ok(Some(()))
+            },
+        )?;
+        let mut claims = Vec::new();
+        rows_of(
+            "SELECT prefix, origin, established, gone_since FROM claims",
+            &mut |r| {
+                let Ok(prefix) = r.get::<_, String>(0)?.parse::<IpNet>() else {
+                    return Ok(None);
+                };
+                claims.push(SavedClaim {
+                    prefix: prefix.trunc(),
+                    origin: origin_of(r.get(1)?),
+                    established: EventTime(r.get(2)?),
+                    gone_since: r.get::<_, Option<i64>>(3)?.map(EventTime),
+                });
+                Ok(Some(()))
+            },
+        )?;
+        let mut operators = Vec::new();
+        rows_of(
+            "SELECT prefix, origin, action, note FROM operators",
+            &mut |r| {
+                let Ok(prefix) = r.get::<_, String>(0)?.parse::<IpNet>() else {
+                    return Ok(None);
+                };
+                let action = match r.get::<_, String>(2)?.as_str() {
+                    "hold" => OperatorAction::Hold,
+                    "release" => OperatorAction::Release,
+                    _ => return Ok(None),
+                };
+                operators.push(SavedOperator {
+                    prefix: prefix.trunc(),
+                    origin: origin_of(r.get(1)?),
+                    action,
+                    note: Arc::from(r.get::<_, String>(3)?),
+                });
+                Ok(Some(()))
+            },
+        )?;
+        let mut quarantine = Vec::new();
+        rows_of(
+            "SELECT id, prefix, origin, peer, peer_asn, path_id, outcome, since, rules, seq \
+             FROM quarantine ORDER BY seq",
+            &mut |r| {
+                let (Ok(prefix), Ok(peer)) = (
+                    r.get::<_, String>(1)?.parse::<IpNet>(),
+                    r.get::<_, String>(3)?.parse::<IpAddr>(),
+                ) else {
+                    return Ok(None);
+                };
+                let path_id: i64 = r.get(5)?;
+                quarantine.push(StoredHold {
+                    route: HeldRoute {
+                        id: r.get(0)?,
+                        prefix,
+                        origin: origin_of(r.get(2)?),
+                        peer,
+                        peer_asn: Asn(u32::try_from(r.get::<_, i64>(4)?).unwrap_or(0)),
+                        path_id: u32::try_from(path_id).ok().filter(|p| *p != 0),
+                        outcome: outcome_of(&r.get::<_, String>(6)?),
+                        since: EventTime(r.get(7)?),
+                        rules: serde_json::from_str(&r.get::<_, String>(8)?).unwrap_or_default(),
+                    },
+                    seq: u64::try_from(r.get::<_, i64>(9)?).unwrap_or(0),
+                });
+                Ok(Some(()))
+            },
+        )?;
+        let fresh = started.is_none() && trust.is_empty() && claims.is_empty() && seq == 0;
+        let saved = (!fresh).then_some(Saved {
+            started,
+            now,
+            seq: u64::try_from(seq).unwrap_or(0),
+            trust,
+            claims: Some(claims),
+            operators,
+        });
+        Ok(Restored {
+            saved,
+            damaged,
+            quarantine,
+            decisions: u64::try_from(decisions).unwrap_or(0),
+            run,
+        })
+    }
+
+    /// Appends decisions to the log and applies them to the quarantine table, in one
+    /// transaction; old decisions beyond the kept number go.
+    pub fn write_decisions(&mut self, ds: &[Decision]) -> Result<(), StateError> {
+        if ds.is_empty() {
+            return Ok(());
+        }
+        let run = self.run;
+        let keep = i64::try_from(self.keep_decisions).unwrap_or(i64::MAX);
+        let tx = self.conn.transaction().map_err(|e| StateError::Sqlite {
+            path: self.path.clone(),
+            source: e,
+        })?;
+        let res = (|| -> rusqlite::Result<()> {
+            let mut log = tx.prepare_cached(
+                "INSERT OR REPLACE INTO decisions \
+                 (seq, time, outcome, prefix, origin, peer, peer_asn, json) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            let mut hold = tx.prepare_cached(
+                "INSERT OR REPLACE INTO quarantine \
+                 (id, peer, peer_asn, path_id, prefix, origin, outcome, since, seq, rules, run) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            let mut free = tx.prepare_cached(
+                "DELETE FROM quarantine WHERE id = ?1 AND peer = ?2 AND peer_asn = ?3 \
+                 AND path_id = ?4",
+            )?;
+            let mut last = 0i64;
+            for d in ds {
+                let seq = i64::try_from(d.seq).unwrap_or(i64::MAX);
+                last = last.max(seq);
+                let json = serde_json::to_string(d).unwrap_or_default();
+                log.execute(params![
+                    seq,
+                    micros(d.time),
+                    d.outcome.name(),
+                    d.prefix.to_string(),
+                    origin_col(d.origin),
+                    d.peer.to_string(),
+                    i64::from(d.peer_asn.0),
+                    json
+                ])?;
+                let (id, peer, asn, path_id) = decision_key(d);
+                if d.outcome.is_held() {
+                    let rules: Vec<&str> = d.reasons.iter().map(|r| r.rule.as_ref()).collect();
+                    hold.execute(params![
+                        id,
+                        peer.to_string(),
+                        i64::from(asn.0),
+                        i64::from(path_id),
+                        d.prefix.to_string(),
+                        origin_col(d.origin),
+                        d.outcome.name(),
+                        micros(d.since),
+                        seq,
+                        serde_json::to_string(&rules).unwrap_or_default(),
+                        run
+                    ])?;
+                } else {
+                    free.execute(params![id, peer.to_string(), i64::from(asn.0), path_id])?;
+                }
+            }
+            if last > keep {
+                tx.prepare_cached("DELETE FROM decisions WHERE seq <= ?1")?
+                    .execute([last - keep])?;
+            }
+            Ok(())
+        })();
+        res.and_then(|()| tx.commit()).map_err(|e| self.err(e))
+    }
+
+    /// Saves the judge's state: trust, operators and clock always; the established claims
+    /// when `saved.claims` has them.
+    pub fn checkpoint(&mut self, saved: &Saved) -> Result<(), StateError> {
+        let tx = self.conn.transaction().map_err(|e| StateError::Sqlite {
+            path: self.path.clone(),
+            source: e,
+        })?;
+        let res = (|| -> rusqlite::Result<()> {
+            let mut meta =
+                tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?;
+            if let Some(s) = saved.started {
+                meta.execute(params!["started", s.0])?;
+            }
+            if let Some(n) = saved.now {
+                meta.execute(params!["now", n.0])?;
+            }
+            meta.execute(params!["seq", i64::try_from(saved.seq).unwrap_or(i64::MAX)])?;
+            tx.execute("DELETE FROM trust", [])?;
+            let mut t = tx.prepare_cached(
+                "INSERT OR REPLACE INTO trust (feed, addr, asn, good, bad, at, counts) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for st in &saved.trust {
+                let (good, bad, at) = st.score.raw();
+                t.execute(params![
+                    st.feed.as_ref(),
+                    st.addr.to_string(),
+                    i64::from(st.asn.0),
+                    good,
+                    bad,
+                    at.0,
+                    serde_json::to_string(&st.score.counts).unwrap_or_default()
+                ])?;
+            }
+            tx.execute("DELETE FROM operators", [])?;
+            let mut o = tx.prepare_cached(
+                "INSERT INTO operators (prefix, origin, action, note) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for op in &saved.operators {
+                o.execute(params![
+                    op.prefix.to_string(),
+                    origin_col(op.origin),
+                    action_name(op.action),
+                    op.note.as_ref()
+                ])?;
+            }
+            if let Some(claims) = &saved.claims {
+                tx.execute("DELETE FROM claims", [])?;
+                let mut c = tx.prepare_cached(
+                    "INSERT INTO claims (prefix, origin, established, gone_since) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for cl in claims {
+                    c.execute(params![
+                        cl.prefix.to_string(),
+                        origin_col(cl.origin),
+                        cl.established.0,
+                        cl.gone_since.map(|g| g.0)
+                    ])?;
+                }
+            }
+            Ok(())
+        })();
+        res.and_then(|()| tx.commit()).map_err(|e| self.err(e))
+    }
+
+    /// Forgets the routes held at the last stop that this run has not decided again
+    /// (their routers did not re-send them); returns how many.
+    pub fn drop_restored(&mut self) -> Result<usize, StateError> {
+        self.conn
+            .execute("DELETE FROM quarantine WHERE run < ?1", [self.run])
+            .map_err(|e| self.err(e))
+    }
+}
+
+/// A read-only connection for the API (WAL lets it read while the writer writes).
+pub struct Reader {
+    conn: Connection,
+}
+
+impl Reader {
+    pub fn open(path: &Path) -> Result<Reader, StateError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StateError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let _ = conn.busy_timeout(std::time::Duration::from_secs(5));
+        Ok(Reader { conn })
+    }
+
+    /// Decisions after `since` (by sequence number), oldest first, as JSON objects.
+    pub fn decisions(&self, since: u64, limit: usize) -> rusqlite::Result<Vec<String>> {
+        let mut q = self
+            .conn
+            .prepare_cached("SELECT json FROM decisions WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+        let rows = q.query_map(
+            params![
+                i64::try_from(since).unwrap_or(i64::MAX),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            |r| r.get::<_, String>(0),
+        )?;
+        rows.collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "rw-state-{name}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("state.sqlite")
+    }
+
+    fn prefix(a: u32, len: u8) -> IpNet {
+        IpNet::new(IpAddr::from(a.to_be_bytes()), len % 33)
+            .unwrap()
+            .trunc()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        /// What a checkpoint saves is what the next open restores, whatever it holds.
+        #[test]
+        fn a_checkpoint_is_restored_as_saved(
+            trust in prop::collection::vec((0u32..5, any::<u32>(), 0.0f64..1e6, 0.0f64..1e6, any::<i64>(), any::<u64>()), 0..20),
+            claims in prop::collection::vec((any::<u32>(), 0u8..33, prop::option::of(any::<u32>()), any::<i64>(), prop::option::of(any::<i64>())), 0..50),
+            ops in prop::collection::vec((any::<u32>(), 0u8..33, prop::option::of(any::<u32>()), any::<bool>(), ".{0,20}"), 0..5),
+            seq in 0u64..1 << 40,
+        ) {
+            let path = temp("roundtrip");
+            let mut saved = Saved {
+                started: Some(EventTime(1)),
+                now: Some(EventTime(2)),
+                seq,
+                trust: Vec::new(),
+                claims: Some(Vec::new()),
+                operators: Vec::new(),
+            };
+            // One entry per identity / claim, as a judge saves them.
+            let mut keys = std::collections::BTreeSet::new();
+            for (feed, addr, good, bad, at, n) in trust {
+                if keys.insert((feed, addr)) {
+                    saved.trust.push(SavedTrust {
+                        feed: Arc::from(format!("router-{feed}")),
+                        addr: IpAddr::from(addr.to_be_bytes()),
+                        asn: Asn(addr),
+                        score: TrustScore::from_raw(good, bad, EventTime(at), TrustCounts { flaps: n, ..TrustCounts::default() }),
+                    });
+                }
+            }
+            for (a, len, origin, est, gone) in claims {
+                saved.claims.as_mut().unwrap().push(SavedClaim {
+                    prefix: prefix(a, len),
+                    origin: origin.map(Asn),
+                    established: EventTime(est),
+                    gone_since: gone.map(EventTime),
+                });
+            }
+            for (a, len, origin, hold, note) in ops {
+                saved.operators.push(SavedOperator {
+                    prefix: prefix(a, len),
+                    origin: origin.map(Asn),
+                    action: if hold { OperatorAction::Hold } else { OperatorAction::Release },
+                    note: Arc::from(note),
+                });
+            }
+            {
+                let (mut st, r) = Store::open(&path, 10).unwrap();
+                prop_assert!(r.saved.is_none());
+                prop_assert_eq!(r.run, 1);
+                st.checkpoint(&saved).unwrap();
+            }
+            let (_, r) = Store::open(&path, 10).unwrap();
+            prop_assert_eq!(r.run, 2);
+            let mut got = r.saved.unwrap();
+            let key = |t: &SavedTrust| (t.feed.clone(), t.addr);
+            got.trust.sort_by_key(key);
+            saved.trust.sort_by_key(key);
+            prop_assert_eq!(got, saved);
+        }
+    }
+
+    /// Rows that do not parse (a damaged or hand-edited file) are skipped, not fatal; a
+    /// file of another schema version is refused with the reason.
+    #[test]
+    fn damaged_rows_are_skipped_and_another_schema_is_refused() {
+        let path = temp("damaged");
+        drop(Store::open(&path, 10).unwrap());
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            "INSERT INTO claims VALUES ('nonsense', 1, 0, NULL);
+             INSERT INTO claims VALUES ('10.0.0.0/8', 65001, 5, NULL);
+             INSERT INTO trust VALUES ('r', 'not-an-address', 1, 0.5, 0.5, 0, '{}');
+             INSERT INTO trust VALUES ('r', '192.0.2.1', 1, 'x', 0.5, 0, 'not json');
+             INSERT INTO operators VALUES ('10.0.0.0/8', 65001, 'frobnicate', '');",
+        )
+        .unwrap();
+        drop(c);
+        let (_, r) = Store::open(&path, 10).unwrap();
+        let saved = r.saved.unwrap();
+        assert_eq!(saved.claims.unwrap().len(), 1);
+        assert!(saved.operators.is_empty());
+        assert!(saved.trust.is_empty());
+        assert_eq!(r.damaged, 4);
+        let c = Connection::open(&path).unwrap();
+        c.execute("UPDATE meta SET value = 99 WHERE key = 'schema'", [])
+            .unwrap();
+        drop(c);
+        let e = Store::open(&path, 10).err().expect("refused");
+        assert!(e.to_string().contains("schema version 99"), "{e}");
+    }
+}
