@@ -237,10 +237,12 @@ pub enum RunView {
 /// `routewitness run`.
 pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
     let mut state = crate::config::StateConfig::default();
+    let mut from_config = None;
     if let Some(path) = args.config.take() {
         let l = crate::config::Loaded::load(&path)
             .map_err(|e| CliError::Usage(format!("config: {e}")))?;
         state = l.config.state.clone();
+        from_config = Some((path.clone(), l.clone()));
         tracing::info!("configuration from {}", path.display());
         args = RunArgs {
             config: None,
@@ -276,19 +278,16 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
         )));
     }
     let api_token = match &args.api_token_file {
-        Some(f) => {
-            let t = std::fs::read_to_string(f)
-                .map_err(|e| CliError::Usage(format!("--api-token-file {}: {e}", f.display())))?;
-            let t = t.trim().to_string();
-            if t.len() < 16 {
-                return Err(CliError::Usage(format!(
-                    "--api-token-file {}: the token must be at least 16 characters",
-                    f.display()
-                )));
-            }
-            Some(t)
-        }
+        Some(f) => Some(
+            crate::config::read_token(f)
+                .map_err(|e| CliError::Usage(format!("--api-token-file {e}")))?,
+        ),
         None => None,
+    };
+    let reload = crate::daemon::Reload {
+        config: from_config,
+        policy: args.policy.clone(),
+        token_file: args.api_token_file.clone(),
     };
     let vrps = load_vrps(&args.vrp)?;
     let index = VrpIndex::new(&vrps);
@@ -340,6 +339,7 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
         honour_expires,
         rpki_description: description,
         api_token,
+        reload,
         state: (!args.no_state).then_some(crate::daemon::StateConfig {
             path: args.state,
             keep_decisions: state.keep_decisions,

@@ -187,6 +187,47 @@ fn default_max_message() -> usize {
     DEFAULT_MAX_MESSAGE
 }
 
+/// The API's bearer token from `path` (trimmed; at least 16 characters).
+pub fn read_token(path: &Path) -> Result<String, String> {
+    let t = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let t = t.trim().to_string();
+    if t.len() < 16 {
+        return Err(format!(
+            "{}: the token must be at least 16 characters",
+            path.display()
+        ));
+    }
+    Ok(t)
+}
+
+/// What changed between two configurations, by top-level key (`feeds` for any feed).
+pub fn changed_keys(a: &Loaded, b: &Loaded) -> Vec<String> {
+    let (Ok(serde_json::Value::Object(x)), Ok(serde_json::Value::Object(y))) =
+        (serde_json::to_value(a), serde_json::to_value(b))
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (k, v) in &x {
+        match (v, y.get(k)) {
+            (serde_json::Value::Object(inner), Some(serde_json::Value::Object(other)))
+                if k == "config" =>
+            {
+                for (ik, iv) in inner {
+                    if other.get(ik) != Some(iv) {
+                        out.push(ik.clone());
+                    }
+                }
+            }
+            (v, w) if w != Some(v) => out.push(k.clone()),
+            _ => {}
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// A configuration with its feeds read, paths made absolute.
 #[derive(Clone, Debug, Serialize)]
 pub struct Loaded {
@@ -392,5 +433,22 @@ mod tests {
         // A policy that does not exist.
         let p = write(&d, "routewitness.toml", "policy = \"no-such\"\n");
         assert!(Loaded::load(&p).unwrap_err().to_string().contains("policy"));
+    }
+
+    /// What a SIGHUP reports as needing a restart: the keys that differ, by name.
+    #[test]
+    fn changed_keys_names_what_differs() {
+        let d = std::env::temp_dir().join(format!("rw-config-changed-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let p = write(&d, "a.toml", "");
+        let a = Loaded::load(&p).unwrap();
+        assert!(changed_keys(&a, &a).is_empty());
+        let p = write(
+            &d,
+            "b.toml",
+            "shutdown_timeout = \"3s\"\n[api]\nlisten = \"127.0.0.1:1\"\n",
+        );
+        let b = Loaded::load(&p).unwrap();
+        assert_eq!(changed_keys(&a, &b), ["api", "shutdown_timeout"]);
     }
 }

@@ -23,7 +23,9 @@
 //! - the state thread writes decisions to SQLite ([`crate::state`]) before the API shows
 //!   them, and the judge's checkpoints; a restarted daemon restores the judge from it.
 //!
-//! Not built yet (so not in the README): reloading on SIGHUP.
+//! - SIGHUP reloads the policy and the API token (from the configuration file, or the
+//!   `--policy` and `--api-token-file` files); a file that does not load leaves the
+//!   running ones in place. Other keys need a restart, and a reload says which changed.
 
 use crate::ingest::bmp::{decode, frame, BmpConverter, BmpCounts, RouterInfo, View};
 use crate::ingest::{mrt, IngestEvent, PeerRegistry};
@@ -85,6 +87,18 @@ pub struct RunConfig {
     pub api_token: Option<String>,
     /// Where the state lives; none: in memory only.
     pub state: Option<StateConfig>,
+    /// Where SIGHUP reloads from.
+    pub reload: Reload,
+}
+
+/// What SIGHUP re-reads.
+#[derive(Clone, Debug, Default)]
+pub struct Reload {
+    /// The configuration file and what it said at start (`run --config`).
+    pub config: Option<(PathBuf, crate::config::Loaded)>,
+    /// Otherwise: the policy (a built-in name or a file) and the token file as given.
+    pub policy: String,
+    pub token_file: Option<PathBuf>,
 }
 
 /// The SQLite state (see [`crate::state`]).
@@ -143,6 +157,11 @@ enum Input {
         action: OperatorAction,
         note: String,
         reply: oneshot::Sender<Option<usize>>,
+    },
+    /// A new policy (SIGHUP): swapped into the judge, which re-judges what it holds.
+    Policy {
+        policy: Box<Policy>,
+        reply: oneshot::Sender<usize>,
     },
     /// Time to refresh the API's snapshot if anything changed.
     Tick,
@@ -373,9 +392,10 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
         shared: shared.clone(),
         tx: tx.clone(),
         metrics,
-        token: cfg.api_token.clone().map(Arc::from),
+        token: Arc::new(std::sync::RwLock::new(cfg.api_token.clone().map(Arc::from))),
         reader,
     };
+    let token = state.token.clone();
     rt.block_on(async {
         let sessions = Arc::new(AtomicU64::new(0));
         let accept = tokio::spawn(accept_loop(
@@ -413,6 +433,12 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
                 }
             })
         };
+        let hup = tokio::spawn(reload_on_sighup(
+            cfg.reload.clone(),
+            tx.clone(),
+            token.clone(),
+            stop_rx.clone(),
+        ));
         let mut api_stop = stop_rx.clone();
         let server = tokio::spawn(async move {
             let _ = axum::serve(api, app)
@@ -430,6 +456,7 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
             let _ = accept.await;
             let _ = server.await;
             let _ = ticker.await;
+            let _ = hup.await;
         })
         .await;
     });
@@ -470,6 +497,88 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Reloads the policy and the API token on SIGHUP, until shutdown.
+async fn reload_on_sighup(
+    reload: Reload,
+    tx: mpsc::Sender<Input>,
+    token: Arc<std::sync::RwLock<Option<Arc<str>>>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: reloading is off");
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {}
+                _ = stop.changed() => return,
+            }
+            let outcome = match reload_files(&reload) {
+                Ok((policy, new_token)) => {
+                    let (name, hash) = (policy.name.clone(), policy.hash());
+                    let (reply, answer) = oneshot::channel();
+                    let input = Input::Policy {
+                        policy: Box::new(policy),
+                        reply,
+                    };
+                    if tx.send(input).await.is_err() {
+                        return;
+                    }
+                    let decided = answer.await.unwrap_or(0);
+                    *token.write().unwrap_or_else(|e| e.into_inner()) = new_token.map(Arc::from);
+                    tracing::info!(
+                        "SIGHUP: policy {name} ({hash}) in force, {decided} decisions from \
+                         re-judging; API token reloaded"
+                    );
+                    "ok"
+                }
+                Err(e) => {
+                    tracing::error!("SIGHUP: {e}; the running configuration stays");
+                    "refused"
+                }
+            };
+            metrics::counter!("routewitness_reloads_total", "result" => outcome).increment(1);
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (reload, tx, token, stop.changed().await);
+    }
+}
+
+/// The policy and token the reload source names now, or why they cannot be used.
+fn reload_files(reload: &Reload) -> Result<(Policy, Option<String>), String> {
+    let (policy, token_file) = match &reload.config {
+        Some((path, running)) => {
+            let mut l = crate::config::Loaded::load(path).map_err(|e| e.to_string())?;
+            let (policy, token_file) = (l.config.policy.clone(), l.config.api.token_file.clone());
+            // Everything else needs a restart: say what changed.
+            l.config.policy = running.config.policy.clone();
+            l.config.api.token_file = running.config.api.token_file.clone();
+            let changed = crate::config::changed_keys(running, &l);
+            if !changed.is_empty() {
+                tracing::warn!(
+                    "SIGHUP: {} changed in {}: that takes a restart (policy and API token \
+                     are reloaded now)",
+                    changed.join(", "),
+                    path.display()
+                );
+            }
+            (policy, token_file)
+        }
+        None => (reload.policy.clone(), reload.token_file.clone()),
+    };
+    let policy = Policy::load(&policy).map_err(|e| format!("policy: {e}"))?;
+    let token = match token_file {
+        Some(f) => Some(crate::config::read_token(&f).map_err(|e| format!("API token: {e}"))?),
+        None => None,
+    };
+    Ok((policy, token))
 }
 
 async fn accept_loop(
@@ -818,8 +927,6 @@ fn pipeline_loop(
             let _ = to_state.send(StateMsg::Decisions(ds));
         }
     };
-    let policy_name = policy.name.clone();
-    let policy_hash = policy.hash();
     let mut rov = RovStage::new(&index, cfg.honour_expires);
     let mut tally = Tally::new(
         &index,
@@ -946,8 +1053,8 @@ fn pipeline_loop(
             started: started.clone(),
             bmp_listener: bmp_addr.to_string(),
             view: cfg.view,
-            policy: policy_name.clone(),
-            policy_hash: policy_hash.clone(),
+            policy: judge.map_or_else(String::new, |j| j.policy().name.clone()),
+            policy_hash: judge.map_or_else(String::new, |j| j.policy_hash().to_string()),
             rpki: cfg.rpki_description.clone(),
             rpki_serial,
             routers,
@@ -1068,6 +1175,17 @@ fn pipeline_loop(
                         })),
                     );
                 }
+                Input::Policy { policy, reply } => {
+                    handle(&mut events, &mut rov, &mut tally);
+                    let before = tally.judges().first().map_or(0, |j| j.stats().decisions);
+                    if let Some(j) = tally.judge_mut() {
+                        j.set_policy(*policy, now());
+                    }
+                    tally.flush_decisions();
+                    send_decisions();
+                    let after = tally.judges().first().map_or(0, |j| j.stats().decisions);
+                    let _ = reply.send((after - before) as usize);
+                }
                 Input::Tick => {}
             }
         }
@@ -1090,7 +1208,8 @@ struct AppState {
     shared: Arc<Mutex<Shared>>,
     tx: mpsc::Sender<Input>,
     metrics: Option<PrometheusHandle>,
-    token: Option<Arc<str>>,
+    /// Swapped on SIGHUP.
+    token: Arc<std::sync::RwLock<Option<Arc<str>>>>,
     /// The decision log, when there is a state file.
     reader: Option<Arc<Mutex<Reader>>>,
 }
@@ -1267,7 +1386,8 @@ async fn operator(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let Some(token) = &s.token else {
+    let token = s.token.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let Some(token) = &token else {
         return (
             StatusCode::FORBIDDEN,
             "no API token is configured (--api-token-file): holds and releases are refused",

@@ -587,6 +587,14 @@ fn quarantine_ids(d: &Daemon) -> Vec<(String, bool)> {
         .collect()
 }
 
+/// Waits up to 10 s for the claim `id` in `/v1/quarantine`.
+fn wait_until_held(d: &Daemon, id: &str) {
+    wait_for(Duration::from_secs(10), || {
+        quarantine_ids(d).iter().any(|(x, _)| x == id).then_some(())
+    })
+    .unwrap_or_else(|| panic!("{id} not held:\n{}", d.log()));
+}
+
 /// Kill -9 and restart: the decision log, the quarantine, the operator's hold, peer trust
 /// and the established claims all come back; the demo replay is not judged twice; a
 /// route held before is held again when its router re-sends it (not learned afresh), and
@@ -638,13 +646,7 @@ fn kill_9_and_restart_resume_the_same_quarantine_trust_and_claims() {
     .expect("the RIB replayed");
     let when = established(&d).expect("1.8.8.0/24 established by the RIB's 34 peers");
     let router = gobgp_stream(&d);
-    wait_for(Duration::from_secs(10), || {
-        quarantine_ids(&d)
-            .iter()
-            .any(|(id, _)| id == invalid)
-            .then_some(())
-    })
-    .expect("the RPKI-invalid route held");
+    wait_until_held(&d, invalid);
     let path = format!("/v1/quarantine/{held_by_noc}/hold");
     let (code, body) = http_post(d.api, &path, Some(token), r#"{"note":"noc"}"#);
     assert_eq!(code, 200, "{body}");
@@ -717,4 +719,81 @@ fn kill_9_and_restart_resume_the_same_quarantine_trust_and_claims() {
             "{id} after SIGTERM: {q:?}"
         );
     }
+}
+
+/// SIGHUP reloads the policy (what it holds is re-judged at once, decisions with cause
+/// `policy`) and the API token; a policy that does not load leaves the running one.
+#[test]
+fn sighup_reloads_the_policy_and_token_and_keeps_them_when_broken() {
+    let dir = lab::scratch("reload");
+    let policy = dir.join("policy.toml");
+    let lab_policy = std::fs::read_to_string(fixture("tests/lab/policy.toml")).unwrap();
+    std::fs::write(&policy, &lab_policy).unwrap();
+    let (old, new) = ("old-token-of-sixteen-chars", "new-token-of-sixteen-chars");
+    std::fs::write(dir.join("token"), old).unwrap();
+    let d = Daemon::start(&[
+        "--no-replay",
+        "--no-state",
+        "--vrps",
+        fixture("fixtures/bmp/lab/vrps.json").to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+        "--view",
+        "loc-rib",
+        "--api-token-file",
+        dir.join("token").to_str().unwrap(),
+    ]);
+    let invalid = "203.0.113.0-24-AS65002";
+    let router = gobgp_stream(&d);
+    wait_until_held(&d, invalid);
+    let hash = status_of(&d).unwrap()["policy_hash"].clone();
+    let hup = |d: &Daemon| {
+        let pid = d.pid().to_string();
+        assert!(std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+
+    // RPKI-invalid routes now propagate; the token is replaced.
+    std::fs::write(
+        &policy,
+        lab_policy.clone() + "\n[rpki]\ninvalid = \"propagate\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("token"), new).unwrap();
+    hup(&d);
+    let released = wait_for(Duration::from_secs(10), || {
+        let v: Value = serde_json::from_str(&http_get(d.api, "/v1/decisions").ok()?).ok()?;
+        v.as_array()?
+            .iter()
+            .find(|x| x["prefix"] == "203.0.113.0/24" && x["cause"] == "policy")
+            .cloned()
+    })
+    .unwrap_or_else(|| panic!("no policy decision:\n{}", d.log()));
+    assert_eq!(released["outcome"], "propagate");
+    // The status snapshot follows within its refresh.
+    let s = wait_for(Duration::from_secs(5), || {
+        status_of(&d).filter(|s| s["policy_hash"] != hash)
+    })
+    .expect("the new policy's hash in the status");
+    assert_eq!(released["policy"], s["policy_hash"]);
+    assert!(quarantine_ids(&d).iter().all(|(id, _)| id != invalid));
+    let path = "/v1/quarantine/198.51.100.0-24-AS65002/hold";
+    assert_eq!(http_post(d.api, path, Some(old), "").0, 401);
+    assert_eq!(http_post(d.api, path, Some(new), "").0, 200);
+
+    // A broken policy: refused, the running one stays, the daemon carries on.
+    std::fs::write(&policy, "[rpki]\ninvalid = \"maybe\"\n").unwrap();
+    hup(&d);
+    wait_for(Duration::from_secs(10), || {
+        d.log()
+            .contains("the running configuration stays")
+            .then_some(())
+    })
+    .unwrap_or_else(|| panic!("no refusal logged:\n{}", d.log()));
+    assert_eq!(status_of(&d).unwrap()["policy_hash"], s["policy_hash"]);
+    assert_eq!(http_post(d.api, path, Some(new), "").0, 200);
+    drop(router);
 }

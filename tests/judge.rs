@@ -949,3 +949,56 @@ fn a_restored_judge_keeps_established_claims_trust_and_operator_holds() {
     assert_eq!(again.trust.len(), saved.trust.len());
     assert_eq!(again.claims.map(|c| c.len()), Some(1));
 }
+
+/// A policy swapped into a running judge applies at once to the routes it holds: a
+/// prefix set added holds another origin's route, an RPKI action relaxed releases the
+/// invalid route; each is a decision with cause `policy` and the new policy's hash, and
+/// routes the swap does not touch get no decision.
+#[test]
+fn a_swapped_policy_rejudges_the_routes_held_and_not_the_others() {
+    use routewitness::judge::policy::PrefixSet;
+    use routewitness::judge::Action;
+    let vrps = vec![Vrp {
+        prefix: net("11.1.0.0/16"),
+        max_length: 16,
+        asn: Asn(65),
+        expires: None,
+        ta: None,
+    }];
+    let idx = VrpIndex::from_vrps(vrps);
+    let aspa = AspaSet::default();
+    let mut lab = Lab::new(&idx);
+    let mut j = Judge::new(policy(|_| {}), &idx, &aspa, true, None);
+    peers(&mut j, &[100, 200]);
+    // RPKI-invalid (wrong origin): held; an unrelated route: propagated.
+    let d = announce(&mut lab, &mut j, 0, 0, "11.1.0.0/16", &[100, 66], false);
+    assert_eq!(d[0].outcome, Outcome::Quarantine);
+    assert!(announce(&mut lab, &mut j, 0, 1, "12.0.0.0/16", &[200, 7], false).is_empty());
+    let old_hash = j.policy_hash().to_string();
+
+    let relaxed = || {
+        policy(|p| {
+            p.rpki.invalid = Action::Propagate;
+            p.prefix_sets.push(PrefixSet {
+                name: "ours".into(),
+                prefixes: vec![net("12.0.0.0/8")],
+                origins: vec![Asn(8)],
+                max_length: None,
+                action: Action::Reject,
+            });
+        })
+    };
+    j.set_policy(relaxed(), at(10));
+    let d = listed(&mut j);
+    assert_eq!(d.len(), 2, "{d:?}");
+    assert!(d.iter().all(|x| x.cause == Cause::Policy));
+    assert!(d.iter().all(|x| *x.policy != *old_hash));
+    let released = d.iter().find(|x| x.prefix == net("11.1.0.0/16")).unwrap();
+    assert_eq!(released.outcome, Outcome::Propagate);
+    let held = d.iter().find(|x| x.prefix == net("12.0.0.0/16")).unwrap();
+    assert_eq!(held.outcome, Outcome::Reject);
+    assert_eq!(rules(held), ["prefix_sets.ours"]);
+    // The same policy again changes nothing.
+    j.set_policy(relaxed(), at(20));
+    assert!(listed(&mut j).is_empty());
+}

@@ -64,6 +64,8 @@ pub enum Cause {
     PeerDown,
     /// An operator held or released the claim (through the API).
     Operator,
+    /// The policy was swapped (the daemon reloaded it).
+    Policy,
 }
 
 /// A claim named as evidence.

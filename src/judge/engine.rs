@@ -491,27 +491,7 @@ impl<'a> Judge<'a> {
         honour_expires: bool,
         rpki_serial: Option<u64>,
     ) -> Self {
-        let mut actions = [Action::Propagate; cond::COUNT];
-        actions[0] = policy.rpki.invalid;
-        actions[1] = policy.rpki.not_found;
-        actions[2] = policy.anomalies.aspa_invalid;
-        actions[3] = policy.anomalies.as_set;
-        actions[4] = policy.anomalies.reserved_asn;
-        actions[5] = policy.anomalies.bogon;
-        actions[6] = policy.anomalies.too_specific;
-        actions[7] = Action::Reject; // per set: see `set_action`
-        actions[8] = policy.conflicts.moas;
-        actions[9] = policy.conflicts.sub_prefix;
-        actions[10] = policy.conflicts.squat;
-        actions[11] = policy.confirm.on_unconfirmed;
-        actions[12] = policy.conflicts.untrusted_source;
-        let mut hold_mask = 0u16;
-        for (i, act) in actions.iter().enumerate() {
-            if *act != Action::Propagate {
-                hold_mask |= 1 << i;
-            }
-        }
-        hold_mask |= cond::PREFIX_SET;
+        let (actions, hold_mask) = Self::actions_of(&policy);
         let seen = (policy.conflicts.squat != Action::Propagate).then(Tries::default);
         Judge {
             policy_hash: Arc::from(policy.hash()),
@@ -544,6 +524,80 @@ impl<'a> Judge<'a> {
             out: Vec::new(),
             conflicts: Vec::new(),
             stats: JudgeStats::default(),
+        }
+    }
+
+    /// The action of each condition under `policy`, and the conditions that hold a route.
+    fn actions_of(policy: &Policy) -> ([Action; cond::COUNT], u16) {
+        let mut actions = [Action::Propagate; cond::COUNT];
+        actions[0] = policy.rpki.invalid;
+        actions[1] = policy.rpki.not_found;
+        actions[2] = policy.anomalies.aspa_invalid;
+        actions[3] = policy.anomalies.as_set;
+        actions[4] = policy.anomalies.reserved_asn;
+        actions[5] = policy.anomalies.bogon;
+        actions[6] = policy.anomalies.too_specific;
+        actions[7] = Action::Reject; // per set: see `set_action`
+        actions[8] = policy.conflicts.moas;
+        actions[9] = policy.conflicts.sub_prefix;
+        actions[10] = policy.conflicts.squat;
+        actions[11] = policy.confirm.on_unconfirmed;
+        actions[12] = policy.conflicts.untrusted_source;
+        let mut hold_mask = 0u16;
+        for (i, act) in actions.iter().enumerate() {
+            if *act != Action::Propagate {
+                hold_mask |= 1 << i;
+            }
+        }
+        hold_mask |= cond::PREFIX_SET;
+        (actions, hold_mask)
+    }
+
+    /// Swaps the policy of a running judge (the daemon's SIGHUP). Actions, thresholds,
+    /// trust parameters, prefix sets and allow-lists apply at once: every live claim's
+    /// prefix conditions are recomputed, its standing re-judged, and each of its routes
+    /// whose outcome changes gets a decision with cause `policy` (a release still waits
+    /// out the hold-down). Two things apply only to routes announced after the swap, as
+    /// the judge keeps no paths: peer roles (ASPA is checked on the path when it arrives)
+    /// and the squat history (it starts now when squats are turned on).
+    pub fn set_policy(&mut self, policy: Policy, time: EventTime) {
+        self.advance(time);
+        let t = self.now;
+        let (actions, hold_mask) = Self::actions_of(&policy);
+        self.actions = actions;
+        self.hold_mask = hold_mask;
+        self.policy_hash = Arc::from(policy.hash());
+        let squat = policy.conflicts.squat != Action::Propagate;
+        if squat && self.seen.is_none() {
+            self.seen = Some(Tries::default());
+        } else if !squat {
+            self.seen = None;
+        }
+        self.policy = policy;
+        for p in &mut self.peers {
+            p.role = self.policy.role_of(p.peer.asn);
+        }
+        let prefix_bits = cond::BOGON | cond::TOO_SPECIFIC | cond::PREFIX_SET;
+        let live: Vec<u32> = self.live_claims().collect();
+        for c in live {
+            let (prefix, origin) = {
+                let cl = &self.claims[c as usize];
+                (cl.prefix, cl.origin)
+            };
+            let (flags, set_action) = self.prefix_conditions(&prefix, origin);
+            {
+                let cl = &mut self.claims[c as usize];
+                cl.flags = (cl.flags & !prefix_bits) | flags;
+                cl.set_action = set_action;
+            }
+            self.evaluate_claim(c, t, None);
+            // The claim may have been re-judged (and its witnesses with it).
+            if !self.claims[c as usize].live {
+                continue;
+            }
+            for wi in 0..self.claims[c as usize].witnesses.len() {
+                self.evaluate_route(c, wi, t, Cause::Policy, None);
+            }
         }
     }
 

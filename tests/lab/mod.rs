@@ -178,6 +178,10 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// SIGTERM; waits up to 20 s. (exit code, time taken, stderr).
     pub fn terminate(&mut self) -> (Option<i32>, Duration, String) {
         let mut child = self.child.take().expect("running");
