@@ -797,3 +797,67 @@ fn sighup_reloads_the_policy_and_token_and_keeps_them_when_broken() {
     assert_eq!(http_post(d.api, path, Some(new), "").0, 200);
     drop(router);
 }
+
+/// Conflicting claims from a real router: after the 2014 RIB has established who
+/// originates what, GoBGP originates a MOAS for one of its prefixes and a more-specific
+/// of another with a foreign origin. Both are held as conflicts (one router is one
+/// witness: it cannot confirm its own claim), with the established claim as evidence;
+/// withdrawing the MOAS at the router ends its hold.
+#[test]
+fn gobgp_conflicting_claims_are_held_against_what_is_established() {
+    let Some(gobgp) = lab::GoBgp::require() else {
+        return;
+    };
+    let d = Daemon::start(&[
+        "--no-state",
+        "--replay",
+        fixture("fixtures/mrt/routeviews2_rib.20140523.0600_slice.mrt.gz")
+            .to_str()
+            .unwrap(),
+        "--vrps",
+        fixture("fixtures/bmp/lab/vrps.json").to_str().unwrap(),
+        "--policy",
+        fixture("tests/lab/policy.toml").to_str().unwrap(),
+        "--view",
+        "loc-rib",
+    ]);
+    wait_for(Duration::from_secs(30), || {
+        d.log().contains("replayed 1 MRT files").then_some(())
+    })
+    .expect("the RIB replayed");
+    let g = gobgp.start(d.bmp);
+    g.add("1.8.8.0/24", &[65001, 666]);
+    g.add("1.51.7.0/24", &[65001, 666]);
+    let decision = |prefix: &str, outcome: &str| {
+        wait_for(Duration::from_secs(30), || {
+            let v: Value = serde_json::from_str(&http_get(d.api, "/v1/decisions").ok()?).ok()?;
+            v.as_array()?
+                .iter()
+                .find(|x| x["prefix"] == prefix && x["outcome"] == outcome)
+                .cloned()
+        })
+        .unwrap_or_else(|| panic!("no {outcome} for {prefix}:\n{}", d.log()))
+    };
+    let moas = decision("1.8.8.0/24", "quarantine");
+    assert_eq!(moas["origin"], 666);
+    assert_eq!(moas["reasons"][0]["rule"], "conflicts.moas", "{moas}");
+    assert_eq!(moas["reasons"][0]["against"][0]["origin"], 38345, "{moas}");
+    // One router is one witness of the two needed.
+    assert_eq!(moas["reasons"][0]["witnesses"]["effective"], 1.0, "{moas}");
+    assert_eq!(moas["reasons"][0]["witnesses"]["needed"], 2.0, "{moas}");
+    let sub = decision("1.51.7.0/24", "quarantine");
+    assert_eq!(sub["reasons"][0]["rule"], "conflicts.sub_prefix", "{sub}");
+    assert_eq!(
+        sub["reasons"][0]["against"][0]["prefix"], "1.51.0.0/16",
+        "{sub}"
+    );
+    // Both claims on 1.8.8.0/24 are visible, and only the RIB's is established.
+    let v: Value =
+        serde_json::from_str(&http_get(d.api, "/v1/routes?prefix=1.8.8.0/24").unwrap()).unwrap();
+    let claims = v["claims"].as_array().unwrap();
+    let of = |o: u64| claims.iter().find(|c| c["origin"] == o).unwrap();
+    assert!(of(38345)["established"].is_string(), "{v}");
+    assert!(of(666)["established"].is_null(), "{v}");
+    g.del("1.8.8.0/24");
+    decision("1.8.8.0/24", "withdrawn");
+}
