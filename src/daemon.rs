@@ -914,17 +914,23 @@ fn pipeline_loop(
         move |d: Decision| pending.borrow_mut().push(d)
     };
     let send_decisions = || {
-        let mut ds = std::mem::take(&mut *pending.borrow_mut());
+        let ds = std::mem::take(&mut *pending.borrow_mut());
         // In chunks, so the channel bounds the decisions in flight (16 x 8,192), and
         // sending blocks while the state thread is behind: back-pressure up to the
-        // routers.
-        while ds.len() > DECISION_CHUNK {
-            let rest = ds.split_off(DECISION_CHUNK);
-            let _ = to_state.send(StateMsg::Decisions(ds));
-            ds = rest;
+        // routers. (Each decision moves once.)
+        if ds.len() <= DECISION_CHUNK {
+            if !ds.is_empty() {
+                let _ = to_state.send(StateMsg::Decisions(ds));
+            }
+            return;
         }
-        if !ds.is_empty() {
-            let _ = to_state.send(StateMsg::Decisions(ds));
+        let mut all = ds.into_iter();
+        loop {
+            let chunk: Vec<Decision> = all.by_ref().take(DECISION_CHUNK).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let _ = to_state.send(StateMsg::Decisions(chunk));
         }
     };
     let mut rov = RovStage::new(&index, cfg.honour_expires);
