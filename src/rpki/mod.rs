@@ -4,6 +4,7 @@
 pub mod aspa;
 pub mod index;
 pub mod rov;
+pub mod rtr;
 pub mod vrps;
 
 pub use aspa::{AspaSet, AspaState, AspaVerdict};

@@ -567,3 +567,76 @@ impl FrrLab {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
+
+/// Debian's StayRTR (0.5.1) serving a VRP JSON file on loopback.
+pub struct StayRtr {
+    pub proc: Proc,
+    pub addr: SocketAddr,
+    pub file: PathBuf,
+}
+
+impl StayRtr {
+    pub fn require() -> bool {
+        require("stayrtr", "stayrtr")
+    }
+
+    /// StayRTR serving `json` (copied into its own directory as `vrps.json`) on a free
+    /// loopback port. `-checktime=false`: the shared snapshots are older than the 24 h
+    /// StayRTR otherwise insists on (../shared/lab/README.md §4). `extra`: more flags.
+    pub fn start(json: &str, extra: &[&str]) -> StayRtr {
+        let dir = scratch("stayrtr");
+        let file = dir.join("vrps.json");
+        std::fs::write(&file, json).unwrap();
+        let port = free_port_on("127.0.0.1");
+        Self::start_on(dir, file, port, extra)
+    }
+
+    fn start_on(dir: PathBuf, file: PathBuf, port: u16, extra: &[&str]) -> StayRtr {
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let metrics = format!("127.0.0.1:{}", free_port_on("127.0.0.1"));
+        let mut cmd = Command::new("stayrtr");
+        cmd.args([
+            "-bind",
+            &addr.to_string(),
+            "-metrics.addr",
+            &metrics,
+            "-cache",
+            file.to_str().unwrap(),
+            "-checktime=false",
+            "-refresh",
+            "3600",
+        ])
+        .args(extra);
+        let proc = Proc::spawn(&mut cmd, dir, &format!("stayrtr-{port}.log"));
+        let up = wait_for(Duration::from_secs(20), || {
+            std::net::TcpStream::connect(addr).ok()
+        });
+        assert!(
+            up.is_some(),
+            "stayrtr did not listen on {addr}: {}",
+            proc.log()
+        );
+        StayRtr { proc, addr, file }
+    }
+
+    /// Rewrites the file and makes StayRTR read it now (SIGHUP).
+    pub fn serve(&self, json: &str) {
+        std::fs::write(&self.file, json).unwrap();
+        let pid = self.proc.child.as_ref().unwrap().id().to_string();
+        assert!(Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success());
+    }
+
+    /// Stops it and starts a new one on the same port and file (a cache restart).
+    pub fn restart(mut self, extra: &[&str]) -> StayRtr {
+        let (dir, file, port) = (self.proc.dir.clone(), self.file.clone(), self.addr.port());
+        if let Some(mut c) = self.proc.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        Self::start_on(dir, file, port, extra)
+    }
+}
