@@ -66,15 +66,38 @@ fn stayrtr_captures_decode() {
 }
 
 /// StayRTR's answer to a Serial Query after an edit: one announcement, one withdrawal.
+/// The capture is the lab's exchange log: records of a direction byte (`>` sent by the
+/// client, `<` received from the cache), a 32-bit length and the bytes.
 #[test]
 fn stayrtr_incremental_capture_decodes() {
     let bytes = std::fs::read(fixture("fixtures/rtr/stayrtr-incremental-v1.bin")).unwrap();
-    let (mut at, mut pdus) = (0, Vec::new());
+    let (mut at, mut pdus, mut queries) = (0, Vec::new(), Vec::new());
     while at < bytes.len() {
-        let (pdu, n) = decode(&bytes[at..]).unwrap().expect("whole PDUs");
-        pdus.push(pdu);
-        at += n;
+        let dir = bytes[at];
+        let len = u32::from_be_bytes(bytes[at + 1..at + 5].try_into().unwrap()) as usize;
+        let body = &bytes[at + 5..at + 5 + len];
+        at += 5 + len;
+        let mut i = 0;
+        while i < body.len() {
+            let (pdu, n) = decode(&body[i..]).unwrap().expect("whole PDUs");
+            i += n;
+            if dir == b'>' {
+                queries.push(pdu);
+            } else {
+                pdus.push(pdu);
+            }
+        }
     }
+    assert!(
+        matches!(queries[0], Pdu::ResetQuery { version: 1 }),
+        "{queries:?}"
+    );
+    assert!(queries
+        .iter()
+        .any(|q| matches!(q, Pdu::SerialQuery { serial: 0, .. })));
+    assert!(pdus
+        .iter()
+        .any(|p| matches!(p, Pdu::SerialNotify { serial: 1, .. })));
     let announced = pdus.iter().any(|p| {
         matches!(p, Pdu::Prefix { announce: true, prefix, asn: 65002, .. } if prefix.to_string() == "198.18.0.0/24")
     });
@@ -229,4 +252,51 @@ fn a_version_1_cache_makes_the_client_fall_back() {
     assert_eq!(d.version, 1, "{:?}", c.status());
     assert_eq!(d.vrp_count(), 6);
     assert_eq!(d.aspa_count(), 0);
+}
+
+/// The bundled 723,521-VRP snapshot served by the real StayRTR arrives whole and equal:
+/// every (prefix, max length, AS) the file has, nothing else.
+#[test]
+fn stayrtr_serves_the_723k_snapshot_whole() {
+    if !lab::StayRtr::require() {
+        return;
+    }
+    use routewitness::rpki::vrps::{load, to_rpki_client_json, LoadOptions};
+    let set = load(
+        &fixture("fixtures/vrp/rpki-client_20250720T093135Z.json.bz2"),
+        LoadOptions::default(),
+    )
+    .unwrap();
+    // Without `expires`: StayRTR drops what has expired (all of it, July 2025).
+    let cache = lab::StayRtr::start(
+        &to_rpki_client_json(&set, "2025-07-20T09:31:35Z", false),
+        &[],
+    );
+    lab::wait_for(Duration::from_secs(60), || {
+        cache.proc.log().contains("Server started").then_some(())
+    })
+    .expect("StayRTR loaded the snapshot");
+    let c = Running::start(cache.addr, 2);
+    let d = c.next(60);
+    let key = |v: &routewitness::rpki::Vrp| (v.prefix, v.max_length, v.asn);
+    let mut want: Vec<_> = set.vrps.iter().map(key).collect();
+    want.sort();
+    want.dedup();
+    let mut got: Vec<_> = d.vrps().iter().map(key).collect();
+    got.sort();
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "the sets differ");
+    assert_eq!(d.vrp_count(), 723_521);
+    // The snapshot's 100 ASPAs, each served for both families (8210bis-10 has one PDU per
+    // AFI), with the same providers.
+    let per_afi: usize = set
+        .aspas
+        .iter()
+        .map(|a| if a.afi.is_none() { 2 } else { 1 })
+        .sum();
+    assert_eq!(d.aspa_count(), per_afi);
+    for a in d.aspas() {
+        let src = set.aspas.iter().find(|s| s.customer == a.customer).unwrap();
+        assert_eq!(a.providers, src.providers, "AS{}", a.customer.0);
+    }
 }

@@ -14,8 +14,9 @@
 //!   (Error Report "Unsupported Protocol Version", or a reply in a lower version), down to
 //!   version 0;
 //! - Reset Query first, then Serial Queries every `refresh` (from End of Data; version 0
-//!   has none: 3600 s) and on Serial Notify; Cache Reset and a changed session id go back
-//!   to a Reset Query; empty deltas (StayRTR sends them) change nothing;
+//!   has none: 3600 s) and on Serial Notify; Cache Reset, a changed session id, and a
+//!   Serial Query the cache refuses or drops (StayRTR after a restart) go back to a Reset
+//!   Query; empty deltas (StayRTR sends them) change nothing;
 //! - an update is applied only whole, at End of Data;
 //! - reconnects with backoff (1 s doubling to `retry`, at most 60 s) after any failure;
 //! - data older than `expire` (from the last End of Data) is reported as expired; the
@@ -355,29 +356,73 @@ fn encode_error(version: u8, code: u16, text: &str) -> Vec<u8> {
     v
 }
 
-/// The data a cache has given, as of its last End of Data.
+/// The data a cache has given, as of its last End of Data. Cloning it is cheap: the
+/// sets are shared, and copied only when a delta changes them while a clone is held.
 #[derive(Clone, Debug, Default)]
 pub struct RtrData {
     pub session: u16,
     pub serial: u32,
     pub version: u8,
     pub timing: Timing,
+    sets: std::sync::Arc<Sets>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Sets {
     vrps: FxHashSet<(IpNet, u8, u32)>,
     aspas: FxHashMap<(u32, Option<AspaAfi>), Vec<u32>>,
 }
 
+impl Sets {
+    /// Applies one announcement or withdrawal: `Some(changed)`, `None` for PDUs that
+    /// carry no payload kept here (Router Keys).
+    fn push(&mut self, pdu: Pdu) -> Option<bool> {
+        match pdu {
+            Pdu::Prefix {
+                announce,
+                prefix,
+                max_length,
+                asn,
+                ..
+            } => {
+                let key = (prefix, max_length, asn);
+                Some(if announce {
+                    self.vrps.insert(key)
+                } else {
+                    self.vrps.remove(&key)
+                })
+            }
+            Pdu::Aspa {
+                announce,
+                customer,
+                afi,
+                providers,
+                ..
+            } => {
+                let key = (customer, afi);
+                Some(if announce {
+                    self.aspas.insert(key, providers.clone()) != Some(providers)
+                } else {
+                    self.aspas.remove(&key).is_some()
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
 impl RtrData {
     pub fn vrp_count(&self) -> usize {
-        self.vrps.len()
+        self.sets.vrps.len()
     }
 
     pub fn aspa_count(&self) -> usize {
-        self.aspas.len()
+        self.sets.aspas.len()
     }
 
-    /// The VRPs, sorted.
+    /// The VRPs, in no particular order ([`crate::rpki::VrpIndex`] orders them itself).
     pub fn vrps(&self) -> Vec<Vrp> {
-        let mut v: Vec<Vrp> = self
+        self.sets
             .vrps
             .iter()
             .map(|&(prefix, max_length, asn)| Vrp {
@@ -387,14 +432,13 @@ impl RtrData {
                 ta: None,
                 expires: None,
             })
-            .collect();
-        v.sort_by_key(|a| (a.prefix, a.max_length, a.asn));
-        v
+            .collect()
     }
 
     /// The ASPAs, sorted by customer.
     pub fn aspas(&self) -> Vec<Aspa> {
         let mut v: Vec<Aspa> = self
+            .sets
             .aspas
             .iter()
             .map(|(&(customer, afi), providers)| {
@@ -479,31 +523,58 @@ enum End {
     Stopped,
 }
 
-/// A connection's reading side: a buffer and the socket.
+/// A connection's reading side: the socket, and a buffer read from `start` on (compacted
+/// only when more is read, so a PDU costs no memmove of what follows it).
 struct Conn {
     stream: TcpStream,
     buf: Vec<u8>,
+    start: usize,
 }
 
 impl Conn {
+    fn new(stream: TcpStream) -> Self {
+        Conn {
+            stream,
+            buf: Vec::with_capacity(256 * 1024),
+            start: 0,
+        }
+    }
+
     /// The next PDU, waiting at most until `deadline` (`Ok(None)`: the deadline passed).
     async fn next(
         &mut self,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<Option<Pdu>, RtrError> {
         loop {
-            if let Some((pdu, n)) = decode(&self.buf)? {
-                self.buf.drain(..n);
+            if let Some((pdu, n)) = decode(&self.buf[self.start..])? {
+                self.start += n;
                 return Ok(Some(pdu));
             }
-            let mut chunk = [0u8; 16 * 1024];
-            let read = match deadline {
-                Some(d) => match tokio::time::timeout_at(d, self.stream.read(&mut chunk)).await {
-                    Ok(r) => r?,
-                    Err(_) => return Ok(None),
-                },
-                None => self.stream.read(&mut chunk).await?,
+            self.buf.drain(..self.start);
+            self.start = 0;
+            let had = self.buf.len();
+            self.buf.resize(had + 128 * 1024, 0);
+            let read = {
+                let into = &mut self.buf[had..];
+                match deadline {
+                    Some(d) => match tokio::time::timeout_at(d, self.stream.read(into)).await {
+                        Ok(r) => r,
+                        Err(_) => {
+                            self.buf.truncate(had);
+                            return Ok(None);
+                        }
+                    },
+                    None => self.stream.read(into).await,
+                }
             };
+            let read = match read {
+                Ok(n) => n,
+                Err(e) => {
+                    self.buf.truncate(had);
+                    return Err(e.into());
+                }
+            };
+            self.buf.truncate(had + read);
             if read == 0 {
                 return Err(RtrError::Io(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
@@ -514,7 +585,6 @@ impl Conn {
                     },
                 )));
             }
-            self.buf.extend_from_slice(&chunk[..read]);
         }
     }
 }
@@ -523,6 +593,10 @@ impl Conn {
 pub struct RtrClient {
     cfg: RtrConfig,
     data: Option<RtrData>,
+    /// The cache refused or dropped our Serial Query (StayRTR answers the serial of a
+    /// session it no longer knows with Error Report 0 "Session ID mismatch" and closes):
+    /// the next query is a Reset Query.
+    force_reset: bool,
     updated: Option<Instant>,
     pub status: RtrStatus,
 }
@@ -539,6 +613,7 @@ impl RtrClient {
                 ..cfg
             },
             data: None,
+            force_reset: false,
             updated: None,
         }
     }
@@ -594,13 +669,16 @@ impl RtrClient {
                     self.status.connected = true;
                     self.status.last_error = None;
                     status(&self.status);
-                    let mut conn = Conn {
-                        stream,
-                        buf: Vec::with_capacity(64 * 1024),
-                    };
+                    let mut conn = Conn::new(stream);
+                    let updates = self.status.updates;
                     let end = self
                         .session(&mut conn, version, &mut event, &mut status, &mut stop)
                         .await;
+                    // A session that ended before answering anything: if it was asked
+                    // for a serial, ask for everything next time (see `force_reset`).
+                    if self.status.updates == updates && matches!(end, End::Failed(_)) {
+                        self.force_reset = true;
+                    }
                     self.status.connected = false;
                     end
                 }
@@ -674,7 +752,7 @@ impl RtrClient {
         let state = self
             .data
             .as_ref()
-            .filter(|d| d.version == version)
+            .filter(|d| d.version == version && !self.force_reset)
             .map(|d| (d.session, d.serial));
         let mut reset = state.is_none();
         if let Err(e) = conn.stream.write_all(&encode_query(version, state)).await {
@@ -683,7 +761,10 @@ impl RtrClient {
         let mut awaiting = Some(tokio::time::Instant::now() + self.cfg.timeout);
         let mut next_refresh: Option<tokio::time::Instant> = None;
         let mut receiving = false;
+        // A reset's answer is built as it arrives (the hashing overlaps the wait for the
+        // cache); a delta's is kept until End of Data, then applied whole.
         let mut pending: Vec<Pdu> = Vec::new();
+        let mut building: Option<Sets> = None;
         let mut session_id: Option<u16> = self.data.as_ref().map(|d| d.session);
         loop {
             let deadline = awaiting.or(next_refresh);
@@ -739,10 +820,14 @@ impl RtrClient {
                         End::Downgrade((*v).min(version - 1))
                     }
                     code::NO_DATA_AVAILABLE => End::NoData,
-                    _ => End::Failed(RtrError::Report {
-                        code: *c,
-                        text: text.clone(),
-                    }),
+                    _ => {
+                        // Whatever the cache disliked, the next session starts afresh.
+                        self.force_reset = true;
+                        End::Failed(RtrError::Report {
+                            code: *c,
+                            text: text.clone(),
+                        })
+                    }
                 };
             }
             if pdu.version() != version {
@@ -767,9 +852,23 @@ impl RtrClient {
                     session_id = Some(session);
                     receiving = true;
                     pending.clear();
+                    building = reset.then(|| {
+                        let n = self.data.as_ref().map_or(0, |d| d.vrp_count());
+                        Sets {
+                            vrps: FxHashSet::with_capacity_and_hasher(n, Default::default()),
+                            aspas: FxHashMap::default(),
+                        }
+                    });
                 }
                 Pdu::Prefix { .. } | Pdu::Aspa { .. } | Pdu::RouterKey { .. } if receiving => {
-                    pending.push(pdu);
+                    match building.as_mut() {
+                        Some(b) => {
+                            if b.push(pdu) == Some(false) {
+                                self.status.duplicates += 1;
+                            }
+                        }
+                        None => pending.push(pdu),
+                    }
                 }
                 Pdu::EndOfData {
                     session,
@@ -777,7 +876,13 @@ impl RtrClient {
                     timing,
                     ..
                 } if receiving => {
-                    let changed = self.apply(reset, version, session, serial, timing, &mut pending);
+                    let changed = self.apply(
+                        building.take(),
+                        version,
+                        (session, serial),
+                        timing,
+                        &mut pending,
+                    );
                     receiving = false;
                     reset = false;
                     awaiting = None;
@@ -788,12 +893,14 @@ impl RtrClient {
                             + Duration::from_secs(u64::from(refresh.max(1))),
                     );
                     self.refresh_status();
+                    // The status first: whoever gets the data sees the status that goes
+                    // with it.
+                    status(&self.status);
                     if changed {
                         if let Some(d) = &self.data {
                             event(RtrEvent::Data(std::sync::Arc::new(d.clone())));
                         }
                     }
-                    status(&self.status);
                 }
                 Pdu::CacheReset { .. } => {
                     reset = true;
@@ -823,57 +930,34 @@ impl RtrClient {
         }
     }
 
-    /// Applies a whole response; returns whether the data changed.
+    /// Applies a whole response (`built`: a reset's new sets; else the `pending` delta);
+    /// returns whether the data changed.
     fn apply(
         &mut self,
-        reset: bool,
+        built: Option<Sets>,
         version: u8,
-        session: u16,
-        serial: u32,
+        (session, serial): (u16, u32),
         timing: Option<Timing>,
         pending: &mut Vec<Pdu>,
     ) -> bool {
+        let reset = built.is_some();
+        if reset {
+            self.force_reset = false;
+        }
         let first = self.data.is_none();
-        let mut data = if reset {
-            RtrData::default()
-        } else {
-            self.data.take().unwrap_or_default()
-        };
+        let mut data = self.data.take().unwrap_or_default();
         let mut changed = reset || first;
-        for pdu in pending.drain(..) {
-            match pdu {
-                Pdu::Prefix {
-                    announce,
-                    prefix,
-                    max_length,
-                    asn,
-                    ..
-                } => {
-                    let key = (prefix, max_length, asn);
-                    let did = if announce {
-                        data.vrps.insert(key)
-                    } else {
-                        data.vrps.remove(&key)
-                    };
-                    changed |= did;
-                    self.status.duplicates += u64::from(!did);
+        if let Some(b) = built {
+            data.sets = std::sync::Arc::new(b);
+        } else if !pending.is_empty() {
+            // Copies the sets only if a consumer still holds the previous ones.
+            let sets = std::sync::Arc::make_mut(&mut data.sets);
+            for pdu in pending.drain(..) {
+                match sets.push(pdu) {
+                    Some(true) => changed = true,
+                    Some(false) => self.status.duplicates += 1,
+                    None => {}
                 }
-                Pdu::Aspa {
-                    announce,
-                    customer,
-                    afi,
-                    providers,
-                    ..
-                } => {
-                    let key = (customer, afi);
-                    let did = if announce {
-                        data.aspas.insert(key, providers.clone()) != Some(providers)
-                    } else {
-                        data.aspas.remove(&key).is_some()
-                    };
-                    changed |= did;
-                }
-                _ => {}
             }
         }
         data.session = session;

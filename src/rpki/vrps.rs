@@ -141,6 +141,50 @@ impl Default for LoadOptions {
 }
 
 /// Loads a VRP export (plain, gzip or bzip2).
+/// The set as rpki-client's `json` output, which StayRTR reads (`roas` and
+/// `provider_authorizations`; without `expires`, which StayRTR enforces against the
+/// current time, when `expires` is false). For serving a snapshot to a real cache in
+/// tests and benchmarks.
+pub fn to_rpki_client_json(set: &VrpSet, buildtime: &str, expires: bool) -> String {
+    let roas: Vec<serde_json::Value> = set
+        .vrps
+        .iter()
+        .map(|v| {
+            let mut o = serde_json::json!({
+                "prefix": v.prefix.to_string(),
+                "maxLength": v.max_length,
+                "asn": v.asn.0,
+                "ta": v.ta.clone().unwrap_or_default(),
+            });
+            if let (true, Some(e)) = (expires, v.expires) {
+                o["expires"] = e.into();
+            }
+            o
+        })
+        .collect();
+    let (mut v4, mut v6) = (Vec::new(), Vec::new());
+    for a in &set.aspas {
+        let o = serde_json::json!({
+            "customer_asid": a.customer.0,
+            "providers": a.providers.iter().map(|p| p.0).collect::<Vec<_>>(),
+        });
+        match a.afi {
+            Some(AspaAfi::Ipv4) => v4.push(o),
+            Some(AspaAfi::Ipv6) => v6.push(o),
+            None => {
+                v4.push(o.clone());
+                v6.push(o);
+            }
+        }
+    }
+    serde_json::json!({
+        "metadata": { "buildtime": buildtime, "vrps": set.vrps.len() },
+        "roas": roas,
+        "provider_authorizations": { "ipv4": v4, "ipv6": v6 },
+    })
+    .to_string()
+}
+
 pub fn load(path: &Path, opts: LoadOptions) -> Result<VrpSet, VrpError> {
     let bytes = input::read_all(path).map_err(|source| VrpError::Io {
         path: path.to_path_buf(),
