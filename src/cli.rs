@@ -181,7 +181,7 @@ pub fn mrt2bmp(args: Mrt2BmpArgs) -> Result<Outcome, Failed> {
 pub struct RunArgs {
     /// Take everything from this configuration file (see routewitness.example.toml)
     /// instead of the options below, which it excludes.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["bmp", "api", "view", "policy", "vrps", "vrp_format", "skip_invalid_vrps", "ignore_expires", "replay", "no_replay", "max_sessions", "max_message", "shutdown_timeout", "api_token_file", "state", "no_state"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["bmp", "api", "view", "policy", "vrps", "vrp_format", "skip_invalid_vrps", "ignore_expires", "replay", "no_replay", "max_sessions", "max_message", "shutdown_timeout", "api_token_file", "state", "no_state", "rtr"])]
     pub config: Option<PathBuf>,
     /// Where routers connect with BMP (RFC 7854).
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:11019")]
@@ -221,6 +221,11 @@ pub struct RunArgs {
     /// restart takes up from it.
     #[arg(long, value_name = "FILE", default_value = crate::config::DEFAULT_STATE)]
     pub state: PathBuf,
+    /// An RTR cache (HOST:PORT: StayRTR, Routinator, ...) to take the RPKI data from
+    /// (RFC 8210; version 2 with ASPA, falling back to 1 and 0): what it serves replaces
+    /// the VRP file's data when it arrives, and every change of it is judged at once.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub rtr: Option<String>,
     /// Keep no state: decisions in memory only (the last 10,000), nothing survives a restart.
     #[arg(long, conflicts_with = "state")]
     pub no_state: bool,
@@ -266,6 +271,7 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
             max_message: l.bmp.max_message,
             shutdown_timeout: l.config.shutdown_timeout,
             api_token_file: l.config.api.token_file,
+            rtr: l.config.rpki.rtr.clone(),
             no_state: l.config.state.path.is_none(),
             state: l.config.state.path.unwrap_or_default(),
         };
@@ -289,9 +295,20 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
         policy: args.policy.clone(),
         token_file: args.api_token_file.clone(),
     };
-    let vrps = load_vrps(&args.vrp)?;
+    // With an RTR cache and no file, nothing until the cache answers (not the bundled
+    // demo snapshot: live routes judged against someone else's data would mislead).
+    let (vrps, description) = match (&args.rtr, &args.vrp.vrps) {
+        (Some(cache), None) => (
+            crate::rpki::VrpSet::default(),
+            format!("none yet: waiting for RTR cache {cache}"),
+        ),
+        _ => {
+            let vrps = load_vrps(&args.vrp)?;
+            let description = describe_vrps(&vrps, &VrpIndex::new(&vrps));
+            (vrps, description)
+        }
+    };
     let index = VrpIndex::new(&vrps);
-    let description = describe_vrps(&vrps, &index);
     let honour_expires = !args.vrp.ignore_expires;
     if honour_expires {
         let now = chrono::Utc::now().timestamp();
@@ -340,6 +357,7 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
         rpki_description: description,
         api_token,
         reload,
+        rtr: args.rtr.clone(),
         state: (!args.no_state).then_some(crate::daemon::StateConfig {
             path: args.state,
             keep_decisions: state.keep_decisions,

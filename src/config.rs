@@ -116,6 +116,9 @@ pub struct RpkiConfig {
     pub skip_invalid: bool,
     /// Use VRPs past their `expires` time.
     pub ignore_expires: bool,
+    /// An RTR cache (`HOST:PORT`) whose data replaces the file's when it arrives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtr: Option<String>,
 }
 
 impl Default for RpkiConfig {
@@ -125,6 +128,7 @@ impl Default for RpkiConfig {
             format: VrpFormat::Auto,
             skip_invalid: false,
             ignore_expires: false,
+            rtr: None,
         }
     }
 }

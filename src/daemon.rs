@@ -89,6 +89,9 @@ pub struct RunConfig {
     pub state: Option<StateConfig>,
     /// Where SIGHUP reloads from.
     pub reload: Reload,
+    /// An RTR cache (`HOST:PORT`) whose data replaces the VRP file's as it arrives, and
+    /// every change of it after.
+    pub rtr: Option<String>,
 }
 
 /// What SIGHUP re-reads.
@@ -162,6 +165,13 @@ enum Input {
     Policy {
         policy: Box<Policy>,
         reply: oneshot::Sender<usize>,
+    },
+    /// A new RPKI data set (the RTR cache's): everything held is re-judged against it.
+    Rpki {
+        index: Arc<VrpIndex>,
+        aspa: Arc<AspaSet>,
+        serial: Option<u64>,
+        description: String,
     },
     /// Time to refresh the API's snapshot if anything changed.
     Tick,
@@ -246,6 +256,8 @@ struct Shared {
     decisions: VecDeque<Decision>,
     /// Routes held at the last stop, not judged again yet (see [`StateConfig`]).
     restored: FxHashMap<(String, std::net::IpAddr, Asn, u32), StoredHold>,
+    /// The RTR client's state, when there is one.
+    rtr: Option<crate::rpki::rtr::RtrStatus>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -258,6 +270,9 @@ struct Status {
     policy_hash: String,
     rpki: String,
     rpki_serial: Option<u64>,
+    /// The RTR cache the RPKI data comes from, with its session, serial, timers and age.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rtr: Option<crate::rpki::rtr::RtrStatus>,
     routers: Vec<RouterInfo>,
     peers: usize,
     routes_stored: usize,
@@ -433,6 +448,14 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
                 }
             })
         };
+        let rtr = cfg.rtr.clone().map(|cache| {
+            tokio::spawn(rtr_source(
+                cache,
+                tx.clone(),
+                shared.clone(),
+                stop_rx.clone(),
+            ))
+        });
         let hup = tokio::spawn(reload_on_sighup(
             cfg.reload.clone(),
             tx.clone(),
@@ -457,6 +480,9 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
             let _ = server.await;
             let _ = ticker.await;
             let _ = hup.await;
+            if let Some(r) = rtr {
+                let _ = r.await;
+            }
         })
         .await;
     });
@@ -497,6 +523,83 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// The RTR client: each new data set (and the expiry of the last one) is indexed off the
+/// runtime's threads and handed to the pipeline, which re-judges against it. The latest
+/// set wins: a set still being indexed when a newer one arrives is replaced by it.
+async fn rtr_source(
+    cache: String,
+    tx: mpsc::Sender<Input>,
+    shared: Arc<Mutex<Shared>>,
+    stop: watch::Receiver<bool>,
+) {
+    use crate::rpki::rtr::{RtrClient, RtrConfig, RtrEvent};
+    let (latest_tx, mut latest) = watch::channel::<Option<RtrEvent>>(None);
+    let mut client = RtrClient::new(RtrConfig::new(&cache));
+    let status_shared = shared.clone();
+    let mut client_stop = stop.clone();
+    let run = tokio::spawn(async move {
+        client
+            .run(
+                move |e| {
+                    let _ = latest_tx.send(Some(e));
+                },
+                move |st| {
+                    metrics::gauge!("routewitness_rpki_vrps", "source" => st.cache.clone())
+                        .set(st.vrps as f64);
+                    lock(&status_shared).rtr = Some(st.clone());
+                },
+                stop.clone(),
+            )
+            .await;
+    });
+    loop {
+        tokio::select! {
+            changed = latest.changed() => if changed.is_err() { break },
+            _ = client_stop.changed() => break,
+        }
+        let Some(event) = latest.borrow_and_update().clone() else {
+            continue;
+        };
+        let cache2 = cache.clone();
+        let built = tokio::task::spawn_blocking(move || match event {
+            RtrEvent::Data(d) => {
+                let vrps = d.vrps();
+                let aspas = d.aspas();
+                let (nv, na) = (vrps.len(), aspas.len());
+                (
+                    Arc::new(VrpIndex::from_vrps(vrps)),
+                    Arc::new(AspaSet::new(&aspas)),
+                    Some(u64::from(d.serial)),
+                    format!(
+                        "{nv} VRPs, {na} ASPAs from RTR cache {cache2} (v{}, session {}, serial {})",
+                        d.version, d.session, d.serial
+                    ),
+                )
+            }
+            RtrEvent::Expired => (
+                Arc::new(VrpIndex::from_vrps(Vec::new())),
+                Arc::new(AspaSet::new(&[])),
+                None,
+                format!("none: the data of RTR cache {cache2} expired (not used)"),
+            ),
+        })
+        .await;
+        let Ok((index, aspa, serial, description)) = built else {
+            continue;
+        };
+        let input = Input::Rpki {
+            index,
+            aspa,
+            serial,
+            description,
+        };
+        if tx.send(input).await.is_err() {
+            break;
+        }
+    }
+    let _ = run.await;
 }
 
 /// Reloads the policy and the API token on SIGHUP, until shutdown.
@@ -906,6 +1009,8 @@ fn pipeline_loop(
         .as_ref()
         .and_then(|s| s.generated)
         .and_then(|g| u64::try_from(g).ok());
+    // What the status says about the RPKI data (it changes with an RTR source).
+    let rpki_now = RefCell::new((cfg.rpki_description.clone(), rpki_serial));
     // Each decision of the judge, with its path and VRPs filled in, to the state thread
     // in batches (see `send_decisions`).
     let pending: Rc<RefCell<Vec<Decision>>> = Rc::default();
@@ -1054,6 +1159,11 @@ fn pipeline_loop(
             .peers
             .len();
         let sessions_open = routers.iter().filter(|r| r.connected).count();
+        // One lock for both (the mutex is not re-entrant).
+        let (rtr, restored_holds) = {
+            let sh = lock(&shared);
+            (sh.rtr.clone(), sh.restored.len())
+        };
         let status = Status {
             version: env!("CARGO_PKG_VERSION"),
             started: started.clone(),
@@ -1061,8 +1171,9 @@ fn pipeline_loop(
             view: cfg.view,
             policy: judge.map_or_else(String::new, |j| j.policy().name.clone()),
             policy_hash: judge.map_or_else(String::new, |j| j.policy_hash().to_string()),
-            rpki: cfg.rpki_description.clone(),
-            rpki_serial,
+            rpki: rpki_now.borrow().0.clone(),
+            rpki_serial: rpki_now.borrow().1,
+            rtr,
             routers,
             peers,
             routes_stored: tally.routes_stored(),
@@ -1083,7 +1194,7 @@ fn pipeline_loop(
                 .clone()
                 .unwrap_or_else(|| "in memory".to_string()),
             state_run,
-            restored_holds: lock(&shared).restored.len(),
+            restored_holds,
         };
         let trust = judge.map(|j| j.trust_table(j.now())).unwrap_or_default();
         metrics::gauge!("routewitness_routes_stored").set(status.routes_stored as f64);
@@ -1191,6 +1302,25 @@ fn pipeline_loop(
                     send_decisions();
                     let after = tally.judges().first().map_or(0, |j| j.stats().decisions);
                     let _ = reply.send((after - before) as usize);
+                }
+                Input::Rpki {
+                    index,
+                    aspa,
+                    serial,
+                    description,
+                } => {
+                    // Everything received before is judged with the old set first.
+                    handle(&mut events, &mut rov, &mut tally);
+                    let before = tally.judges().first().map_or(0, |j| j.stats().decisions);
+                    rov.set_index(index.clone());
+                    let changed = tally.set_rpki(index, aspa, serial, now());
+                    send_decisions();
+                    let after = tally.judges().first().map_or(0, |j| j.stats().decisions);
+                    tracing::info!(
+                        "RPKI: {description}; {changed} claims changed state, {} decisions",
+                        after - before
+                    );
+                    *rpki_now.borrow_mut() = (description, serial);
                 }
                 Input::Tick => {}
             }

@@ -19,7 +19,7 @@ use crate::judge::{
 };
 use crate::model::{AsPath, Asn, EventTime, Peer, RouteAction, RouteEvent};
 use crate::rib::{AdjRibIn, PrefixId, PrefixTable};
-use crate::rpki::{validate_in, AspaSet, Cover, RovState, Vrp, VrpIndex};
+use crate::rpki::{validate_in, AspaSet, Cover, RovState, RpkiRef, Vrp, VrpIndex};
 use ipnet::IpNet;
 use rustc_hash::FxHashMap;
 use serde::{Serialize, Serializer};
@@ -467,7 +467,7 @@ pub struct RovStage<'a> {
 }
 
 impl<'a> RovStage<'a> {
-    pub fn new(index: &'a VrpIndex, honour_expires: bool) -> Self {
+    pub fn new(index: impl Into<RpkiRef<'a, VrpIndex>>, honour_expires: bool) -> Self {
         RovStage {
             interner: Interner::default(),
             validator: Validator::new(index, honour_expires),
@@ -500,6 +500,13 @@ impl<'a> RovStage<'a> {
     /// The id of a prefix announced so far.
     pub fn prefix_id(&self, prefix: &IpNet) -> Option<PrefixId> {
         self.interner.prefixes.get(prefix)
+    }
+
+    /// Validates against `index` from now on (the daemon's RPKI source changed).
+    pub fn set_index(&mut self, index: impl Into<RpkiRef<'a, VrpIndex>>) {
+        self.validator.index = index.into();
+        // Covers are positions in the old index.
+        self.validator.covers.clear();
     }
 
     /// The id of a prefix, given one when new (for state restored from an earlier run).
@@ -568,15 +575,15 @@ impl Interner {
 /// prefix id, looked up the first time this validator sees the prefix (so it works
 /// whatever the order of the ids it is shown).
 struct Validator<'a> {
-    index: &'a VrpIndex,
+    index: RpkiRef<'a, VrpIndex>,
     honour_expires: bool,
     covers: Vec<Cover>,
 }
 
 impl<'a> Validator<'a> {
-    fn new(index: &'a VrpIndex, honour_expires: bool) -> Self {
+    fn new(index: impl Into<RpkiRef<'a, VrpIndex>>, honour_expires: bool) -> Self {
         Validator {
-            index,
+            index: index.into(),
             honour_expires,
             covers: Vec::new(),
         }
@@ -615,7 +622,7 @@ impl<'a> Validator<'a> {
         }
         let at = self.honour_expires.then(|| r.time.secs());
         v.state = validate_in(
-            self.index,
+            &self.index,
             self.covers[i],
             r.prefix.prefix_len(),
             v.origin,
@@ -627,7 +634,7 @@ impl<'a> Validator<'a> {
 /// The recording side of a replay: consumes [`IngestEvent`]s with their [`Verdict`]s, in
 /// order, and keeps the Adj-RIB-In and everything the report needs.
 pub struct Tally<'a> {
-    index: &'a VrpIndex,
+    index: RpkiRef<'a, VrpIndex>,
     honour_expires: bool,
     peers: Vec<Peer>,
     rib: AdjRibIn,
@@ -674,18 +681,19 @@ struct RouteLine<'a> {
 
 impl<'a> Tally<'a> {
     pub fn new(
-        index: &'a VrpIndex,
+        index: impl Into<RpkiRef<'a, VrpIndex>>,
         honour_expires: bool,
         log: Option<&'a mut dyn Write>,
         judging: Option<Judging<'a>>,
     ) -> Self {
+        let index: RpkiRef<'a, VrpIndex> = index.into();
         let (judges, decision_log, sink, traces) = match judging {
             Some(j) => {
                 let n = j.policies.len();
                 let judges: Vec<Judge<'a>> = j
                     .policies
                     .into_iter()
-                    .map(|p| Judge::new(p, index, j.aspa, honour_expires, j.rpki_serial))
+                    .map(|p| Judge::new(p, index.clone(), j.aspa, honour_expires, j.rpki_serial))
                     .collect();
                 let traces = if n > 1 {
                     vec![FxHashMap::default(); n]
@@ -737,6 +745,35 @@ impl<'a> Tally<'a> {
         if let Err(e) = self.drain_decisions() {
             tracing::error!("recording decisions failed: {e}");
         }
+    }
+
+    /// A new RPKI data set for every judge (the daemon's RPKI source changed): each
+    /// re-judges what it holds, with the paths from the Adj-RIB-In; their decisions go
+    /// out as usual. Returns the claims whose origin validation changed (first judge).
+    pub fn set_rpki(
+        &mut self,
+        index: std::sync::Arc<VrpIndex>,
+        aspa: std::sync::Arc<AspaSet>,
+        rpki_serial: Option<u64>,
+        time: EventTime,
+    ) -> usize {
+        self.index = RpkiRef::Shared(index.clone());
+        let mut changed = 0;
+        for (i, j) in self.judges.iter_mut().enumerate() {
+            let rib = &self.rib;
+            let n = j.set_rpki(
+                index.clone(),
+                aspa.clone(),
+                rpki_serial,
+                time,
+                |peer, pid, id| rib.get(peer, pid, id).map(|r| rib.path(r.path).clone()),
+            );
+            if i == 0 {
+                changed = n;
+            }
+        }
+        self.flush_decisions();
+        changed
     }
 
     /// Routes in the Adj-RIB-In now.
@@ -907,7 +944,7 @@ impl<'a> Tally<'a> {
             }
             let index = j.vrp_index();
             for mut d in j.drain() {
-                d.list_vrps(index, *honour_expires);
+                d.list_vrps(&index, *honour_expires);
                 // The judge keeps no paths: the route's comes from the Adj-RIB-In, and only
                 // for a decision that is written (cloning it costs a reference count on
                 // the other core's cache line).

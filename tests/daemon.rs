@@ -861,3 +861,58 @@ fn gobgp_conflicting_claims_are_held_against_what_is_established() {
     g.del("1.8.8.0/24");
     decision("1.8.8.0/24", "withdrawn");
 }
+
+/// RPKI from a real RTR cache (StayRTR): the daemon judges with what the cache serves,
+/// and when the cache's data changes (a ROA now authorising the route's origin), the
+/// held route is re-judged at once: released with cause `rpki` and the new serial.
+#[test]
+fn an_rtr_cache_feeds_the_judge_and_its_changes_are_judged_live() {
+    if !lab::StayRtr::require() {
+        return;
+    }
+    let json = std::fs::read_to_string(fixture("fixtures/bmp/lab/vrps.json")).unwrap();
+    let cache = lab::StayRtr::start(&json, &[]);
+    let d = Daemon::start(&[
+        "--no-replay",
+        "--no-state",
+        "--rtr",
+        &cache.addr.to_string(),
+        "--policy",
+        fixture("tests/lab/policy.toml").to_str().unwrap(),
+        "--view",
+        "loc-rib",
+    ]);
+    assert!(d.log().contains("waiting for RTR cache"), "{}", d.log());
+    let s = wait_for(Duration::from_secs(20), || {
+        status_of(&d).filter(|s| {
+            s["rpki"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("6 VRPs, 2 ASPAs from RTR cache"))
+        })
+    })
+    .unwrap_or_else(|| panic!("no RTR data:\n{}", d.log()));
+    assert_eq!(s["rtr"]["version"], 2, "{s}");
+    let first_serial = s["rpki_serial"].clone();
+    let router = gobgp_stream(&d);
+    let invalid = "203.0.113.0-24-AS65002";
+    wait_until_held(&d, invalid);
+
+    // The cache now has 203.0.113.0/24 for AS65002.
+    cache.serve(&json.replace(
+        r#""prefix": "203.0.113.0/24",    "maxLength": 24, "asn": 65099"#,
+        r#""prefix": "203.0.113.0/24",    "maxLength": 24, "asn": 65002"#,
+    ));
+    let released = wait_for(Duration::from_secs(20), || {
+        let v: Value = serde_json::from_str(&http_get(d.api, "/v1/decisions").ok()?).ok()?;
+        v.as_array()?
+            .iter()
+            .find(|x| x["prefix"] == "203.0.113.0/24" && x["cause"] == "rpki")
+            .cloned()
+    })
+    .unwrap_or_else(|| panic!("no rpki decision:\n{}", d.log()));
+    assert_eq!(released["outcome"], "propagate");
+    assert_ne!(released["rpki_serial"], first_serial);
+    assert_eq!(claim_rpki(&d, "203.0.113.0/24").as_deref(), Some("valid"));
+    assert!(quarantine_ids(&d).iter().all(|(id, _)| id != invalid));
+    drop(router);
+}

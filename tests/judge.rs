@@ -88,7 +88,7 @@ fn listed(j: &mut Judge<'_>) -> Vec<Decision> {
     let index = j.vrp_index();
     j.drain()
         .map(|mut d| {
-            d.list_vrps(index, true);
+            d.list_vrps(&index, true);
             d
         })
         .collect()
@@ -1001,4 +1001,88 @@ fn a_swapped_policy_rejudges_the_routes_held_and_not_the_others() {
     // The same policy again changes nothing.
     j.set_policy(relaxed(), at(20));
     assert!(listed(&mut j).is_empty());
+}
+
+/// A new RPKI data set re-judges what the judge holds: a ROA for the route's origin
+/// releases the RPKI-invalid route, and an ASPA that the path now breaks holds another
+/// (its path from the caller, as the judge keeps none); both with cause `rpki` and the
+/// new serial.
+#[test]
+fn a_new_rpki_set_rejudges_origins_and_paths() {
+    let roa = |asn: u32| Vrp {
+        prefix: net("11.1.0.0/16"),
+        max_length: 16,
+        asn: Asn(asn),
+        expires: None,
+        ta: None,
+    };
+    let old = VrpIndex::from_vrps(vec![roa(65)]);
+    let no_aspa = AspaSet::default();
+    let mut lab = Lab::new(&old);
+    let mut j = Judge::new(
+        policy(|p| {
+            p.aspa.roles = vec![routewitness::judge::policy::RoleRule {
+                asn: Asn(200),
+                role: routewitness::judge::policy::PeerRole::Customer,
+            }];
+        }),
+        &old,
+        &no_aspa,
+        true,
+        Some(1),
+    );
+    peers(&mut j, &[100, 200]);
+    let d = announce(&mut lab, &mut j, 0, 0, "11.1.0.0/16", &[100, 66], false);
+    assert_eq!(d[0].outcome, Outcome::Quarantine);
+    // From the customer AS200: a path through AS300 to AS400.
+    assert!(announce(
+        &mut lab,
+        &mut j,
+        0,
+        1,
+        "12.0.0.0/16",
+        &[200, 300, 400],
+        false
+    )
+    .is_empty());
+
+    // The new set: AS66 holds the ROA; AS300 declares AS999 its only provider, so
+    // AS300 -> AS200 upwards is a leak.
+    let new = std::sync::Arc::new(VrpIndex::from_vrps(vec![roa(66)]));
+    let aspa = std::sync::Arc::new(AspaSet::new(&[Aspa {
+        customer: Asn(300),
+        providers: vec![Asn(999)],
+        afi: None,
+        expires: None,
+    }]));
+    let paths = [
+        (0u32, "11.1.0.0/16", vec![100u32, 66]),
+        (1, "12.0.0.0/16", vec![200, 300, 400]),
+    ];
+    let ids: Vec<_> = paths
+        .iter()
+        .map(|(p, pfx, path)| {
+            (
+                *p,
+                lab.prefixes.get(&net(pfx)).unwrap(),
+                AsPath::sequence(path),
+            )
+        })
+        .collect();
+    let changed = j.set_rpki(new, aspa, Some(2), at(10), |peer, pid, _| {
+        ids.iter()
+            .find(|(p, id, _)| PeerIdx(*p) == peer && *id == pid)
+            .map(|(_, _, path)| path.clone())
+    });
+    assert_eq!(changed, 1, "one claim's origin validation changed");
+    let d = listed(&mut j);
+    assert_eq!(d.len(), 2, "{d:?}");
+    assert!(d
+        .iter()
+        .all(|x| x.cause == Cause::Rpki && x.rpki_serial == Some(2)));
+    let released = d.iter().find(|x| x.prefix == net("11.1.0.0/16")).unwrap();
+    assert_eq!(released.outcome, Outcome::Propagate);
+    let leak = d.iter().find(|x| x.prefix == net("12.0.0.0/16")).unwrap();
+    assert_eq!(leak.outcome, Outcome::Quarantine);
+    assert_eq!(rules(leak), ["anomalies.aspa_invalid"]);
 }

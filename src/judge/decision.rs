@@ -66,6 +66,8 @@ pub enum Cause {
     Operator,
     /// The policy was swapped (the daemon reloaded it).
     Policy,
+    /// The RPKI data changed (the daemon's RPKI source has a new serial).
+    Rpki,
 }
 
 /// A claim named as evidence.

@@ -13,7 +13,7 @@ use crate::model::{AsPath, Asn, EventTime, Peer, PeerIdx, SegmentKind};
 use crate::rib::PrefixId;
 use crate::rpki::aspa::{AspaState, Direction};
 use crate::rpki::vrps::AspaAfi;
-use crate::rpki::{AspaSet, RovState, VrpIndex};
+use crate::rpki::{AspaSet, RovState, RpkiRef, VrpIndex};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use prefix_trie::PrefixMap;
 use rustc_hash::FxHashMap;
@@ -401,8 +401,8 @@ const SWEEP_EVERY: i64 = 60_000_000;
 pub struct Judge<'a> {
     policy: Policy,
     policy_hash: Arc<str>,
-    index: &'a VrpIndex,
-    aspa: &'a AspaSet,
+    index: RpkiRef<'a, VrpIndex>,
+    aspa: RpkiRef<'a, AspaSet>,
     honour_expires: bool,
     rpki_serial: Option<u64>,
     actions: [Action; cond::COUNT],
@@ -486,8 +486,8 @@ impl<'a> Judge<'a> {
     /// recorded in every decision.
     pub fn new(
         policy: Policy,
-        index: &'a VrpIndex,
-        aspa: &'a AspaSet,
+        index: impl Into<RpkiRef<'a, VrpIndex>>,
+        aspa: impl Into<RpkiRef<'a, AspaSet>>,
         honour_expires: bool,
         rpki_serial: Option<u64>,
     ) -> Self {
@@ -496,8 +496,8 @@ impl<'a> Judge<'a> {
         Judge {
             policy_hash: Arc::from(policy.hash()),
             policy,
-            index,
-            aspa,
+            index: index.into(),
+            aspa: aspa.into(),
             honour_expires,
             rpki_serial,
             actions,
@@ -697,8 +697,8 @@ impl<'a> Judge<'a> {
     }
 
     /// The VRP set this judge decides against (for [`Decision::list_vrps`]).
-    pub fn vrp_index(&self) -> &'a VrpIndex {
-        self.index
+    pub fn vrp_index(&self) -> RpkiRef<'a, VrpIndex> {
+        self.index.clone()
     }
 
     /// Routes held now (quarantined or rejected).
@@ -1140,16 +1140,73 @@ impl<'a> Judge<'a> {
         if anomaly::reserved_in_path(a.path).is_some() {
             flags |= cond::RESERVED_ASN;
         }
+        flags | self.aspa_flag(a.path, &a.prefix, a.time, role)
+    }
+
+    /// [`cond::ASPA_INVALID`] when the path fails ASPA verification in the direction of
+    /// the peer's role.
+    fn aspa_flag(&self, path: &AsPath, prefix: &IpNet, time: EventTime, role: PeerRole) -> u16 {
         if let Some(dir) = direction(role) {
             if !self.aspa.is_empty() {
-                let at = self.honour_expires.then(|| a.time.secs());
-                let v = self.aspa.verify(a.path, dir, afi(&a.prefix), at);
+                let at = self.honour_expires.then(|| time.secs());
+                let v = self.aspa.verify(path, dir, afi(prefix), at);
                 if v.state == AspaState::Invalid {
-                    flags |= cond::ASPA_INVALID;
+                    return cond::ASPA_INVALID;
                 }
             }
         }
-        flags
+        0
+    }
+
+    /// Swaps in a new RPKI data set (the daemon's RPKI source changed) and re-judges
+    /// every live claim against it: its origin validation, and each of its routes' ASPA
+    /// verification (the path comes from `path_of`, as the judge keeps none; a route whose
+    /// path is not found keeps its old ASPA verdict). Routes whose outcome changes get a
+    /// decision with cause `rpki` and the new serial; the peers' trust is left alone (they
+    /// did nothing). Returns the claims whose origin validation changed.
+    pub fn set_rpki(
+        &mut self,
+        index: impl Into<RpkiRef<'a, VrpIndex>>,
+        aspa: impl Into<RpkiRef<'a, AspaSet>>,
+        rpki_serial: Option<u64>,
+        time: EventTime,
+        mut path_of: impl FnMut(PeerIdx, PrefixId, Option<u32>) -> Option<AsPath>,
+    ) -> usize {
+        self.advance(time);
+        let t = self.now;
+        self.index = index.into();
+        self.aspa = aspa.into();
+        self.rpki_serial = rpki_serial;
+        let at = self.honour_expires.then(|| t.secs());
+        let mut changed = 0;
+        let live: Vec<u32> = self.live_claims().collect();
+        for c in live {
+            let (prefix, origin, old) = {
+                let cl = &self.claims[c as usize];
+                (cl.prefix, cl.origin, cl.rov)
+            };
+            let rov = crate::rpki::validate(&self.index, &prefix, origin, at);
+            if rov != old {
+                changed += 1;
+                let cl = &mut self.claims[c as usize];
+                cl.rov = rov;
+                cl.flags = (cl.flags & !(cond::RPKI_INVALID | cond::RPKI_NOT_FOUND))
+                    | Self::rov_flags(rov);
+            }
+            let pid = self.claims[c as usize].prefix_id;
+            for wi in 0..self.claims[c as usize].witnesses.len() {
+                let w = self.claims[c as usize].witnesses[wi];
+                let role = self.peers[w.peer as usize].role;
+                let path_id = (w.path_id != 0).then_some(w.path_id);
+                if let Some(path) = path_of(PeerIdx(w.peer), PrefixId(pid), path_id) {
+                    let bit = self.aspa_flag(&path, &prefix, t, role);
+                    let wm = &mut self.claims[c as usize].witnesses[wi];
+                    wm.flags = (wm.flags & !cond::ASPA_INVALID) | bit;
+                }
+                self.evaluate_route(c, wi, t, Cause::Rpki, None);
+            }
+        }
+        changed
     }
 
     /// Looks for a conflict against established claims when a claim first appears.
