@@ -264,6 +264,7 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
                 vrp_format: l.config.rpki.format,
                 skip_invalid_vrps: l.config.rpki.skip_invalid,
                 ignore_expires: l.config.rpki.ignore_expires,
+                slurm: l.config.rpki.slurm.clone(),
             },
             no_replay: l.mrt.is_empty(),
             replay: l.mrt,
@@ -304,7 +305,10 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
         ),
         _ => {
             let vrps = load_vrps(&args.vrp)?;
-            let description = describe_vrps(&vrps, &VrpIndex::new(&vrps));
+            let mut description = describe_vrps(&vrps, &VrpIndex::new(&vrps));
+            if let Some(f) = &args.vrp.slurm {
+                description.push_str(&format!(", with SLURM {}", f.display()));
+            }
             (vrps, description)
         }
     };
@@ -358,6 +362,7 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
         api_token,
         reload,
         rtr: args.rtr.clone(),
+        slurm: load_slurm(&args.vrp)?.map(std::sync::Arc::new),
         state: (!args.no_state).then_some(crate::daemon::StateConfig {
             path: args.state,
             keep_decisions: state.keep_decisions,
@@ -384,6 +389,19 @@ pub struct VrpArgs {
     /// Ignore VRP expiry (by default a VRP counts only until its `expires` time).
     #[arg(long)]
     pub ignore_expires: bool,
+    /// A SLURM file (RFC 8416; version 2 with ASPA) applied on top of the RPKI data:
+    /// its filters remove VRPs and ASPAs, its assertions add them.
+    #[arg(long, value_name = "FILE")]
+    pub slurm: Option<PathBuf>,
+}
+
+/// The SLURM file of `--slurm`, checked.
+pub fn load_slurm(args: &VrpArgs) -> Result<Option<crate::rpki::slurm::Slurm>, Failed> {
+    args.slurm
+        .as_deref()
+        .map(crate::rpki::slurm::Slurm::load)
+        .transpose()
+        .map_err(|e| Failed(format!("cannot use SLURM: {e}")))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -490,6 +508,18 @@ pub fn load_vrps(args: &VrpArgs) -> Result<VrpSet, Failed> {
             "warning: {} malformed VRP entries skipped in {} (see --log warn)",
             set.warnings.len(),
             path.display()
+        );
+    }
+    let mut set = set;
+    if let Some(slurm) = load_slurm(args)? {
+        let e = slurm.apply(&mut set.vrps, &mut set.aspas);
+        tracing::info!(
+            "SLURM {}: {} VRPs filtered, {} added; {} ASPAs filtered or replaced, {} asserted",
+            e.file,
+            e.vrps_filtered,
+            e.vrps_added,
+            e.aspas_filtered,
+            e.aspas_asserted
         );
     }
     Ok(set)

@@ -119,6 +119,9 @@ pub struct RpkiConfig {
     /// An RTR cache (`HOST:PORT`) whose data replaces the file's when it arrives.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rtr: Option<String>,
+    /// A SLURM file (RFC 8416) applied on top of the RPKI data, relative to this file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<PathBuf>,
 }
 
 impl Default for RpkiConfig {
@@ -129,6 +132,7 @@ impl Default for RpkiConfig {
             skip_invalid: false,
             ignore_expires: false,
             rtr: None,
+            slurm: None,
         }
     }
 }
@@ -285,6 +289,10 @@ impl Loaded {
             if !v.is_file() {
                 return Err(invalid(format!("rpki.vrps: no such file: {}", v.display())));
             }
+        }
+        if let Some(v) = config.rpki.slurm.as_mut() {
+            *v = relative(base, v);
+            crate::rpki::slurm::Slurm::load(v).map_err(|e| invalid(format!("rpki.slurm: {e}")))?;
         }
         if let Some(p) = config.state.path.as_mut() {
             *p = relative(base, p);

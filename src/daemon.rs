@@ -92,6 +92,8 @@ pub struct RunConfig {
     /// An RTR cache (`HOST:PORT`) whose data replaces the VRP file's as it arrives, and
     /// every change of it after.
     pub rtr: Option<String>,
+    /// Applied to every data set the RTR cache gives (the file's has it applied already).
+    pub slurm: Option<Arc<crate::rpki::slurm::Slurm>>,
 }
 
 /// What SIGHUP re-reads.
@@ -451,6 +453,7 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
         let rtr = cfg.rtr.clone().map(|cache| {
             tokio::spawn(rtr_source(
                 cache,
+                cfg.slurm.clone(),
                 tx.clone(),
                 shared.clone(),
                 stop_rx.clone(),
@@ -530,6 +533,7 @@ async fn shutdown_signal() {
 /// set wins: a set still being indexed when a newer one arrives is replaced by it.
 async fn rtr_source(
     cache: String,
+    slurm: Option<Arc<crate::rpki::slurm::Slurm>>,
     tx: mpsc::Sender<Input>,
     shared: Arc<Mutex<Shared>>,
     stop: watch::Receiver<bool>,
@@ -563,17 +567,27 @@ async fn rtr_source(
             continue;
         };
         let cache2 = cache.clone();
+        let slurm = slurm.clone();
         let built = tokio::task::spawn_blocking(move || match event {
             RtrEvent::Data(d) => {
-                let vrps = d.vrps();
-                let aspas = d.aspas();
+                let mut vrps = d.vrps();
+                let mut aspas = d.aspas();
+                let local = slurm.map_or(String::new(), |s| {
+                    let e = s.apply(&mut vrps, &mut aspas);
+                    format!(
+                        "; SLURM {}: {} VRPs filtered, {} added, {} ASPAs filtered or replaced, \
+                         {} asserted",
+                        e.file, e.vrps_filtered, e.vrps_added, e.aspas_filtered, e.aspas_asserted
+                    )
+                });
                 let (nv, na) = (vrps.len(), aspas.len());
                 (
                     Arc::new(VrpIndex::from_vrps(vrps)),
                     Arc::new(AspaSet::new(&aspas)),
                     Some(u64::from(d.serial)),
                     format!(
-                        "{nv} VRPs, {na} ASPAs from RTR cache {cache2} (v{}, session {}, serial {})",
+                        "{nv} VRPs, {na} ASPAs from RTR cache {cache2} (v{}, session {}, \
+                         serial {}){local}",
                         d.version, d.session, d.serial
                     ),
                 )

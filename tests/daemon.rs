@@ -916,3 +916,62 @@ fn an_rtr_cache_feeds_the_judge_and_its_changes_are_judged_live() {
     assert!(quarantine_ids(&d).iter().all(|(id, _)| id != invalid));
     drop(router);
 }
+
+/// SLURM on top of an RTR cache's data: an assertion makes the lab's RPKI-invalid route
+/// valid, a filter takes the VRP of a valid one away (not found); the status says what
+/// SLURM did.
+#[test]
+fn slurm_applies_on_top_of_the_rtr_cache() {
+    if !lab::StayRtr::require() {
+        return;
+    }
+    let json = std::fs::read_to_string(fixture("fixtures/bmp/lab/vrps.json")).unwrap();
+    let cache = lab::StayRtr::start(&json, &[]);
+    let dir = lab::scratch("slurm");
+    let slurm = dir.join("local.slurm.json");
+    std::fs::write(
+        &slurm,
+        r#"{"slurmVersion": 1,
+            "validationOutputFilters": {"prefixFilters": [{"prefix": "198.51.100.0/24", "comment": "not ours"}],
+                                        "bgpsecFilters": []},
+            "locallyAddedAssertions": {"prefixAssertions": [{"asn": 65002, "prefix": "203.0.113.0/24"}],
+                                       "bgpsecAssertions": []}}"#,
+    )
+    .unwrap();
+    let d = Daemon::start(&[
+        "--no-replay",
+        "--no-state",
+        "--rtr",
+        &cache.addr.to_string(),
+        "--slurm",
+        slurm.to_str().unwrap(),
+        "--policy",
+        fixture("tests/lab/policy.toml").to_str().unwrap(),
+        "--view",
+        "loc-rib",
+    ]);
+    let s = wait_for(Duration::from_secs(20), || {
+        status_of(&d).filter(|s| {
+            s["rpki"]
+                .as_str()
+                .is_some_and(|r| r.contains("from RTR cache"))
+        })
+    })
+    .unwrap_or_else(|| panic!("no RTR data:\n{}", d.log()));
+    let rpki = s["rpki"].as_str().unwrap();
+    assert!(rpki.starts_with("6 VRPs"), "{rpki}");
+    assert!(rpki.contains("1 VRPs filtered, 1 added"), "{rpki}");
+    let _router = gobgp_stream(&d);
+    let states = wait_for(Duration::from_secs(10), || {
+        Some((
+            claim_rpki(&d, "203.0.113.0/24")?,
+            claim_rpki(&d, "198.51.100.0/24")?,
+        ))
+    });
+    assert_eq!(
+        states,
+        Some(("valid".to_string(), "not-found".to_string())),
+        "{}",
+        d.log()
+    );
+}

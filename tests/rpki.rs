@@ -206,3 +206,30 @@ fn rov_counts_match_independent_check_over_bgpdump() {
         assert!(theirs["valid"].as_u64().unwrap() > 1000);
     }
 }
+
+/// Every SLURM file of the shared data set (RFC 8416 v1 from Routinator, rpki-rs,
+/// rpki-prover, rpki-validator-3, RTRTR, StayRTR, GoRTR; v2 with ASPA from rpki-rs and
+/// StayRTR) is read, with what it says.
+#[test]
+fn every_shared_slurm_file_reads() {
+    use routewitness::rpki::slurm::Slurm;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/slurm");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        let s = Slurm::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            !s.prefix_filters.is_empty() || !s.prefix_assertions.is_empty(),
+            "{}",
+            path.display()
+        );
+        if path.ends_with("rpki-rs__full_v2.json") {
+            assert_eq!(s.version, 2);
+            assert_eq!(s.aspa_filters.len(), 1);
+            assert_eq!(s.aspa_assertions[0].customer, Asn(64496));
+            assert_eq!(s.aspa_assertions[0].providers, vec![Asn(64497), Asn(64498)]);
+        }
+        n += 1;
+    }
+    assert_eq!(n, 9);
+}
