@@ -181,7 +181,7 @@ pub fn mrt2bmp(args: Mrt2BmpArgs) -> Result<Outcome, Failed> {
 pub struct RunArgs {
     /// Take everything from this configuration file (see routewitness.example.toml)
     /// instead of the options below, which it excludes.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["bmp", "api", "view", "policy", "vrps", "vrp_format", "skip_invalid_vrps", "ignore_expires", "replay", "no_replay", "max_sessions", "max_message", "shutdown_timeout", "api_token_file", "state", "no_state", "rtr"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["bmp", "api", "view", "policy", "vrps", "vrp_format", "skip_invalid_vrps", "ignore_expires", "replay", "no_replay", "max_sessions", "max_message", "shutdown_timeout", "api_token_file", "state", "no_state", "rtr", "quorum"])]
     pub config: Option<PathBuf>,
     /// Where routers connect with BMP (RFC 7854).
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:11019")]
@@ -221,11 +221,15 @@ pub struct RunArgs {
     /// restart takes up from it.
     #[arg(long, value_name = "FILE", default_value = crate::config::DEFAULT_STATE)]
     pub state: PathBuf,
-    /// An RTR cache (HOST:PORT: StayRTR, Routinator, ...) to take the RPKI data from
-    /// (RFC 8210; version 2 with ASPA, falling back to 1 and 0): what it serves replaces
-    /// the VRP file's data when it arrives, and every change of it is judged at once.
+    /// An RTR cache (HOST:PORT: StayRTR, Routinator, ...) to take RPKI data from (RFC
+    /// 8210; version 2 with ASPA, falling back to 1 and 0); repeat for several. With
+    /// several sources (caches, and --vrps when given), a payload is used when --quorum
+    /// of them carry it. Every change is judged at once.
     #[arg(long, value_name = "HOST:PORT")]
-    pub rtr: Option<String>,
+    pub rtr: Vec<String>,
+    /// Sources that must carry a VRP or ASPA for it to be used (default: a majority).
+    #[arg(long, value_name = "N")]
+    pub quorum: Option<usize>,
     /// Keep no state: decisions in memory only (the last 10,000), nothing survives a restart.
     #[arg(long, conflicts_with = "state")]
     pub no_state: bool,
@@ -242,11 +246,18 @@ pub enum RunView {
 /// `routewitness run`.
 pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
     let mut state = crate::config::StateConfig::default();
+    let d = crate::config::RpkiConfig::default();
+    let mut rpki_guard = (d.max_loss, d.freeze, d.poll);
     let mut from_config = None;
     if let Some(path) = args.config.take() {
         let l = crate::config::Loaded::load(&path)
             .map_err(|e| CliError::Usage(format!("config: {e}")))?;
         state = l.config.state.clone();
+        rpki_guard = (
+            l.config.rpki.max_loss,
+            l.config.rpki.freeze,
+            l.config.rpki.poll,
+        );
         from_config = Some((path.clone(), l.clone()));
         tracing::info!("configuration from {}", path.display());
         args = RunArgs {
@@ -273,6 +284,7 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
             shutdown_timeout: l.config.shutdown_timeout,
             api_token_file: l.config.api.token_file,
             rtr: l.config.rpki.rtr.clone(),
+            quorum: l.config.rpki.quorum,
             no_state: l.config.state.path.is_none(),
             state: l.config.state.path.unwrap_or_default(),
         };
@@ -298,10 +310,13 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
     };
     // With an RTR cache and no file, nothing until the cache answers (not the bundled
     // demo snapshot: live routes judged against someone else's data would mislead).
-    let (vrps, description) = match (&args.rtr, &args.vrp.vrps) {
-        (Some(cache), None) => (
+    let (vrps, description) = match (args.rtr.first(), &args.vrp.vrps) {
+        (Some(_), _) => (
             crate::rpki::VrpSet::default(),
-            format!("none yet: waiting for RTR cache {cache}"),
+            format!(
+                "none yet: waiting for the RPKI sources (RTR cache {})",
+                args.rtr.join(", ")
+            ),
         ),
         _ => {
             let vrps = load_vrps(&args.vrp)?;
@@ -361,8 +376,38 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
         rpki_description: description,
         api_token,
         reload,
-        rtr: args.rtr.clone(),
-        slurm: load_slurm(&args.vrp)?.map(std::sync::Arc::new),
+        rpki: Some(crate::daemon::RpkiSources {
+            sources: {
+                let options = LoadOptions {
+                    format: args.vrp.vrp_format,
+                    skip_invalid: args.vrp.skip_invalid_vrps,
+                };
+                let mut v: Vec<_> = args
+                    .rtr
+                    .iter()
+                    .map(|c| crate::daemon::SourceSpec::Rtr(c.clone()))
+                    .collect();
+                // The VRP file: a source beside the caches when given, the only one
+                // (reloaded when it changes) without caches.
+                if args.rtr.is_empty() || args.vrp.vrps.is_some() {
+                    v.push(crate::daemon::SourceSpec::File {
+                        path: args
+                            .vrp
+                            .vrps
+                            .clone()
+                            .unwrap_or_else(|| fixtures_dir().join(BUNDLED_VRPS)),
+                        options,
+                        loaded: args.rtr.is_empty(),
+                    });
+                }
+                v
+            },
+            quorum: args.quorum,
+            slurm: load_slurm(&args.vrp)?.map(std::sync::Arc::new),
+            max_loss: rpki_guard.0,
+            freeze: rpki_guard.1,
+            file_poll: rpki_guard.2,
+        }),
         state: (!args.no_state).then_some(crate::daemon::StateConfig {
             path: args.state,
             keep_decisions: state.keep_decisions,

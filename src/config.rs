@@ -116,9 +116,19 @@ pub struct RpkiConfig {
     pub skip_invalid: bool,
     /// Use VRPs past their `expires` time.
     pub ignore_expires: bool,
-    /// An RTR cache (`HOST:PORT`) whose data replaces the file's when it arrives.
+    /// RTR caches (`HOST:PORT`), sources beside the file (when `vrps` is set).
+    pub rtr: Vec<String>,
+    /// Sources that must carry a payload for it to be used (none: a majority).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rtr: Option<String>,
+    pub quorum: Option<usize>,
+    /// Largest share of VRPs the merged set may lose at once before it is frozen.
+    pub max_loss: f64,
+    /// How long the previous set stays in force after a sudden loss.
+    #[serde(with = "humantime_serde")]
+    pub freeze: Duration,
+    /// How often VRP files are checked for changes.
+    #[serde(with = "humantime_serde")]
+    pub poll: Duration,
     /// A SLURM file (RFC 8416) applied on top of the RPKI data, relative to this file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slurm: Option<PathBuf>,
@@ -131,7 +141,11 @@ impl Default for RpkiConfig {
             format: VrpFormat::Auto,
             skip_invalid: false,
             ignore_expires: false,
-            rtr: None,
+            rtr: Vec::new(),
+            quorum: None,
+            max_loss: 0.1,
+            freeze: Duration::from_secs(3600),
+            poll: Duration::from_secs(10),
             slurm: None,
         }
     }
@@ -296,6 +310,15 @@ impl Loaded {
         }
         if let Some(p) = config.state.path.as_mut() {
             *p = relative(base, p);
+        }
+        if !(0.0..=1.0).contains(&config.rpki.max_loss) {
+            return Err(invalid(format!(
+                "rpki.max_loss: {} is not a share between 0 and 1",
+                config.rpki.max_loss
+            )));
+        }
+        if config.rpki.quorum == Some(0) {
+            return Err(invalid("rpki.quorum: must be at least 1".into()));
         }
         if config.state.checkpoint.is_zero() {
             return Err(invalid("state.checkpoint: must be more than 0".into()));

@@ -35,6 +35,7 @@ use crate::judge::{
 use crate::model::Asn;
 use crate::model::EventTime;
 use crate::replay::{Judging, RovStage, Tally};
+use crate::rpki::sources::Payloads;
 use crate::rpki::{AspaSet, VrpIndex, VrpSet};
 use crate::state::{decision_key, Reader, Restored, Store, StoredHold};
 use axum::extract::{Query, State};
@@ -89,11 +90,47 @@ pub struct RunConfig {
     pub state: Option<StateConfig>,
     /// Where SIGHUP reloads from.
     pub reload: Reload,
-    /// An RTR cache (`HOST:PORT`) whose data replaces the VRP file's as it arrives, and
-    /// every change of it after.
-    pub rtr: Option<String>,
-    /// Applied to every data set the RTR cache gives (the file's has it applied already).
+    /// The RPKI sources watched while running (none: the data loaded at start stays).
+    pub rpki: Option<RpkiSources>,
+}
+
+/// One RPKI source.
+#[derive(Clone, Debug)]
+pub enum SourceSpec {
+    /// An RTR cache, `HOST:PORT`.
+    Rtr(String),
+    /// A VRP file, reloaded when it changes.
+    File {
+        path: PathBuf,
+        options: crate::rpki::LoadOptions,
+        /// Loaded already at start (its data is in force): reload only on a change.
+        loaded: bool,
+    },
+}
+
+impl SourceSpec {
+    fn name(&self) -> String {
+        match self {
+            SourceSpec::Rtr(c) => format!("rtr:{c}"),
+            SourceSpec::File { path, .. } => format!("file:{}", path.display()),
+        }
+    }
+}
+
+/// The RPKI sources and how they are merged.
+#[derive(Clone, Debug)]
+pub struct RpkiSources {
+    pub sources: Vec<SourceSpec>,
+    /// Sources that must carry a payload for it to be used (none: a majority).
+    pub quorum: Option<usize>,
+    /// Applied to the merged set.
     pub slurm: Option<Arc<crate::rpki::slurm::Slurm>>,
+    /// Largest share of VRPs a new set may lose at once before the freeze.
+    pub max_loss: f64,
+    /// How long the previous set stays after a sudden loss.
+    pub freeze: Duration,
+    /// How often VRP files are checked for changes.
+    pub file_poll: Duration,
 }
 
 /// What SIGHUP re-reads.
@@ -258,8 +295,12 @@ struct Shared {
     decisions: VecDeque<Decision>,
     /// Routes held at the last stop, not judged again yet (see [`StateConfig`]).
     restored: FxHashMap<(String, std::net::IpAddr, Asn, u32), StoredHold>,
-    /// The RTR client's state, when there is one.
-    rtr: Option<crate::rpki::rtr::RtrStatus>,
+    /// Each RTR source's client state (`None` for file sources).
+    rtr: Vec<Option<crate::rpki::rtr::RtrStatus>>,
+    /// Each source's disagreement with the merged set.
+    rpki_sources: Vec<crate::rpki::sources::Disagreement>,
+    /// Set while a sudden loss is held off.
+    rpki_frozen: Option<crate::rpki::sources::FrozenStatus>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -272,9 +313,15 @@ struct Status {
     policy_hash: String,
     rpki: String,
     rpki_serial: Option<u64>,
-    /// The RTR cache the RPKI data comes from, with its session, serial, timers and age.
+    /// The RTR caches among the sources, with their sessions, serials, timers and age.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    rtr: Vec<crate::rpki::rtr::RtrStatus>,
+    /// Each source's disagreement with the merged set (what it lacks, what it adds).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    rpki_sources: Vec<crate::rpki::sources::Disagreement>,
+    /// Set while a sudden loss of VRPs is held off (the previous set in force).
     #[serde(skip_serializing_if = "Option::is_none")]
-    rtr: Option<crate::rpki::rtr::RtrStatus>,
+    rpki_frozen: Option<crate::rpki::sources::FrozenStatus>,
     routers: Vec<RouterInfo>,
     peers: usize,
     routes_stored: usize,
@@ -450,10 +497,9 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
                 }
             })
         };
-        let rtr = cfg.rtr.clone().map(|cache| {
-            tokio::spawn(rtr_source(
-                cache,
-                cfg.slurm.clone(),
+        let rtr = cfg.rpki.clone().map(|rs| {
+            tokio::spawn(rpki_sources(
+                rs,
                 tx.clone(),
                 shared.clone(),
                 stop_rx.clone(),
@@ -528,81 +574,260 @@ async fn shutdown_signal() {
     }
 }
 
-/// The RTR client: each new data set (and the expiry of the last one) is indexed off the
-/// runtime's threads and handed to the pipeline, which re-judges against it. The latest
-/// set wins: a set still being indexed when a newer one arrives is replaced by it.
-async fn rtr_source(
-    cache: String,
-    slurm: Option<Arc<crate::rpki::slurm::Slurm>>,
+/// One RPKI source's news for the merger: its payloads now (`None`: no usable data).
+struct SourceNews {
+    source: usize,
+    payloads: Option<Arc<Payloads>>,
+    serial: Option<u64>,
+}
+
+/// The RPKI sources (RTR caches, VRP files polled for changes), merged in quorum (see
+/// [`crate::rpki::sources`]), SLURM applied, guarded against sudden loss, indexed off the
+/// runtime's threads and handed to the pipeline, which re-judges against each new set.
+/// The first set goes out when every source has spoken, or after 30 s.
+async fn rpki_sources(
+    rs: RpkiSources,
     tx: mpsc::Sender<Input>,
     shared: Arc<Mutex<Shared>>,
-    stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
 ) {
     use crate::rpki::rtr::{RtrClient, RtrConfig, RtrEvent};
-    let (latest_tx, mut latest) = watch::channel::<Option<RtrEvent>>(None);
-    let mut client = RtrClient::new(RtrConfig::new(&cache));
-    let status_shared = shared.clone();
-    let mut client_stop = stop.clone();
-    let run = tokio::spawn(async move {
-        client
-            .run(
-                move |e| {
-                    let _ = latest_tx.send(Some(e));
-                },
-                move |st| {
-                    metrics::gauge!("routewitness_rpki_vrps", "source" => st.cache.clone())
-                        .set(st.vrps as f64);
-                    lock(&status_shared).rtr = Some(st.clone());
-                },
-                stop.clone(),
-            )
-            .await;
-    });
-    loop {
-        tokio::select! {
-            changed = latest.changed() => if changed.is_err() { break },
-            _ = client_stop.changed() => break,
-        }
-        let Some(event) = latest.borrow_and_update().clone() else {
-            continue;
-        };
-        let cache2 = cache.clone();
-        let slurm = slurm.clone();
-        let built = tokio::task::spawn_blocking(move || match event {
-            RtrEvent::Data(d) => {
-                let mut vrps = d.vrps();
-                let mut aspas = d.aspas();
-                let local = slurm.map_or(String::new(), |s| {
-                    let e = s.apply(&mut vrps, &mut aspas);
-                    format!(
-                        "; SLURM {}: {} VRPs filtered, {} added, {} ASPAs filtered or replaced, \
-                         {} asserted",
-                        e.file, e.vrps_filtered, e.vrps_added, e.aspas_filtered, e.aspas_asserted
+    use crate::rpki::sources::{merge, Freeze, FrozenStatus, Verdict};
+    let n = rs.sources.len();
+    let (news_tx, mut news) = mpsc::channel::<SourceNews>(64);
+    let mut tasks = Vec::new();
+    let names: Vec<String> = rs.sources.iter().map(SourceSpec::name).collect();
+    for (i, spec) in rs.sources.iter().cloned().enumerate() {
+        let news_tx = news_tx.clone();
+        let stop = stop.clone();
+        let shared = shared.clone();
+        match spec {
+            SourceSpec::Rtr(cache) => tasks.push(tokio::spawn(async move {
+                let mut client = RtrClient::new(RtrConfig::new(&cache));
+                client
+                    .run(
+                        move |e| {
+                            let (payloads, serial) = match e {
+                                RtrEvent::Data(d) => (
+                                    Some(Arc::new(Payloads::new(&d.vrps(), &d.aspas()))),
+                                    Some(u64::from(d.serial)),
+                                ),
+                                RtrEvent::Expired => (None, None),
+                            };
+                            let _ = news_tx.try_send(SourceNews {
+                                source: i,
+                                payloads,
+                                serial,
+                            });
+                        },
+                        move |st| {
+                            metrics::gauge!("routewitness_rpki_vrps", "source" => st.cache.clone())
+                                .set(st.vrps as f64);
+                            let mut sh = lock(&shared);
+                            if sh.rtr.len() < n {
+                                sh.rtr.resize(n, None);
+                            }
+                            sh.rtr[i] = Some(st.clone());
+                        },
+                        stop,
                     )
-                });
-                let (nv, na) = (vrps.len(), aspas.len());
-                (
-                    Arc::new(VrpIndex::from_vrps(vrps)),
-                    Arc::new(AspaSet::new(&aspas)),
-                    Some(u64::from(d.serial)),
-                    format!(
-                        "{nv} VRPs, {na} ASPAs from RTR cache {cache2} (v{}, session {}, \
-                         serial {}){local}",
-                        d.version, d.session, d.serial
-                    ),
-                )
+                    .await;
+            })),
+            SourceSpec::File {
+                path,
+                options,
+                loaded,
+            } => {
+                let poll = rs.file_poll;
+                let mut stop = stop;
+                tasks.push(tokio::spawn(async move {
+                    let stamp_of = |p: &std::path::Path| {
+                        std::fs::metadata(p)
+                            .ok()
+                            .map(|m| (m.modified().ok(), m.len()))
+                    };
+                    let mut seen = if loaded { stamp_of(&path) } else { None };
+                    loop {
+                        let stamp = stamp_of(&path);
+                        if stamp.is_some() && stamp != seen {
+                            seen = stamp;
+                            let p = path.clone();
+                            let loaded = tokio::task::spawn_blocking(move || {
+                                crate::rpki::vrps::load(&p, options)
+                            })
+                            .await;
+                            match loaded {
+                                Ok(Ok(set)) => {
+                                    metrics::gauge!("routewitness_rpki_vrps", "source" => path.display().to_string())
+                                        .set(set.vrps.len() as f64);
+                                    let serial = set
+                                        .source
+                                        .as_ref()
+                                        .and_then(|s| s.generated)
+                                        .and_then(|g| u64::try_from(g).ok());
+                                    let news = SourceNews {
+                                        source: i,
+                                        payloads: Some(Arc::new(Payloads::from_set(&set))),
+                                        serial,
+                                    };
+                                    if news_tx.send(news).await.is_err() {
+                                        return;
+                                    }
+                                }
+                                Ok(Err(e)) => {
+                                    metrics::counter!("routewitness_rpki_errors_total", "source" => path.display().to_string())
+                                        .increment(1);
+                                    tracing::error!("RPKI source {}: {e}; its previous data stays", path.display());
+                                }
+                                Err(_) => return,
+                            }
+                        }
+                        tokio::select! {
+                            _ = tokio::time::sleep(poll) => {}
+                            _ = stop.changed() => return,
+                        }
+                    }
+                }));
             }
-            RtrEvent::Expired => (
-                Arc::new(VrpIndex::from_vrps(Vec::new())),
-                Arc::new(AspaSet::new(&[])),
-                None,
-                format!("none: the data of RTR cache {cache2} expired (not used)"),
-            ),
+        }
+    }
+    drop(news_tx);
+    let quorum = rs.quorum.unwrap_or(crate::rpki::sources::majority(n));
+    tracing::info!(
+        "RPKI: {n} sources ({}), a payload used when {quorum} carry it",
+        names.join(", ")
+    );
+    let mut latest: Vec<Option<Arc<Payloads>>> = vec![None; n];
+    let mut spoken = vec![false; n];
+    let mut serials: Vec<Option<u64>> = vec![None; n];
+    let mut freeze = Freeze::new(rs.max_loss, rs.freeze);
+    let started = Instant::now();
+    let mut generation = 0u64;
+    let mut dirty = false;
+    loop {
+        let wait = Duration::from_secs(30)
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_millis(100));
+        tokio::select! {
+            got = news.recv() => match got {
+                Some(m) => {
+                    latest[m.source] = m.payloads;
+                    serials[m.source] = m.serial;
+                    spoken[m.source] = true;
+                    dirty = true;
+                    // Take what else is waiting before merging once.
+                    while let Ok(m) = news.try_recv() {
+                        latest[m.source] = m.payloads;
+                        serials[m.source] = m.serial;
+                        spoken[m.source] = true;
+                    }
+                }
+                None => break,
+            },
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => break,
+        }
+        let ready = spoken.iter().all(|s| *s) || started.elapsed() >= Duration::from_secs(30);
+        // A frozen set is re-examined as time passes, even without news.
+        if !ready || !(dirty || freeze.frozen_since().is_some()) {
+            continue;
+        }
+        dirty = false;
+        let (sources, slurm, names2) = (latest.clone(), rs.slurm.clone(), names.clone());
+        let single = (n == 1).then(|| serials[0]).flatten();
+        let merged = tokio::task::spawn_blocking(move || {
+            let input: Vec<(String, Option<&Payloads>)> = names2
+                .iter()
+                .cloned()
+                .zip(sources.iter().map(|p| p.as_deref()))
+                .collect();
+            let mut m = merge(&input, quorum);
+            let local = slurm.map(|s| s.apply(&mut m.vrps, &mut m.aspas));
+            (m, local)
         })
         .await;
-        let Ok((index, aspa, serial, description)) = built else {
+        let Ok((m, local)) = merged else { break };
+        for r in &m.reports {
+            if r.has_data && (r.missing > 0 || r.extra > 0) {
+                tracing::warn!(
+                    "RPKI source {} disagrees with the merged set: lacks {} (e.g. {}), adds {} (e.g. {})",
+                    r.source,
+                    r.missing,
+                    r.missing_examples.join(", "),
+                    r.extra,
+                    r.extra_examples.join(", ")
+                );
+            }
+        }
+        let verdict = freeze.check(m.vrps.len(), Instant::now());
+        {
+            let mut sh = lock(&shared);
+            sh.rpki_sources = m.reports.clone();
+            sh.rpki_frozen = match &verdict {
+                Verdict::Hold { had, lost, share } => Some(FrozenStatus {
+                    had: *had,
+                    lost: *lost,
+                    share: *share,
+                    for_s: freeze.frozen_since().map_or(0, |t| t.elapsed().as_secs()),
+                    hold_s: rs.freeze.as_secs(),
+                }),
+                Verdict::Take => None,
+            };
+        }
+        if let Verdict::Hold { had, lost, share } = verdict {
+            if freeze
+                .frozen_since()
+                .is_some_and(|t| t.elapsed() < Duration::from_millis(500))
+            {
+                metrics::counter!("routewitness_rpki_freezes_total").increment(1);
+                tracing::error!(
+                    "RPKI: the merged set would lose {lost} of {had} VRPs ({:.0}%) at once: \
+                     keeping the previous set for up to {} (alert)",
+                    share * 100.0,
+                    humantime::format_duration(rs.freeze)
+                );
+            }
             continue;
+        }
+        generation += 1;
+        let (nv, na) = (m.vrps.len(), m.aspas.len());
+        let local = local.map_or(String::new(), |e| {
+            format!(
+                "; SLURM {}: {} VRPs filtered, {} added, {} ASPAs filtered or replaced, {} asserted",
+                e.file, e.vrps_filtered, e.vrps_added, e.aspas_filtered, e.aspas_asserted
+            )
+        });
+        let description = if n == 1 {
+            match &rs.sources[0] {
+                SourceSpec::Rtr(c) => match single {
+                    Some(s) => {
+                        format!("{nv} VRPs, {na} ASPAs from RTR cache {c} (serial {s}){local}")
+                    }
+                    None => {
+                        format!("none: RTR cache {c} has no usable data (down or expired){local}")
+                    }
+                },
+                SourceSpec::File { path, .. } => {
+                    format!("{nv} VRPs, {na} ASPAs from {}{local}", path.display())
+                }
+            }
+        } else {
+            let up = latest.iter().filter(|p| p.is_some()).count();
+            format!(
+                "{nv} VRPs, {na} ASPAs carried by at least {quorum} of {n} sources ({up} with \
+                 data; generation {generation}){local}"
+            )
         };
+        let serial = if n == 1 { single } else { Some(generation) };
+        let (vrps, aspas) = (m.vrps, m.aspas);
+        let built = tokio::task::spawn_blocking(move || {
+            (
+                Arc::new(VrpIndex::from_vrps(vrps)),
+                Arc::new(AspaSet::new(&aspas)),
+            )
+        })
+        .await;
+        let Ok((index, aspa)) = built else { break };
         let input = Input::Rpki {
             index,
             aspa,
@@ -613,7 +838,9 @@ async fn rtr_source(
             break;
         }
     }
-    let _ = run.await;
+    for t in tasks {
+        let _ = t.await;
+    }
 }
 
 /// Reloads the policy and the API token on SIGHUP, until shutdown.
@@ -1174,9 +1401,14 @@ fn pipeline_loop(
             .len();
         let sessions_open = routers.iter().filter(|r| r.connected).count();
         // One lock for both (the mutex is not re-entrant).
-        let (rtr, restored_holds) = {
+        let (rtr, rpki_sources, rpki_frozen, restored_holds) = {
             let sh = lock(&shared);
-            (sh.rtr.clone(), sh.restored.len())
+            (
+                sh.rtr.iter().flatten().cloned().collect(),
+                sh.rpki_sources.clone(),
+                sh.rpki_frozen.clone(),
+                sh.restored.len(),
+            )
         };
         let status = Status {
             version: env!("CARGO_PKG_VERSION"),
@@ -1188,6 +1420,8 @@ fn pipeline_loop(
             rpki: rpki_now.borrow().0.clone(),
             rpki_serial: rpki_now.borrow().1,
             rtr,
+            rpki_sources,
+            rpki_frozen,
             routers,
             peers,
             routes_stored: tally.routes_stored(),

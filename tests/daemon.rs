@@ -882,7 +882,11 @@ fn an_rtr_cache_feeds_the_judge_and_its_changes_are_judged_live() {
         "--view",
         "loc-rib",
     ]);
-    assert!(d.log().contains("waiting for RTR cache"), "{}", d.log());
+    assert!(
+        d.log().contains("waiting for the RPKI sources"),
+        "{}",
+        d.log()
+    );
     let s = wait_for(Duration::from_secs(20), || {
         status_of(&d).filter(|s| {
             s["rpki"]
@@ -891,7 +895,7 @@ fn an_rtr_cache_feeds_the_judge_and_its_changes_are_judged_live() {
         })
     })
     .unwrap_or_else(|| panic!("no RTR data:\n{}", d.log()));
-    assert_eq!(s["rtr"]["version"], 2, "{s}");
+    assert_eq!(s["rtr"][0]["version"], 2, "{s}");
     let first_serial = s["rpki_serial"].clone();
     let router = gobgp_stream(&d);
     let invalid = "203.0.113.0-24-AS65002";
@@ -974,4 +978,103 @@ fn slurm_applies_on_top_of_the_rtr_cache() {
         "{}",
         d.log()
     );
+}
+
+/// Three RTR caches, one lying (it drops the lab's ROA for 198.51.100.0/24 and forges
+/// one for 198.18.0.0/24): the merged set takes what two carry, so the routes are judged
+/// as the honest caches say, and the liar is reported with what it lacks and adds. Then
+/// the honest caches lose most of their VRPs at once: the previous set stays in force
+/// (frozen) and the status says so.
+#[test]
+fn three_rtr_caches_in_quorum_outvote_a_liar_and_a_sudden_loss_freezes() {
+    if !lab::StayRtr::require() {
+        return;
+    }
+    let json = std::fs::read_to_string(fixture("fixtures/bmp/lab/vrps.json")).unwrap();
+    let lie = json.replace(
+        r#"{ "prefix": "198.51.100.0/24",   "maxLength": 24, "asn": "AS65002", "ta": "lab" },"#,
+        r#"{ "prefix": "198.18.0.0/24",   "maxLength": 24, "asn": "AS65002", "ta": "lab" },"#,
+    );
+    assert_ne!(lie, json);
+    let a = lab::StayRtr::start(&json, &[]);
+    let b = lab::StayRtr::start(&json, &[]);
+    let liar = lab::StayRtr::start(&lie, &[]);
+    let (sa, sb, sl) = (
+        a.addr.to_string(),
+        b.addr.to_string(),
+        liar.addr.to_string(),
+    );
+    let d = Daemon::start(&[
+        "--no-replay",
+        "--no-state",
+        "--rtr",
+        &sa,
+        "--rtr",
+        &sb,
+        "--rtr",
+        &sl,
+        "--policy",
+        fixture("tests/lab/policy.toml").to_str().unwrap(),
+        "--view",
+        "loc-rib",
+    ]);
+    let s = wait_for(Duration::from_secs(30), || {
+        status_of(&d).filter(|s| {
+            s["rpki"]
+                .as_str()
+                .is_some_and(|r| r.contains("carried by at least 2 of 3 sources (3 with data"))
+        })
+    })
+    .unwrap_or_else(|| panic!("no merged set:\n{}", d.log()));
+    assert!(s["rpki"].as_str().unwrap().starts_with("6 VRPs"), "{s}");
+    let reports = s["rpki_sources"].as_array().unwrap();
+    let of = |addr: &str| {
+        reports
+            .iter()
+            .find(|r| r["source"] == format!("rtr:{addr}"))
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        (of(&sa)["missing"].clone(), of(&sa)["extra"].clone()),
+        (0.into(), 0.into())
+    );
+    let l = of(&sl);
+    assert_eq!(
+        (l["missing"].clone(), l["extra"].clone()),
+        (1.into(), 1.into()),
+        "{l}"
+    );
+    assert_eq!(l["missing_examples"][0], "198.51.100.0/24-24 AS65002");
+    assert_eq!(l["extra_examples"][0], "198.18.0.0/24-24 AS65002");
+    assert!(
+        d.log().contains("disagrees with the merged set"),
+        "{}",
+        d.log()
+    );
+    let _router = gobgp_stream(&d);
+    let states = wait_for(Duration::from_secs(10), || {
+        Some((
+            claim_rpki(&d, "198.51.100.0/24")?,
+            claim_rpki(&d, "198.18.0.0/24")?,
+        ))
+    });
+    assert_eq!(states, Some(("valid".to_string(), "not-found".to_string())));
+
+    // The two honest caches keep one VRP of six: an 83% loss, held off.
+    let one = r#"{ "metadata": { "buildtime": "2026-11-25T13:15:41Z", "vrps": 1 },
+        "roas": [ { "prefix": "100.64.1.0/24", "maxLength": 24, "asn": 65001, "ta": "lab" } ] }"#;
+    a.serve(one);
+    b.serve(one);
+    let frozen = wait_for(Duration::from_secs(20), || {
+        status_of(&d).and_then(|s| (!s["rpki_frozen"].is_null()).then_some(s))
+    })
+    .unwrap_or_else(|| panic!("no freeze:\n{}", d.log()));
+    assert_eq!(frozen["rpki_frozen"]["had"], 6, "{frozen}");
+    assert!(
+        frozen["rpki"].as_str().unwrap().starts_with("6 VRPs"),
+        "{frozen}"
+    );
+    assert!(d.log().contains("keeping the previous set"), "{}", d.log());
+    assert_eq!(claim_rpki(&d, "198.51.100.0/24").as_deref(), Some("valid"));
 }

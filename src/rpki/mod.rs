@@ -6,6 +6,7 @@ pub mod index;
 pub mod rov;
 pub mod rtr;
 pub mod slurm;
+pub mod sources;
 pub mod vrps;
 
 pub use aspa::{AspaSet, AspaState, AspaVerdict};
