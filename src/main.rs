@@ -49,6 +49,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cli::run(args),
         Command::Mrt2bmp(args) => cli::mrt2bmp(args).map_err(CliError::from),
         Command::Config(args) => cli::config(args),
+        Command::Rpki(args) => cli::rpki(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@ pub mod aspa;
 pub mod index;
 pub mod rov;
 pub mod rtr;
+pub mod signed;
 pub mod slurm;
 pub mod sources;
 pub mod vrps;
