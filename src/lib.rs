@@ -31,7 +31,15 @@
 //!                                                            shows a decision)            operator overrides)
 //!  MRT demo feed (bundled fixtures) ─► ingest::mrt ─────────► (replayed first on a new state, same thread)
 //!
-//!  VRP export ─► rpki::vrps::load ─► rpki::VrpIndex + rpki::AspaSet (immutable, shared)
+//!  RPKI sources (daemon, tokio tasks):                        ▲ Input::Rpki: a new VrpIndex + AspaSet;
+//!  RTR caches ─► rpki::rtr::RtrClient (v2/v1/v0) ─┐           │ Tally::set_rpki re-judges every live
+//!  VRP files (polled) ─► rpki::vrps::load ────────┼─► rpki::sources::merge (quorum, per-source
+//!                                                  │   disagreement) ─► rpki::slurm ─► Freeze
+//!                                                  └   (sudden loss held off) ─► index (blocking thread)
+//!
+//!  VRP export ─► rpki::vrps::load ─► rpki::VrpIndex + rpki::AspaSet (immutable; replaced
+//!                                    whole, never edited, held as rpki::RpkiRef)
+//!  signed objects ─► rpki::signed::inspect (rpki crate: decode, CMS/EE, chain to a TA)
 //!  (rpki-client / Routinator / StayRTR JSON, CSV)
 //!  policies/*.toml ─► judge::Policy (hash recorded in every decision)
 //! ```
@@ -55,8 +63,10 @@
 //! path verification, the per-peer Adj-RIB-In, the judge (claims, independent witnesses,
 //! peer trust, policies, decisions), the replay report (`routewitness replay`,
 //! `routewitness validate`) and the daemon (`routewitness run`: BMP listener, HTTP API,
-//! metrics, a configuration file, SQLite state that survives kill -9). RTR and the
-//! router-facing actions are not built yet; this picture grows with them.
+//! metrics, a configuration file, SQLite state that survives kill -9, SIGHUP reload, RPKI
+//! from RTR caches and files in quorum with SLURM and live re-judging), and `rpki inspect`.
+//! The router-facing actions (RTR server, BIRD, FRR) and webhooks are not built yet; this
+//! picture grows with them.
 //!
 //! ## Modules
 //! - [`model`]: the words: [`model::Asn`], [`model::EventTime`], [`model::Peer`],
@@ -65,7 +75,9 @@
 //! - [`ingest`]: feeds to events ([`ingest::mrt`], [`ingest::bmp`]; UPDATEs in
 //!   [`ingest::bgp`]).
 //! - [`rpki`]: VRPs and ASPAs ([`rpki::vrps`]), the covering index ([`rpki::index`]),
-//!   origin validation ([`rpki::rov`]), ASPA path verification ([`rpki::aspa`]).
+//!   origin validation ([`rpki::rov`]), ASPA path verification ([`rpki::aspa`]), the RTR
+//!   client ([`rpki::rtr`]), SLURM ([`rpki::slurm`]), sources in quorum
+//!   ([`rpki::sources`]), signed objects ([`rpki::signed`]).
 //! - [`judge`]: claims and witnesses, conflicts, peer trust, policies, decisions (pure).
 //! - [`rib`]: the Adj-RIB-In with interned prefixes and AS paths.
 //! - [`replay`]: the replay pipeline and its report; [`report`] renders it.
