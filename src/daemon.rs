@@ -22,6 +22,9 @@
 //!
 //! - the state thread writes decisions to SQLite ([`crate::state`]) before the API shows
 //!   them, and the judge's checkpoints; a restarted daemon restores the judge from it.
+//! - the RPKI task watches the sources (RTR caches, VRP files), merges them in quorum,
+//!   applies SLURM and the sudden-loss freeze, indexes each new set on a blocking thread
+//!   and hands it to the pipeline, which re-judges everything it holds against it.
 //!
 //! - SIGHUP reloads the policy and the API token (from the configuration file, or the
 //!   `--policy` and `--api-token-file` files); a file that does not load leaves the
