@@ -370,3 +370,41 @@ fn rpki_inspect_command_reports_and_exits_by_outcome() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
 }
+
+/// The real snapshots: three sources, one of which has lost the ARIN trust anchor's VRPs
+/// (as when a TA breaks). In quorum the loss is outvoted and the broken source reported;
+/// alone, the same loss is a sudden loss the freeze holds off.
+#[test]
+fn a_lost_trust_anchor_is_outvoted_in_quorum_and_frozen_alone() {
+    use routewitness::rpki::sources::{majority, merge, Freeze, Payloads, Verdict};
+    use std::time::{Duration, Instant};
+    let a = load("vrp/rpki-client_20250720T093135Z.json.bz2");
+    let b = load("vrp/rpki-client_20250720T100145Z.json.bz2");
+    let mut broken = b.clone();
+    broken.vrps.retain(|v| v.ta.as_deref() != Some("arin"));
+    let lost = b.vrps.len() - broken.vrps.len();
+    assert!(lost > 100_000, "{lost}");
+    let (pa, pb, pc) = (
+        Payloads::from_set(&a),
+        Payloads::from_set(&b),
+        Payloads::from_set(&broken),
+    );
+    let m = merge(
+        &[
+            ("09:31".into(), Some(&pa)),
+            ("10:01".into(), Some(&pb)),
+            ("10:01 without ARIN".into(), Some(&pc)),
+        ],
+        majority(3),
+    );
+    // Everything two snapshots share: the broken source changes nothing.
+    assert!(m.vrps.len() >= b.vrps.len() - 1_000, "{}", m.vrps.len());
+    let r = &m.reports[2];
+    assert!(r.missing >= lost - 1_000 && r.extra == 0, "{r:?}");
+    // One source only: the loss is frozen, then a whole set ends the freeze.
+    let mut f = Freeze::new(0.1, Duration::from_secs(3600));
+    let t = Instant::now();
+    assert_eq!(f.check(pb.vrp_count(), t), Verdict::Take);
+    assert!(matches!(f.check(pc.vrp_count(), t), Verdict::Hold { .. }));
+    assert_eq!(f.check(pa.vrp_count(), t), Verdict::Take);
+}
