@@ -579,9 +579,29 @@ async fn shutdown_signal() {
 
 /// One RPKI source's news for the merger: its payloads now (`None`: no usable data).
 struct SourceNews {
-    source: usize,
     payloads: Option<Arc<Payloads>>,
     serial: Option<u64>,
+}
+
+/// Where the sources leave their latest news for the merger: one slot per source (a
+/// newer set replaces one not yet merged, so nothing queues), and a wake-up.
+struct Slots {
+    news: Mutex<Vec<Option<SourceNews>>>,
+    wake: tokio::sync::Notify,
+}
+
+impl Slots {
+    fn put(&self, source: usize, news: SourceNews) {
+        if let Some(slot) = self
+            .news
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(source)
+        {
+            *slot = Some(news);
+        }
+        self.wake.notify_one();
+    }
 }
 
 /// The RPKI sources (RTR caches, VRP files polled for changes), merged in quorum (see
@@ -597,11 +617,14 @@ async fn rpki_sources(
     use crate::rpki::rtr::{RtrClient, RtrConfig, RtrEvent};
     use crate::rpki::sources::{merge, Freeze, FrozenStatus, Verdict};
     let n = rs.sources.len();
-    let (news_tx, mut news) = mpsc::channel::<SourceNews>(64);
+    let slots = Arc::new(Slots {
+        news: Mutex::new((0..n).map(|_| None).collect()),
+        wake: tokio::sync::Notify::new(),
+    });
     let mut tasks = Vec::new();
     let names: Vec<String> = rs.sources.iter().map(SourceSpec::name).collect();
     for (i, spec) in rs.sources.iter().cloned().enumerate() {
-        let news_tx = news_tx.clone();
+        let slots = slots.clone();
         let stop = stop.clone();
         let shared = shared.clone();
         match spec {
@@ -617,11 +640,7 @@ async fn rpki_sources(
                                 ),
                                 RtrEvent::Expired => (None, None),
                             };
-                            let _ = news_tx.try_send(SourceNews {
-                                source: i,
-                                payloads,
-                                serial,
-                            });
+                            slots.put(i, SourceNews { payloads, serial });
                         },
                         move |st| {
                             metrics::gauge!("routewitness_rpki_vrps", "source" => st.cache.clone())
@@ -669,13 +688,10 @@ async fn rpki_sources(
                                         .and_then(|s| s.generated)
                                         .and_then(|g| u64::try_from(g).ok());
                                     let news = SourceNews {
-                                        source: i,
                                         payloads: Some(Arc::new(Payloads::from_set(&set))),
                                         serial,
                                     };
-                                    if news_tx.send(news).await.is_err() {
-                                        return;
-                                    }
+                                    slots.put(i, news);
                                 }
                                 Ok(Err(e)) => {
                                     metrics::counter!("routewitness_rpki_errors_total", "source" => path.display().to_string())
@@ -694,7 +710,6 @@ async fn rpki_sources(
             }
         }
     }
-    drop(news_tx);
     let quorum = rs.quorum.unwrap_or(crate::rpki::sources::majority(n));
     tracing::info!(
         "RPKI: {n} sources ({}), a payload used when {quorum} carry it",
@@ -707,51 +722,74 @@ async fn rpki_sources(
     let started = Instant::now();
     let mut generation = 0u64;
     let mut dirty = false;
+    // A merged set held off by the freeze, taken when the freeze ends.
+    let mut held: Option<(
+        crate::rpki::sources::Merged,
+        Option<crate::rpki::slurm::SlurmEffect>,
+    )> = None;
     loop {
-        let wait = Duration::from_secs(30)
-            .saturating_sub(started.elapsed())
-            .max(Duration::from_millis(100));
+        // Wake for news, for the end of the start-up wait, and while a set is held off
+        // to see whether its freeze has run out.
+        let startup = Duration::from_secs(30).saturating_sub(started.elapsed());
+        let mut wait = Duration::from_secs(3600);
+        if !startup.is_zero() {
+            wait = wait.min(startup);
+        }
+        if held.is_some() {
+            wait = wait.min(
+                rs.freeze
+                    .clamp(Duration::from_millis(100), Duration::from_secs(10)),
+            );
+        }
         tokio::select! {
-            got = news.recv() => match got {
-                Some(m) => {
-                    latest[m.source] = m.payloads;
-                    serials[m.source] = m.serial;
-                    spoken[m.source] = true;
-                    dirty = true;
-                    // Take what else is waiting before merging once.
-                    while let Ok(m) = news.try_recv() {
-                        latest[m.source] = m.payloads;
-                        serials[m.source] = m.serial;
-                        spoken[m.source] = true;
-                    }
-                }
-                None => break,
-            },
+            _ = slots.wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => break,
         }
+        for (i, slot) in slots
+            .news
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter_mut()
+            .enumerate()
+        {
+            if let Some(m) = slot.take() {
+                latest[i] = m.payloads;
+                serials[i] = m.serial;
+                spoken[i] = true;
+                dirty = true;
+            }
+        }
         let ready = spoken.iter().all(|s| *s) || started.elapsed() >= Duration::from_secs(30);
-        // A frozen set is re-examined as time passes, even without news.
-        if !ready || !(dirty || freeze.frozen_since().is_some()) {
+        if !ready || !(dirty || held.is_some()) {
             continue;
         }
-        dirty = false;
-        let (sources, slurm, names2) = (latest.clone(), rs.slurm.clone(), names.clone());
+        let fresh = dirty;
+        let (m, local) = if dirty {
+            dirty = false;
+            held = None;
+            let (sources, slurm, names2) = (latest.clone(), rs.slurm.clone(), names.clone());
+            let merged = tokio::task::spawn_blocking(move || {
+                let input: Vec<(String, Option<&Payloads>)> = names2
+                    .iter()
+                    .cloned()
+                    .zip(sources.iter().map(|p| p.as_deref()))
+                    .collect();
+                let mut m = merge(&input, quorum);
+                let local = slurm.map(|s| s.apply(&mut m.vrps, &mut m.aspas));
+                (m, local)
+            })
+            .await;
+            let Ok(x) = merged else { break };
+            x
+        } else {
+            // Nothing new: only the held-off set's freeze is looked at again.
+            let Some(x) = held.take() else { continue };
+            x
+        };
         let single = (n == 1).then(|| serials[0]).flatten();
-        let merged = tokio::task::spawn_blocking(move || {
-            let input: Vec<(String, Option<&Payloads>)> = names2
-                .iter()
-                .cloned()
-                .zip(sources.iter().map(|p| p.as_deref()))
-                .collect();
-            let mut m = merge(&input, quorum);
-            let local = slurm.map(|s| s.apply(&mut m.vrps, &mut m.aspas));
-            (m, local)
-        })
-        .await;
-        let Ok((m, local)) = merged else { break };
         for r in &m.reports {
-            if r.has_data && (r.missing > 0 || r.extra > 0) {
+            if fresh && r.has_data && (r.missing > 0 || r.extra > 0) {
                 tracing::warn!(
                     "RPKI source {} disagrees with the merged set: lacks {} (e.g. {}), adds {} (e.g. {})",
                     r.source,
@@ -790,6 +828,7 @@ async fn rpki_sources(
                     humantime::format_duration(rs.freeze)
                 );
             }
+            held = Some((m, local));
             continue;
         }
         generation += 1;

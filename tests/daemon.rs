@@ -1078,3 +1078,50 @@ fn three_rtr_caches_in_quorum_outvote_a_liar_and_a_sudden_loss_freezes() {
     assert!(d.log().contains("keeping the previous set"), "{}", d.log());
     assert_eq!(claim_rpki(&d, "198.51.100.0/24").as_deref(), Some("valid"));
 }
+
+/// The freeze ends: a sudden loss is held off for `rpki.freeze` (1 s here, from the
+/// configuration file), then the new set is taken.
+#[test]
+fn a_frozen_rpki_set_is_taken_when_the_freeze_ends() {
+    if !lab::StayRtr::require() {
+        return;
+    }
+    let json = std::fs::read_to_string(fixture("fixtures/bmp/lab/vrps.json")).unwrap();
+    let cache = lab::StayRtr::start(&json, &[]);
+    let dir = lab::scratch("freeze");
+    std::fs::create_dir_all(dir.join("feeds")).unwrap();
+    std::fs::write(
+        dir.join("feeds/bmp.toml"),
+        "type = \"bmp\"\nlisten = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("routewitness.toml"),
+        format!(
+            "feeds = [\"feeds/bmp.toml\"]\n[rpki]\nrtr = [\"{}\"]\nfreeze = \"1s\"\n[api]\nlisten = \"127.0.0.1:0\"\n[state]\npath = \"\"\n",
+            cache.addr
+        ),
+    )
+    .unwrap();
+    let conf = dir.join("routewitness.toml");
+    let d = Daemon::start_in(&dir, &["--config", conf.to_str().unwrap()]);
+    let rpki = |d: &Daemon| status_of(d).and_then(|s| s["rpki"].as_str().map(str::to_string));
+    wait_for(Duration::from_secs(20), || {
+        rpki(&d).filter(|r| r.starts_with("6 VRPs"))
+    })
+    .unwrap_or_else(|| panic!("no RTR data:\n{}", d.log()));
+    cache.serve(
+        r#"{ "metadata": { "buildtime": "2026-11-25T13:15:41Z", "vrps": 1 },
+        "roas": [ { "prefix": "100.64.1.0/24", "maxLength": 24, "asn": 65001, "ta": "lab" } ] }"#,
+    );
+    wait_for(Duration::from_secs(20), || {
+        status_of(&d).and_then(|s| (!s["rpki_frozen"].is_null()).then_some(()))
+    })
+    .unwrap_or_else(|| panic!("no freeze:\n{}", d.log()));
+    let taken = wait_for(Duration::from_secs(30), || {
+        rpki(&d).filter(|r| r.starts_with("1 VRPs"))
+    })
+    .unwrap_or_else(|| panic!("the set was not taken after the freeze:\n{}", d.log()));
+    assert!(taken.contains("RTR cache"), "{taken}");
+    assert!(status_of(&d).unwrap()["rpki_frozen"].is_null());
+}
