@@ -862,6 +862,28 @@ fn gobgp_conflicting_claims_are_held_against_what_is_established() {
     decision("1.8.8.0/24", "withdrawn");
 }
 
+/// The daemon on the lab policy and view, its RPKI from these RTR caches (no state, no
+/// replay), with `extra` options.
+fn rtr_daemon(caches: &[&lab::StayRtr], extra: &[&str]) -> Daemon {
+    let addrs: Vec<String> = caches.iter().map(|c| c.addr.to_string()).collect();
+    let policy = fixture("tests/lab/policy.toml");
+    let mut args = vec!["--no-replay", "--no-state", "--view", "loc-rib", "--policy"];
+    args.push(policy.to_str().unwrap());
+    for a in &addrs {
+        args.extend(["--rtr", a.as_str()]);
+    }
+    args.extend_from_slice(extra);
+    Daemon::start(&args)
+}
+
+/// The status once its `rpki` line satisfies `ok` (within `secs`).
+fn wait_rpki(d: &Daemon, secs: u64, ok: impl Fn(&str) -> bool) -> Value {
+    wait_for(Duration::from_secs(secs), || {
+        status_of(d).filter(|s| s["rpki"].as_str().is_some_and(&ok))
+    })
+    .unwrap_or_else(|| panic!("the RPKI data did not arrive:\n{}", d.log()))
+}
+
 /// RPKI from a real RTR cache (StayRTR): the daemon judges with what the cache serves,
 /// and when the cache's data changes (a ROA now authorising the route's origin), the
 /// held route is re-judged at once: released with cause `rpki` and the new serial.
@@ -872,29 +894,13 @@ fn an_rtr_cache_feeds_the_judge_and_its_changes_are_judged_live() {
     }
     let json = std::fs::read_to_string(fixture("fixtures/bmp/lab/vrps.json")).unwrap();
     let cache = lab::StayRtr::start(&json, &[]);
-    let d = Daemon::start(&[
-        "--no-replay",
-        "--no-state",
-        "--rtr",
-        &cache.addr.to_string(),
-        "--policy",
-        fixture("tests/lab/policy.toml").to_str().unwrap(),
-        "--view",
-        "loc-rib",
-    ]);
+    let d = rtr_daemon(&[&cache], &[]);
     assert!(
         d.log().contains("waiting for the RPKI sources"),
         "{}",
         d.log()
     );
-    let s = wait_for(Duration::from_secs(20), || {
-        status_of(&d).filter(|s| {
-            s["rpki"]
-                .as_str()
-                .is_some_and(|r| r.starts_with("6 VRPs, 2 ASPAs from RTR cache"))
-        })
-    })
-    .unwrap_or_else(|| panic!("no RTR data:\n{}", d.log()));
+    let s = wait_rpki(&d, 20, |r| r.starts_with("6 VRPs, 2 ASPAs from RTR cache"));
     assert_eq!(s["rtr"][0]["version"], 2, "{s}");
     let first_serial = s["rpki_serial"].clone();
     let router = gobgp_stream(&d);
@@ -942,26 +948,8 @@ fn slurm_applies_on_top_of_the_rtr_cache() {
                                        "bgpsecAssertions": []}}"#,
     )
     .unwrap();
-    let d = Daemon::start(&[
-        "--no-replay",
-        "--no-state",
-        "--rtr",
-        &cache.addr.to_string(),
-        "--slurm",
-        slurm.to_str().unwrap(),
-        "--policy",
-        fixture("tests/lab/policy.toml").to_str().unwrap(),
-        "--view",
-        "loc-rib",
-    ]);
-    let s = wait_for(Duration::from_secs(20), || {
-        status_of(&d).filter(|s| {
-            s["rpki"]
-                .as_str()
-                .is_some_and(|r| r.contains("from RTR cache"))
-        })
-    })
-    .unwrap_or_else(|| panic!("no RTR data:\n{}", d.log()));
+    let d = rtr_daemon(&[&cache], &["--slurm", slurm.to_str().unwrap()]);
+    let s = wait_rpki(&d, 20, |r| r.contains("from RTR cache"));
     let rpki = s["rpki"].as_str().unwrap();
     assert!(rpki.starts_with("6 VRPs"), "{rpki}");
     assert!(rpki.contains("1 VRPs filtered, 1 added"), "{rpki}");
@@ -999,33 +987,11 @@ fn three_rtr_caches_in_quorum_outvote_a_liar_and_a_sudden_loss_freezes() {
     let a = lab::StayRtr::start(&json, &[]);
     let b = lab::StayRtr::start(&json, &[]);
     let liar = lab::StayRtr::start(&lie, &[]);
-    let (sa, sb, sl) = (
-        a.addr.to_string(),
-        b.addr.to_string(),
-        liar.addr.to_string(),
-    );
-    let d = Daemon::start(&[
-        "--no-replay",
-        "--no-state",
-        "--rtr",
-        &sa,
-        "--rtr",
-        &sb,
-        "--rtr",
-        &sl,
-        "--policy",
-        fixture("tests/lab/policy.toml").to_str().unwrap(),
-        "--view",
-        "loc-rib",
-    ]);
-    let s = wait_for(Duration::from_secs(30), || {
-        status_of(&d).filter(|s| {
-            s["rpki"]
-                .as_str()
-                .is_some_and(|r| r.contains("carried by at least 2 of 3 sources (3 with data"))
-        })
-    })
-    .unwrap_or_else(|| panic!("no merged set:\n{}", d.log()));
+    let (sa, sl) = (a.addr.to_string(), liar.addr.to_string());
+    let d = rtr_daemon(&[&a, &b, &liar], &[]);
+    let s = wait_rpki(&d, 30, |r| {
+        r.contains("carried by at least 2 of 3 sources (3 with data")
+    });
     assert!(s["rpki"].as_str().unwrap().starts_with("6 VRPs"), "{s}");
     let reports = s["rpki_sources"].as_array().unwrap();
     let of = |addr: &str| {
