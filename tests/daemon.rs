@@ -26,15 +26,21 @@ fn lab_daemon(view: &str) -> Daemon {
     ])
 }
 
-/// The first decision an operator caused for `prefix`, waiting up to 5 s for it.
-fn decision_by_operator(d: &Daemon, prefix: &str) -> Option<Value> {
-    wait_for(Duration::from_secs(5), || {
+/// The first decision for `prefix` whose `field` is `value` (e.g. cause "operator",
+/// outcome "quarantine"), waiting up to `secs` for it.
+fn decision_for(d: &Daemon, secs: u64, prefix: &str, field: &str, value: &str) -> Option<Value> {
+    wait_for(Duration::from_secs(secs), || {
         let v: Value = serde_json::from_str(&http_get(d.api, "/v1/decisions").ok()?).ok()?;
         v.as_array()?
             .iter()
-            .find(|x| x["prefix"] == prefix && x["cause"] == "operator")
+            .find(|x| x["prefix"] == prefix && x[field] == value)
             .cloned()
     })
+}
+
+/// The first decision an operator caused for `prefix`, waiting up to 5 s for it.
+fn decision_by_operator(d: &Daemon, prefix: &str) -> Option<Value> {
+    decision_for(d, 5, prefix, "cause", "operator")
 }
 
 /// A new BMP session that sends GoBGP 3.10's real lab stream (and stays open).
@@ -242,25 +248,13 @@ fn gobgp_streams_bmp_and_its_routes_are_judged_live() {
         "{}",
         d.log()
     );
-    let held = wait_for(Duration::from_secs(10), || {
-        let v: Value = serde_json::from_str(&http_get(d.api, "/v1/decisions").ok()?).ok()?;
-        v.as_array()?
-            .iter()
-            .find(|x| x["prefix"] == "203.0.113.0/24" && x["outcome"] == "quarantine")
-            .cloned()
-    })
-    .expect("the invalid route quarantined");
+    let held = decision_for(&d, 10, "203.0.113.0/24", "outcome", "quarantine")
+        .expect("the invalid route quarantined");
     assert_eq!(held["reasons"][0]["rule"], "rpki.invalid");
     // Deleted at the router: the hold ends with the route.
     g.del("203.0.113.0/24");
-    wait_for(Duration::from_secs(15), || {
-        let v: Value = serde_json::from_str(&http_get(d.api, "/v1/decisions").ok()?).ok()?;
-        v.as_array()?
-            .iter()
-            .find(|x| x["prefix"] == "203.0.113.0/24" && x["outcome"] == "withdrawn")
-            .map(|_| ())
-    })
-    .expect("the withdrawal recorded");
+    decision_for(&d, 15, "203.0.113.0/24", "outcome", "withdrawn")
+        .expect("the withdrawal recorded");
     // The status is a snapshot refreshed every 200 ms.
     let s = wait_for(Duration::from_secs(5), || {
         let s = status_of(&d)?;
@@ -365,13 +359,7 @@ fn frr_streams_pre_policy_bmp_with_its_prepend_undone() {
     let lab = lab::FrrLab::start(d.bmp);
     lab.gobgp.add("198.51.100.0/24", &[]);
     lab.gobgp.add("203.0.113.0/24", &[]);
-    let held = wait_for(Duration::from_secs(60), || {
-        let v: Value = serde_json::from_str(&http_get(d.api, "/v1/decisions").ok()?).ok()?;
-        v.as_array()?
-            .iter()
-            .find(|x| x["prefix"] == "203.0.113.0/24" && x["outcome"] == "quarantine")
-            .cloned()
-    });
+    let held = decision_for(&d, 60, "203.0.113.0/24", "outcome", "quarantine");
     let Some(held) = held else {
         panic!(
             "no quarantine for 203.0.113.0/24\nstatus: {}\nfrr: {}\n{}",
@@ -764,14 +752,8 @@ fn sighup_reloads_the_policy_and_token_and_keeps_them_when_broken() {
     .unwrap();
     std::fs::write(dir.join("token"), new).unwrap();
     hup(&d);
-    let released = wait_for(Duration::from_secs(10), || {
-        let v: Value = serde_json::from_str(&http_get(d.api, "/v1/decisions").ok()?).ok()?;
-        v.as_array()?
-            .iter()
-            .find(|x| x["prefix"] == "203.0.113.0/24" && x["cause"] == "policy")
-            .cloned()
-    })
-    .unwrap_or_else(|| panic!("no policy decision:\n{}", d.log()));
+    let released = decision_for(&d, 10, "203.0.113.0/24", "cause", "policy")
+        .unwrap_or_else(|| panic!("no policy decision:\n{}", d.log()));
     assert_eq!(released["outcome"], "propagate");
     // The status snapshot follows within its refresh.
     let s = wait_for(Duration::from_secs(5), || {
@@ -829,14 +811,8 @@ fn gobgp_conflicting_claims_are_held_against_what_is_established() {
     g.add("1.8.8.0/24", &[65001, 666]);
     g.add("1.51.7.0/24", &[65001, 666]);
     let decision = |prefix: &str, outcome: &str| {
-        wait_for(Duration::from_secs(30), || {
-            let v: Value = serde_json::from_str(&http_get(d.api, "/v1/decisions").ok()?).ok()?;
-            v.as_array()?
-                .iter()
-                .find(|x| x["prefix"] == prefix && x["outcome"] == outcome)
-                .cloned()
-        })
-        .unwrap_or_else(|| panic!("no {outcome} for {prefix}:\n{}", d.log()))
+        decision_for(&d, 30, prefix, "outcome", outcome)
+            .unwrap_or_else(|| panic!("no {outcome} for {prefix}:\n{}", d.log()))
     };
     let moas = decision("1.8.8.0/24", "quarantine");
     assert_eq!(moas["origin"], 666);
@@ -912,14 +888,8 @@ fn an_rtr_cache_feeds_the_judge_and_its_changes_are_judged_live() {
         r#""prefix": "203.0.113.0/24",    "maxLength": 24, "asn": 65099"#,
         r#""prefix": "203.0.113.0/24",    "maxLength": 24, "asn": 65002"#,
     ));
-    let released = wait_for(Duration::from_secs(20), || {
-        let v: Value = serde_json::from_str(&http_get(d.api, "/v1/decisions").ok()?).ok()?;
-        v.as_array()?
-            .iter()
-            .find(|x| x["prefix"] == "203.0.113.0/24" && x["cause"] == "rpki")
-            .cloned()
-    })
-    .unwrap_or_else(|| panic!("no rpki decision:\n{}", d.log()));
+    let released = decision_for(&d, 20, "203.0.113.0/24", "cause", "rpki")
+        .unwrap_or_else(|| panic!("no rpki decision:\n{}", d.log()));
     assert_eq!(released["outcome"], "propagate");
     assert_ne!(released["rpki_serial"], first_serial);
     assert_eq!(claim_rpki(&d, "203.0.113.0/24").as_deref(), Some("valid"));
