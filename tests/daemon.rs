@@ -316,25 +316,37 @@ fn the_example_configuration_checks_and_a_broken_one_exits_64_with_its_line() {
     }
 }
 
-#[test]
-fn run_takes_everything_from_a_configuration_file() {
-    let dir = std::env::temp_dir().join(format!("rw-daemon-run-config-{}", std::process::id()));
+/// Writes a `routewitness.toml` in `dir` whose BMP feed (`feeds/bmp.toml`, with
+/// `bmp_keys`) and API listen on kernel-chosen loopback ports, with `keys` (top-level
+/// keys and tables) after its `feeds` line; returns its path.
+fn write_config(dir: &Path, bmp_keys: &str, keys: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(dir.join("feeds")).unwrap();
     std::fs::write(
         dir.join("feeds/bmp.toml"),
-        "type = \"bmp\"\nlisten = \"127.0.0.1:0\"\nview = \"loc-rib\"\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("routewitness.toml"),
-        format!(
-            "feeds = [\"feeds/bmp.toml\"]\npolicy = {:?}\n[rpki]\nvrps = {:?}\n[api]\nlisten = \"127.0.0.1:0\"\n",
-            fixture("tests/lab/policy.toml"),
-            fixture("fixtures/bmp/lab/vrps.json"),
-        ),
+        format!("type = \"bmp\"\nlisten = \"127.0.0.1:0\"\n{bmp_keys}"),
     )
     .unwrap();
     let conf = dir.join("routewitness.toml");
+    std::fs::write(
+        &conf,
+        format!("feeds = [\"feeds/bmp.toml\"]\n{keys}\n[api]\nlisten = \"127.0.0.1:0\"\n"),
+    )
+    .unwrap();
+    conf
+}
+
+#[test]
+fn run_takes_everything_from_a_configuration_file() {
+    let dir = std::env::temp_dir().join(format!("rw-daemon-run-config-{}", std::process::id()));
+    let conf = write_config(
+        &dir,
+        "view = \"loc-rib\"\n",
+        &format!(
+            "policy = {:?}\n[rpki]\nvrps = {:?}",
+            fixture("tests/lab/policy.toml"),
+            fixture("fixtures/bmp/lab/vrps.json"),
+        ),
+    );
     let d = Daemon::start_raw(&["--config", conf.to_str().unwrap()]);
     let s: Value = serde_json::from_str(&http_get(d.api, "/v1/status").unwrap()).unwrap();
     assert_eq!(
@@ -1025,21 +1037,14 @@ fn a_frozen_rpki_set_is_taken_when_the_freeze_ends() {
     let json = std::fs::read_to_string(fixture("fixtures/bmp/lab/vrps.json")).unwrap();
     let cache = lab::StayRtr::start(&json, &[]);
     let dir = lab::scratch("freeze");
-    std::fs::create_dir_all(dir.join("feeds")).unwrap();
-    std::fs::write(
-        dir.join("feeds/bmp.toml"),
-        "type = \"bmp\"\nlisten = \"127.0.0.1:0\"\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("routewitness.toml"),
-        format!(
-            "feeds = [\"feeds/bmp.toml\"]\n[rpki]\nrtr = [\"{}\"]\nfreeze = \"1s\"\n[api]\nlisten = \"127.0.0.1:0\"\n[state]\npath = \"\"\n",
+    let conf = write_config(
+        &dir,
+        "",
+        &format!(
+            "[rpki]\nrtr = [\"{}\"]\nfreeze = \"1s\"\n[state]\npath = \"\"",
             cache.addr
         ),
-    )
-    .unwrap();
-    let conf = dir.join("routewitness.toml");
+    );
     let d = Daemon::start_in(&dir, &["--config", conf.to_str().unwrap()]);
     let rpki = |d: &Daemon| status_of(d).and_then(|s| s["rpki"].as_str().map(str::to_string));
     wait_for(Duration::from_secs(20), || {
