@@ -850,6 +850,17 @@ fn gobgp_conflicting_claims_are_held_against_what_is_established() {
     decision("1.8.8.0/24", "withdrawn");
 }
 
+/// StayRTR serving the lab's VRPs, and that JSON (`None` when StayRTR is missing
+/// outside CI; under `CI=true` that fails the test).
+fn lab_cache() -> Option<(String, lab::StayRtr)> {
+    if !lab::StayRtr::require() {
+        return None;
+    }
+    let json = std::fs::read_to_string(fixture("fixtures/bmp/lab/vrps.json")).unwrap();
+    let cache = lab::StayRtr::start(&json, &[]);
+    Some((json, cache))
+}
+
 /// The daemon on the lab policy and view, its RPKI from these RTR caches (no state, no
 /// replay), with `extra` options.
 fn rtr_daemon(caches: &[&lab::StayRtr], extra: &[&str]) -> Daemon {
@@ -877,11 +888,9 @@ fn wait_rpki(d: &Daemon, secs: u64, ok: impl Fn(&str) -> bool) -> Value {
 /// held route is re-judged at once: released with cause `rpki` and the new serial.
 #[test]
 fn an_rtr_cache_feeds_the_judge_and_its_changes_are_judged_live() {
-    if !lab::StayRtr::require() {
+    let Some((json, cache)) = lab_cache() else {
         return;
-    }
-    let json = std::fs::read_to_string(fixture("fixtures/bmp/lab/vrps.json")).unwrap();
-    let cache = lab::StayRtr::start(&json, &[]);
+    };
     let d = rtr_daemon(&[&cache], &[]);
     assert!(
         d.log().contains("waiting for the RPKI sources"),
@@ -914,11 +923,9 @@ fn an_rtr_cache_feeds_the_judge_and_its_changes_are_judged_live() {
 /// SLURM did.
 #[test]
 fn slurm_applies_on_top_of_the_rtr_cache() {
-    if !lab::StayRtr::require() {
+    let Some((_, cache)) = lab_cache() else {
         return;
-    }
-    let json = std::fs::read_to_string(fixture("fixtures/bmp/lab/vrps.json")).unwrap();
-    let cache = lab::StayRtr::start(&json, &[]);
+    };
     let dir = lab::scratch("slurm");
     let slurm = dir.join("local.slurm.json");
     std::fs::write(
@@ -1031,11 +1038,9 @@ fn three_rtr_caches_in_quorum_outvote_a_liar_and_a_sudden_loss_freezes() {
 /// configuration file), then the new set is taken.
 #[test]
 fn a_frozen_rpki_set_is_taken_when_the_freeze_ends() {
-    if !lab::StayRtr::require() {
+    let Some((_, cache)) = lab_cache() else {
         return;
-    }
-    let json = std::fs::read_to_string(fixture("fixtures/bmp/lab/vrps.json")).unwrap();
-    let cache = lab::StayRtr::start(&json, &[]);
+    };
     let dir = lab::scratch("freeze");
     let conf = write_config(
         &dir,
