@@ -87,6 +87,7 @@
 //!   state).
 //! - [`cli`]: the commands behind the binary.
 
+pub mod act;
 pub mod cli;
 pub mod config;
 pub mod daemon;
