@@ -65,7 +65,7 @@ pub enum Command {
     ///
     /// With no options: BMP on 127.0.0.1:11019, the API on 127.0.0.1:9179, the bundled
     /// VRPs and MRT fixtures, the default policy.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Check a configuration file (`--check`) or print it with every default filled in
     /// (`--print`). Exit 64 when it cannot be used, naming the file, key and line.
     Config(ConfigArgs),
@@ -76,6 +76,76 @@ pub enum Command {
     /// certificates and CRLs, says what they assert, and with `--repo DIR` checks their
     /// signatures and certificate chain up to the trust anchor.
     Rpki(RpkiArgs),
+    /// Acting on routers: `act config bird|frr` prints the router configuration that
+    /// takes routewitness's RTR feeds (the RPKI data and the quarantine).
+    Act(ActArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ActArgs {
+    #[command(subcommand)]
+    pub cmd: ActCmd,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum ActCmd {
+    /// Print the router configuration for the feeds of a configuration file (its [act]
+    /// section) or of the addresses given.
+    Config(ActConfigArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RouterKind {
+    Bird,
+}
+
+#[derive(Args, Debug)]
+pub struct ActConfigArgs {
+    /// The router whose configuration is printed.
+    #[arg(value_enum)]
+    pub router: RouterKind,
+    /// The daemon's configuration file (its [act] addresses).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["rtr_listen", "quarantine_listen"])]
+    pub config: Option<PathBuf>,
+    /// The RPKI feed's address (as `run --rtr-listen`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub rtr_listen: Option<std::net::SocketAddr>,
+    /// The quarantine feed's address (as `run --quarantine-listen`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub quarantine_listen: Option<std::net::SocketAddr>,
+}
+
+/// `routewitness act ...`.
+pub fn act(args: ActArgs) -> Result<Outcome, CliError> {
+    match args.cmd {
+        ActCmd::Config(a) => {
+            let e = match &a.config {
+                Some(f) => {
+                    let l = crate::config::Loaded::load(f)
+                        .map_err(|e| CliError::Usage(format!("config: {e}")))?;
+                    crate::act::router_config::Endpoints {
+                        rpki: l.config.act.rtr_listen,
+                        quarantine: l.config.act.quarantine_listen,
+                    }
+                }
+                None => crate::act::router_config::Endpoints {
+                    rpki: a.rtr_listen,
+                    quarantine: a.quarantine_listen,
+                },
+            };
+            if e.rpki.is_none() && e.quarantine.is_none() {
+                return Err(CliError::Usage(
+                    "no feed to configure: give --rtr-listen and/or --quarantine-listen (or a \
+                     --config with act.rtr_listen / act.quarantine_listen)"
+                        .into(),
+                ));
+            }
+            match a.router {
+                RouterKind::Bird => print!("{}", crate::act::router_config::bird(&e)),
+            }
+            Ok(Outcome::Ok)
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -269,7 +339,7 @@ pub fn mrt2bmp(args: Mrt2BmpArgs) -> Result<Outcome, Failed> {
 pub struct RunArgs {
     /// Take everything from this configuration file (see routewitness.example.toml)
     /// instead of the options below, which it excludes.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["bmp", "api", "view", "policy", "vrps", "vrp_format", "skip_invalid_vrps", "ignore_expires", "replay", "no_replay", "max_sessions", "max_message", "shutdown_timeout", "api_token_file", "state", "no_state", "rtr", "quorum"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["bmp", "api", "view", "policy", "vrps", "vrp_format", "skip_invalid_vrps", "ignore_expires", "replay", "no_replay", "max_sessions", "max_message", "shutdown_timeout", "api_token_file", "state", "no_state", "rtr", "quorum", "rtr_listen", "quarantine_listen", "quarantine_router"])]
     pub config: Option<PathBuf>,
     /// Where routers connect with BMP (RFC 7854).
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:11019")]
@@ -321,6 +391,20 @@ pub struct RunArgs {
     /// Keep no state: decisions in memory only (the last 10,000), nothing survives a restart.
     #[arg(long, conflicts_with = "state")]
     pub no_state: bool,
+    /// Serve routers the RPKI data routewitness validates with, over RTR (RFC 8210;
+    /// versions 0-2) on this address (see [act] in routewitness.example.toml).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub rtr_listen: Option<std::net::SocketAddr>,
+    /// Serve the quarantine (one VRP per held claim) over RTR on this address, to the
+    /// routers given with --quarantine-router.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub quarantine_listen: Option<std::net::SocketAddr>,
+    /// A router (source address) allowed to take the quarantine feed; repeat for several.
+    #[arg(long, value_name = "IP", requires = "quarantine_listen")]
+    pub quarantine_router: Vec<std::net::IpAddr>,
+    /// Everything of [act] from a configuration file (set with --config).
+    #[arg(skip)]
+    pub act: Option<Box<crate::config::ActConfig>>,
 }
 
 /// [`crate::ingest::bmp::View`] on the command line.
@@ -375,6 +459,10 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
             quorum: l.config.rpki.quorum,
             no_state: l.config.state.path.is_none(),
             state: l.config.state.path.unwrap_or_default(),
+            rtr_listen: None,
+            quarantine_listen: None,
+            quarantine_router: Vec::new(),
+            act: Some(Box::new(l.config.act.clone())),
         };
     }
     let policy = Policy::load(&args.policy).map_err(|e| CliError::Usage(format!("policy: {e}")))?;
@@ -496,6 +584,16 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
             freeze: rpki_guard.1,
             file_poll: rpki_guard.2,
         }),
+        act: args
+            .act
+            .clone()
+            .map(|a| *a)
+            .unwrap_or_else(|| crate::config::ActConfig {
+                rtr_listen: args.rtr_listen,
+                quarantine_listen: args.quarantine_listen,
+                quarantine_routers: args.quarantine_router.clone(),
+                ..Default::default()
+            }),
         state: (!args.no_state).then_some(crate::daemon::StateConfig {
             path: args.state,
             keep_decisions: state.keep_decisions,

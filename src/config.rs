@@ -46,6 +46,59 @@ pub struct Config {
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
     pub state: StateConfig,
+    pub act: ActConfig,
+}
+
+/// `[act]`: acting on routers (see `crate::act`). Off by default: nothing listens, and
+/// the quarantine reaches no router until it is enabled here for that router.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ActConfig {
+    /// The RTR server for routers' RPKI: the merged, SLURM-adjusted VRPs and ASPAs
+    /// routewitness validates with. Default (key absent): off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtr_listen: Option<SocketAddr>,
+    /// The quarantine feed: one VRP per held claim. Default (key absent): off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quarantine_listen: Option<SocketAddr>,
+    /// The routers (source addresses) allowed to take the quarantine feed; others are
+    /// refused with an Error Report. Acting is enabled per router by listing it here.
+    pub quarantine_routers: Vec<std::net::IpAddr>,
+    /// At most this many claims quarantined at routers; beyond it acting stops.
+    pub max_quarantined: usize,
+    /// At most this many claims newly quarantined within a minute; beyond it acting stops.
+    pub max_quarantined_per_minute: usize,
+    /// Least time between two Serial Notifies to a router of the RPKI feed
+    /// (RFC 8210 §8.2: one minute).
+    #[serde(with = "humantime_serde")]
+    pub notify_interval: Duration,
+    /// The same for the quarantine feed (0: at once; see the README).
+    #[serde(with = "humantime_serde")]
+    pub quarantine_notify_interval: Duration,
+    /// End of Data timers sent to routers, in seconds (RFC 8210 §6).
+    pub refresh: u32,
+    pub retry: u32,
+    pub expire: u32,
+    /// Routers connected to each feed at once.
+    pub max_routers: usize,
+}
+
+impl Default for ActConfig {
+    fn default() -> Self {
+        ActConfig {
+            rtr_listen: None,
+            quarantine_listen: None,
+            quarantine_routers: Vec::new(),
+            max_quarantined: 10_000,
+            max_quarantined_per_minute: 1_000,
+            notify_interval: Duration::from_secs(60),
+            quarantine_notify_interval: Duration::ZERO,
+            refresh: 600,
+            retry: 60,
+            expire: 7200,
+            max_routers: 64,
+        }
+    }
 }
 
 /// The state file `routewitness run` uses by default (in the current directory).
@@ -101,6 +154,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             shutdown_timeout: Duration::from_secs(10),
             state: StateConfig::default(),
+            act: ActConfig::default(),
         }
     }
 }
@@ -319,6 +373,20 @@ impl Loaded {
         }
         if config.rpki.quorum == Some(0) {
             return Err(invalid("rpki.quorum: must be at least 1".into()));
+        }
+        let a = &config.act;
+        if a.refresh == 0 || a.retry == 0 || a.expire <= a.refresh.max(a.retry) {
+            return Err(invalid(format!(
+                "act: refresh ({}) and retry ({}) must be more than 0 and expire ({}) more \
+                 than both (RFC 8210 §6)",
+                a.refresh, a.retry, a.expire
+            )));
+        }
+        if a.quarantine_listen.is_some() && a.quarantine_routers.is_empty() {
+            tracing::warn!(
+                "act.quarantine_listen is set but act.quarantine_routers is empty: no router \
+                 may take the quarantine feed"
+            );
         }
         if config.state.checkpoint.is_zero() {
             return Err(invalid("state.checkpoint: must be more than 0".into()));

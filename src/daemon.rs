@@ -30,6 +30,7 @@
 //!   `--policy` and `--api-token-file` files); a file that does not load leaves the
 //!   running ones in place. Other keys need a restart, and a reload says which changed.
 
+use crate::act::quarantine::QuarantineSet;
 use crate::ingest::bmp::{decode, frame, BmpConverter, BmpCounts, RouterInfo, View};
 use crate::ingest::{mrt, IngestEvent, PeerRegistry};
 use crate::judge::{
@@ -95,6 +96,8 @@ pub struct RunConfig {
     pub reload: Reload,
     /// The RPKI sources watched while running (none: the data loaded at start stays).
     pub rpki: Option<RpkiSources>,
+    /// Acting on routers (RTR feeds).
+    pub act: crate::config::ActConfig,
 }
 
 /// One RPKI source.
@@ -165,6 +168,8 @@ pub enum DaemonError {
     Bmp(SocketAddr, io::Error),
     #[error("cannot serve the API on {0}: {1}")]
     Api(SocketAddr, io::Error),
+    #[error("cannot serve RTR on {0}: {1}")]
+    Rtr(SocketAddr, io::Error),
     #[error("{0}")]
     Runtime(io::Error),
     #[error("the pipeline thread failed")]
@@ -215,6 +220,8 @@ enum Input {
         serial: Option<u64>,
         description: String,
     },
+    /// An operator resumes acting after a cap stopped it; the answer says whether it had.
+    ActResume { reply: oneshot::Sender<bool> },
     /// Time to refresh the API's snapshot if anything changed.
     Tick,
 }
@@ -343,6 +350,32 @@ struct Status {
     state: String,
     state_run: Option<i64>,
     restored_holds: usize,
+    /// Acting on routers: the RTR feeds served and the quarantine's state.
+    act: ActStatus,
+}
+
+/// What `/v1/status` says about acting.
+#[derive(Clone, Debug, Default, Serialize)]
+struct ActStatus {
+    /// The RTR feeds served, with their routers.
+    feeds: Vec<crate::act::rtr_server::FeedStatus>,
+    /// Claims held now (every route of theirs the judge holds, and restored ones).
+    quarantined_claims: usize,
+    /// Claims in the quarantine feed now.
+    served_claims: usize,
+    /// Held routes that have no single origin (an AS_SET): not servable as a VRP.
+    unservable_routes: u64,
+    /// Set when a cap stopped acting (POST /v1/act/resume starts it again).
+    stopped: Option<crate::act::quarantine::Tripped>,
+    /// False under a monitor-only policy.
+    acting: bool,
+}
+
+/// The RTR feeds the daemon serves (see [`crate::act::rtr_server`]).
+#[derive(Clone, Default)]
+struct Feeds {
+    rpki: Option<Arc<crate::act::rtr_server::Feed>>,
+    quarantine: Option<Arc<crate::act::rtr_server::Feed>>,
 }
 
 fn lock(m: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
@@ -374,14 +407,27 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
     let (tx, rx) = mpsc::channel::<Input>(CHANNEL);
 
     // Listen first: a port in use is an error before anything is loaded into memory.
-    let (bmp, api) = rt.block_on(async {
+    let (bmp, api, [rpki_listener, quarantine_listener]) = rt.block_on(async {
         let bmp = TcpListener::bind(cfg.bmp)
             .await
             .map_err(|e| DaemonError::Bmp(cfg.bmp, e))?;
         let api = TcpListener::bind(cfg.api)
             .await
             .map_err(|e| DaemonError::Api(cfg.api, e))?;
-        Ok::<_, DaemonError>((bmp, api))
+        let mut rtr = [None, None];
+        for (i, a) in [cfg.act.rtr_listen, cfg.act.quarantine_listen]
+            .into_iter()
+            .enumerate()
+        {
+            if let Some(a) = a {
+                rtr[i] = Some(
+                    TcpListener::bind(a)
+                        .await
+                        .map_err(|e| DaemonError::Rtr(a, e))?,
+                );
+            }
+        }
+        Ok::<_, DaemonError>((bmp, api, rtr))
     })?;
     let bmp_addr = bmp.local_addr().unwrap_or(cfg.bmp);
     let api_addr = api.local_addr().unwrap_or(cfg.api);
@@ -393,6 +439,43 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
     tracing::info!("HTTP API on http://{api_addr}/v1/status, metrics on /metrics");
     tracing::info!("RPKI: {}", cfg.rpki_description);
     tracing::info!("policy {} ({})", policy.name, policy.hash());
+    let feeds = new_feeds(
+        &cfg,
+        &vrps,
+        rpki_listener.is_some(),
+        quarantine_listener.is_some(),
+    );
+    if let Some(l) = &rpki_listener {
+        tracing::info!(
+            "RTR server for routers' RPKI on {} (the VRPs and ASPAs judged with)",
+            l.local_addr()
+                .map_or_else(|_| "?".into(), |a| a.to_string())
+        );
+    }
+    if let Some(l) = &quarantine_listener {
+        tracing::info!(
+            "quarantine feed over RTR on {} for {} (caps: {} claims, {} a minute){}",
+            l.local_addr()
+                .map_or_else(|_| "?".into(), |a| a.to_string()),
+            if cfg.act.quarantine_routers.is_empty() {
+                "no router (act.quarantine_routers is empty)".to_string()
+            } else {
+                cfg.act
+                    .quarantine_routers
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            cfg.act.max_quarantined,
+            cfg.act.max_quarantined_per_minute,
+            if policy.act {
+                ""
+            } else {
+                "; empty: the policy is monitor-only"
+            }
+        );
+    }
     let (store, restored) = match &cfg.state {
         Some(sc) => {
             let (store, restored) = Store::open(&sc.path, sc.keep_decisions)?;
@@ -444,11 +527,12 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
         let shared = shared.clone();
         let cfg = cfg.clone();
         let net = net.clone();
+        let feeds = feeds.clone();
         std::thread::Builder::new()
             .name("rw-judge".into())
             .spawn(move || {
                 pipeline(
-                    cfg, vrps, policy, rx, shared, net, bmp_addr, store, restored,
+                    cfg, vrps, policy, rx, shared, net, bmp_addr, store, restored, feeds,
                 )
             })
             .map_err(DaemonError::Runtime)?
@@ -481,6 +565,7 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
             .route("/v1/quarantine", get(quarantine))
             .route("/v1/quarantine/{id}/release", axum::routing::post(release))
             .route("/v1/quarantine/{id}/hold", axum::routing::post(hold))
+            .route("/v1/act/resume", axum::routing::post(act_resume))
             .route("/metrics", get(metrics_text))
             .with_state(state);
         let ticker = {
@@ -505,9 +590,28 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
                 rs,
                 tx.clone(),
                 shared.clone(),
+                feeds.rpki.clone(),
+                cfg.honour_expires,
                 stop_rx.clone(),
             ))
         });
+        use crate::act::rtr_server::{serve, ServeConfig};
+        let mut rtr_servers = Vec::new();
+        if let (Some(l), Some(f)) = (rpki_listener, feeds.rpki.clone()) {
+            let sc = ServeConfig {
+                max_clients: cfg.act.max_routers,
+                notify_interval: cfg.act.notify_interval,
+            };
+            rtr_servers.push(tokio::spawn(serve(l, f, sc, None, stop_rx.clone())));
+        }
+        if let (Some(l), Some(f)) = (quarantine_listener, feeds.quarantine.clone()) {
+            let sc = ServeConfig {
+                max_clients: cfg.act.max_routers,
+                notify_interval: cfg.act.quarantine_notify_interval,
+            };
+            let allow = Some(Arc::from(cfg.act.quarantine_routers.clone()));
+            rtr_servers.push(tokio::spawn(serve(l, f, sc, allow, stop_rx.clone())));
+        }
         let hup = tokio::spawn(reload_on_sighup(
             cfg.reload.clone(),
             tx.clone(),
@@ -533,6 +637,9 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
             let _ = ticker.await;
             let _ = hup.await;
             if let Some(r) = rtr {
+                let _ = r.await;
+            }
+            for r in rtr_servers {
                 let _ = r.await;
             }
         })
@@ -612,6 +719,8 @@ async fn rpki_sources(
     rs: RpkiSources,
     tx: mpsc::Sender<Input>,
     shared: Arc<Mutex<Shared>>,
+    feed: Option<Arc<crate::act::rtr_server::Feed>>,
+    honour_expires: bool,
     mut stop: watch::Receiver<bool>,
 ) {
     use crate::rpki::rtr::{RtrClient, RtrConfig, RtrEvent};
@@ -862,7 +971,14 @@ async fn rpki_sources(
         };
         let serial = if n == 1 { single } else { Some(generation) };
         let (vrps, aspas) = (m.vrps, m.aspas);
+        let to_routers = feed.clone();
         let built = tokio::task::spawn_blocking(move || {
+            // Routers get the set the judge is given, as it is given.
+            if let Some(f) = to_routers {
+                let now = honour_expires.then(|| chrono::Utc::now().timestamp());
+                let (v, a) = crate::act::rtr_server::entries_of(&vrps, &aspas, now);
+                f.replace(v, a);
+            }
             (
                 Arc::new(VrpIndex::from_vrps(vrps)),
                 Arc::new(AspaSet::new(&aspas)),
@@ -1242,6 +1358,7 @@ fn pipeline(
     bmp_addr: SocketAddr,
     store: Option<Store>,
     restored: Restored,
+    feeds: Feeds,
 ) {
     let state_path = store.as_ref().map(|s| s.path().display().to_string());
     let state_run = store.as_ref().map(|_| restored.run);
@@ -1265,7 +1382,7 @@ fn pipeline(
     };
     pipeline_loop(
         cfg, vrps, policy, &mut rx, shared, net, bmp_addr, restored, &to_state, state_path,
-        state_run,
+        state_run, feeds,
     );
     drop(to_state);
     let _ = writer.join();
@@ -1284,8 +1401,39 @@ fn pipeline_loop(
     to_state: &std::sync::mpsc::SyncSender<StateMsg>,
     state_path: Option<String>,
     state_run: Option<i64>,
+    act_feeds: Feeds,
 ) {
     let index = VrpIndex::new(&vrps);
+    // What the quarantine feed serves (see crate::act::quarantine), from every decision
+    // and the holds restored from the state.
+    let caps = crate::act::quarantine::Caps {
+        max_total: cfg.act.max_quarantined,
+        max_per_minute: cfg.act.max_quarantined_per_minute,
+    };
+    let quarantine = RefCell::new(QuarantineSet::new(caps, policy.act));
+    if act_feeds.quarantine.is_some() {
+        let mut q = quarantine.borrow_mut();
+        for h in &restored.quarantine {
+            let (id, peer, asn, path) = h.key();
+            q.restore(
+                (id.to_string(), peer, asn, path),
+                h.route.prefix,
+                h.route.origin.map(|a| a.0),
+            );
+        }
+    }
+    let push_quarantine = || {
+        if let Some(f) = &act_feeds.quarantine {
+            act_on(&mut quarantine.borrow_mut(), f);
+        }
+    };
+    push_quarantine();
+    let restore_ends = Instant::now()
+        + cfg
+            .state
+            .as_ref()
+            .map_or(Duration::ZERO, |s| s.restore_grace);
+    let mut restore_over = false;
     let aspa = AspaSet::new(&vrps.aspas);
     let rpki_serial = vrps
         .source
@@ -1303,6 +1451,14 @@ fn pipeline_loop(
     };
     let send_decisions = || {
         let ds = std::mem::take(&mut *pending.borrow_mut());
+        if act_feeds.quarantine.is_some() && !ds.is_empty() {
+            let mut q = quarantine.borrow_mut();
+            for d in &ds {
+                q.decision(d, || decision_key(d));
+            }
+            drop(q);
+            push_quarantine();
+        }
         // In chunks, so the channel bounds the decisions in flight (16 x 8,192), and
         // sending blocks while the state thread is behind: back-pressure up to the
         // routers. (Each decision moves once.)
@@ -1485,6 +1641,22 @@ fn pipeline_loop(
                 .unwrap_or_else(|| "in memory".to_string()),
             state_run,
             restored_holds,
+            act: {
+                let q = quarantine.borrow();
+                let (quarantined_claims, served_claims) = q.sizes();
+                ActStatus {
+                    feeds: [&act_feeds.rpki, &act_feeds.quarantine]
+                        .into_iter()
+                        .flatten()
+                        .map(|f| f.status())
+                        .collect(),
+                    quarantined_claims,
+                    served_claims,
+                    unservable_routes: q.unservable,
+                    stopped: q.tripped(),
+                    acting: q.acting(),
+                }
+            },
         };
         let trust = judge.map(|j| j.trust_table(j.now())).unwrap_or_default();
         metrics::gauge!("routewitness_routes_stored").set(status.routes_stored as f64);
@@ -1585,6 +1757,7 @@ fn pipeline_loop(
                 Input::Policy { policy, reply } => {
                     handle(&mut events, &mut rov, &mut tally);
                     let before = tally.judges().first().map_or(0, |j| j.stats().decisions);
+                    quarantine.borrow_mut().set_acting(policy.act);
                     if let Some(j) = tally.judge_mut() {
                         j.set_policy(*policy, now());
                     }
@@ -1612,8 +1785,20 @@ fn pipeline_loop(
                     );
                     *rpki_now.borrow_mut() = (description, serial);
                 }
+                Input::ActResume { reply } => {
+                    handle(&mut events, &mut rov, &mut tally);
+                    let was = quarantine.borrow_mut().resume();
+                    push_quarantine();
+                    tracing::warn!("acting resumed by an operator (it was stopped: {was})");
+                    let _ = reply.send(was);
+                }
                 Input::Tick => {}
             }
+        }
+        if !restore_over && Instant::now() >= restore_ends {
+            restore_over = true;
+            quarantine.borrow_mut().forget_restored();
+            push_quarantine();
         }
         handle(&mut events, &mut rov, &mut tally);
         if last_checkpoint.elapsed() >= checkpoint_every {
@@ -1627,6 +1812,82 @@ fn pipeline_loop(
     handle(&mut events, &mut rov, &mut tally);
     checkpoint(&tally, None);
     publish(&tally, true, &mut last_publish);
+}
+
+/// The feeds a new run serves: the RPKI feed holds the data loaded at start, unless it
+/// comes from RTR caches (then routers hear No Data Available until the first set); the
+/// quarantine feed starts empty (and ready).
+fn new_feeds(cfg: &RunConfig, vrps: &VrpSet, rpki: bool, quarantine: bool) -> Feeds {
+    use crate::act::rtr_server::{entries_of, new_session_id, Feed};
+    let timing = crate::rpki::rtr::Timing {
+        refresh: cfg.act.refresh,
+        retry: cfg.act.retry,
+        expire: cfg.act.expire,
+    };
+    let session = new_session_id();
+    let from_caches = cfg
+        .rpki
+        .as_ref()
+        .is_some_and(|r| r.sources.iter().any(|s| matches!(s, SourceSpec::Rtr(_))));
+    Feeds {
+        rpki: rpki.then(|| {
+            let f = Feed::new("rpki", session, timing);
+            if !from_caches {
+                let now = cfg.honour_expires.then(|| chrono::Utc::now().timestamp());
+                let (v, a) = entries_of(&vrps.vrps, &vrps.aspas, now);
+                f.replace(v, a);
+                f.set_ready();
+            }
+            Arc::new(f)
+        }),
+        quarantine: quarantine.then(|| {
+            let f = Feed::new("quarantine", session.wrapping_add(1), timing);
+            f.set_ready();
+            Arc::new(f)
+        }),
+    }
+}
+
+/// Sends the quarantine's changes to its feed, and says so when a cap stops acting.
+fn act_on(
+    q: &mut QuarantineSet<(String, std::net::IpAddr, Asn, u32)>,
+    feed: &crate::act::rtr_server::Feed,
+) {
+    let was = q.tripped().is_some();
+    let changes = q.flush(Instant::now());
+    let (added, released) = changes.iter().fold(
+        (0, 0),
+        |(a, r), (_, on)| {
+            if *on {
+                (a + 1, r)
+            } else {
+                (a, r + 1)
+            }
+        },
+    );
+    if let Some(serial) = feed.update(changes) {
+        metrics::counter!("routewitness_act_quarantine_changes_total", "change" => "added")
+            .increment(added);
+        metrics::counter!("routewitness_act_quarantine_changes_total", "change" => "released")
+            .increment(released);
+        tracing::debug!("quarantine feed serial {serial}: {added} added, {released} released");
+    }
+    let (held, served) = q.sizes();
+    metrics::gauge!("routewitness_act_quarantined_claims", "state" => "held").set(held as f64);
+    metrics::gauge!("routewitness_act_quarantined_claims", "state" => "served").set(served as f64);
+    if let Some(t) = q.tripped() {
+        metrics::gauge!("routewitness_act_stopped").set(1.0);
+        if !was {
+            tracing::error!(
+                "acting STOPPED: {}; no more routes are quarantined at routers ({} held claims \
+                 waiting; releases still go out) until POST /v1/act/resume (alert)",
+                t.reason,
+                t.waiting
+            );
+        }
+    } else {
+        metrics::gauge!("routewitness_act_stopped").set(0.0);
+    }
 }
 
 #[derive(Clone)]
@@ -1800,6 +2061,49 @@ async fn hold(
     operator(s, id, OperatorAction::Hold, headers, body).await
 }
 
+async fn act_resume(State(s): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Err(r) = authorised(&s, &headers, "resuming acting") {
+        return r;
+    }
+    let (reply, answer) = oneshot::channel();
+    if s.tx.send(Input::ActResume { reply }).await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    match tokio::time::timeout(Duration::from_secs(5), answer).await {
+        Ok(Ok(was)) => {
+            Json(serde_json::json!({ "resumed": true, "was_stopped": was })).into_response()
+        }
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "the judge is busy").into_response(),
+    }
+}
+
+/// The bearer token check of every POST; the refusal when it fails.
+#[allow(clippy::result_large_err)]
+fn authorised(s: &AppState, headers: &axum::http::HeaderMap, what: &str) -> Result<(), Response> {
+    let token = s.token.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let Some(token) = &token else {
+        return Err((
+            StatusCode::FORBIDDEN,
+            format!("no API token is configured (--api-token-file): {what} is refused"),
+        )
+            .into_response());
+    };
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !same_secret(given.as_bytes(), token.as_bytes()) {
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            [("www-authenticate", "Bearer")],
+            "a valid bearer token is required",
+        )
+            .into_response());
+    }
+    Ok(())
+}
+
 /// Compares in time independent of where they differ (the token is a secret).
 fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -1812,26 +2116,8 @@ async fn operator(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let token = s.token.read().unwrap_or_else(|e| e.into_inner()).clone();
-    let Some(token) = &token else {
-        return (
-            StatusCode::FORBIDDEN,
-            "no API token is configured (--api-token-file): holds and releases are refused",
-        )
-            .into_response();
-    };
-    let given = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !same_secret(given.as_bytes(), token.as_bytes()) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [("www-authenticate", "Bearer")],
-            "a valid bearer token is required",
-        )
-            .into_response();
+    if let Err(r) = authorised(&s, &headers, "holds and releases") {
+        return r;
     }
     let Some((prefix, origin)) = parse_claim_id(&id) else {
         return (

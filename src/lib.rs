@@ -37,6 +37,13 @@
 //!                                                  │   disagreement) ─► rpki::slurm ─► Freeze
 //!                                                  └   (sudden loss held off) ─► index (blocking thread)
 //!
+//!  act (routers obey through their own interfaces):
+//!  merged RPKI set (above) ─► act::rtr_server::Feed "rpki" ──RTR (v0-v2, notify)──► BIRD / FRR roa_check
+//!  judge decisions ─► act::quarantine::QuarantineSet ─► Feed "quarantine" ──RTR──► BIRD: reject when
+//!  (pipeline thread; caps      (held claims as VRPs;      (only the listed          roa_check(quarantine,
+//!   stop acting; monitor-only   restored holds kept)       routers)                  net, origin) = VALID
+//!   serves nothing)            act::router_config: the BIRD text that takes both feeds (`act config bird`)
+//!
 //!  VRP export ─► rpki::vrps::load ─► rpki::VrpIndex + rpki::AspaSet (immutable; replaced
 //!                                    whole, never edited, held as rpki::RpkiRef)
 //!  signed objects ─► rpki::signed::inspect (rpki crate: decode, CMS/EE, chain to a TA)
@@ -64,11 +71,14 @@
 //! peer trust, policies, decisions), the replay report (`routewitness replay`,
 //! `routewitness validate`) and the daemon (`routewitness run`: BMP listener, HTTP API,
 //! metrics, a configuration file, SQLite state that survives kill -9, SIGHUP reload, RPKI
-//! from RTR caches and files in quorum with SLURM and live re-judging), and `rpki inspect`.
-//! The router-facing actions (RTR server, BIRD, FRR) and webhooks are not built yet; this
-//! picture grows with them.
+//! from RTR caches and files in quorum with SLURM and live re-judging), `rpki inspect`,
+//! and acting over RTR (an RTR server for routers' RPKI and a quarantine feed, taken by
+//! BIRD). Verifying through BIRD's control socket, FRR's vtysh and webhooks are not built
+//! yet; this picture grows with them.
 //!
 //! ## Modules
+//! - [`act`]: acting on routers: the RTR server ([`act::rtr_server`]), the quarantine it
+//!   serves ([`act::quarantine`]), the router configuration ([`act::router_config`]).
 //! - [`model`]: the words: [`model::Asn`], [`model::EventTime`], [`model::Peer`],
 //!   [`model::AsPath`], [`model::RouteEvent`].
 //! - [`input`]: opening plain/gzip/bzip2 files, decompressing off-thread.

@@ -46,10 +46,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Replay(args) => cli::replay(args),
         Command::Validate(args) => cli::validate(args).map_err(CliError::from),
-        Command::Run(args) => cli::run(args),
+        Command::Run(args) => cli::run(*args),
         Command::Mrt2bmp(args) => cli::mrt2bmp(args).map_err(CliError::from),
         Command::Config(args) => cli::config(args),
         Command::Rpki(args) => cli::rpki(args),
+        Command::Act(args) => cli::act(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -157,6 +157,10 @@ impl<K: Hash + Eq> QuarantineSet<K> {
         self.touched.extend(self.served.iter().copied());
     }
 
+    pub fn acting(&self) -> bool {
+        self.acting
+    }
+
     pub fn tripped(&self) -> Option<Tripped> {
         self.tripped.as_ref().map(|r| Tripped {
             reason: r.clone(),

@@ -30,11 +30,12 @@
 //! of this touches other sessions or the feed.
 
 use crate::rpki::rtr::{code, decode, encode, Pdu, RtrError, Timing, MAX_PDU};
-use crate::rpki::VrpSet;
+use crate::rpki::{Aspa, Vrp};
 use ipnet::IpNet;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -70,6 +71,8 @@ struct Delta {
 
 #[derive(Debug, Default)]
 struct FeedState {
+    /// False until the first data (a router asking before gets No Data Available).
+    ready: bool,
     serial: u32,
     vrps: FxHashSet<VrpKey>,
     aspas: FxHashMap<u32, Arc<[u32]>>,
@@ -148,14 +151,23 @@ pub fn new_session_id() -> u16 {
 /// rpki-client layout) is served as one record with the providers of both families:
 /// version 2's ASPA has no family, and the union makes no path invalid that either
 /// family's record allows.
-pub fn entries_of(set: &VrpSet) -> (FxHashSet<VrpKey>, FxHashMap<u32, Arc<[u32]>>) {
-    let vrps = set
-        .vrps
+/// Payloads expired at `now` (Unix seconds, when given) are left out.
+pub fn entries_of(
+    vrps: &[Vrp],
+    aspas: &[Aspa],
+    now: Option<i64>,
+) -> (FxHashSet<VrpKey>, FxHashMap<u32, Arc<[u32]>>) {
+    let live = |e: Option<i64>| match (e, now) {
+        (Some(e), Some(n)) => e >= n,
+        _ => true,
+    };
+    let vrps = vrps
         .iter()
+        .filter(|v| live(v.expires))
         .map(|v| (v.prefix.trunc(), v.max_length, v.asn.0))
         .collect();
     let mut by: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
-    for a in &set.aspas {
+    for a in aspas.iter().filter(|a| live(a.expires)) {
         by.entry(a.customer.0)
             .or_default()
             .extend(a.providers.iter().map(|p| p.0));
@@ -195,6 +207,15 @@ impl Feed {
         self.state().serial
     }
 
+    /// Has data to serve (even none: an empty quarantine is data).
+    pub fn set_ready(&self) {
+        self.state().ready = true;
+    }
+
+    fn ready(&self) -> bool {
+        self.state().ready
+    }
+
     /// VRPs and ASPAs now.
     pub fn len(&self) -> (usize, usize) {
         let st = self.state();
@@ -212,6 +233,7 @@ impl Feed {
         aspas: FxHashMap<u32, Arc<[u32]>>,
     ) -> Option<u32> {
         let mut st = self.state();
+        st.ready = true;
         let mut dv: Vec<(VrpKey, bool)> = st
             .vrps
             .iter()
@@ -244,6 +266,7 @@ impl Feed {
     /// serial, or `None` when nothing changed.
     pub fn update(&self, changes: impl IntoIterator<Item = (VrpKey, bool)>) -> Option<u32> {
         let mut st = self.state();
+        st.ready = true;
         let mut dv = Vec::new();
         for (k, present) in changes {
             let changed = if present {
@@ -397,11 +420,15 @@ pub struct ServeConfig {
     pub notify_interval: Duration,
 }
 
+/// Who may connect: `None` anyone, else these source addresses only.
+pub type Allow = Option<Arc<[IpAddr]>>;
+
 /// Accepts routers on `listener` until `stop` turns true.
 pub async fn serve(
     listener: TcpListener,
     feed: Arc<Feed>,
     cfg: ServeConfig,
+    allow: Allow,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut next_id = 0u64;
@@ -418,6 +445,18 @@ pub async fn serve(
             _ = stop.changed() => return,
         };
         let _ = stream.set_nodelay(true);
+        if let Some(allow) = &allow {
+            let ip = addr.ip().to_canonical();
+            if !allow.iter().any(|a| a.to_canonical() == ip) {
+                metrics::counter!("routewitness_rtr_server_errors_total", "feed" => feed.name.clone(), "kind" => "not_allowed").increment(1);
+                tracing::warn!(
+                    "RTR server {}: {addr} refused: not a router this feed is enabled for",
+                    feed.name
+                );
+                refuse(stream, "this router is not enabled for this feed");
+                continue;
+            }
+        }
         next_id += 1;
         let id = next_id;
         let full = {
@@ -449,19 +488,7 @@ pub async fn serve(
                 feed.name,
                 cfg.max_clients
             );
-            let mut s = stream;
-            let mut b = Vec::new();
-            encode(
-                &Pdu::ErrorReport {
-                    version: 1,
-                    code: code::INTERNAL_ERROR,
-                    text: "too many routers connected".into(),
-                },
-                &mut b,
-            );
-            tokio::spawn(async move {
-                let _ = tokio::time::timeout(Duration::from_secs(1), s.write_all(&b)).await;
-            });
+            refuse(stream, "too many routers connected");
             continue;
         }
         let feed = feed.clone();
@@ -486,6 +513,22 @@ pub async fn serve(
             }
         });
     }
+}
+
+/// Tells a router why it is refused (best effort) and closes.
+fn refuse(mut s: TcpStream, why: &str) {
+    let mut b = Vec::new();
+    encode(
+        &Pdu::ErrorReport {
+            version: 1,
+            code: code::INTERNAL_ERROR,
+            text: why.into(),
+        },
+        &mut b,
+    );
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(Duration::from_secs(1), s.write_all(&b)).await;
+    });
 }
 
 /// One router's session.
@@ -591,6 +634,11 @@ async fn session(
                     )));
                 }
                 Some(_) => {}
+            }
+            let query = matches!(pdu, Pdu::ResetQuery { .. } | Pdu::SerialQuery { .. });
+            if query && !feed.ready() {
+                report(&mut wr, v, code::NO_DATA_AVAILABLE, "no data yet").await;
+                return Ok(());
             }
             match pdu {
                 Pdu::ResetQuery { .. } => {
@@ -836,7 +884,7 @@ mod tests {
             max_clients: 2,
             notify_interval: notify,
         };
-        tokio::spawn(serve(l, feed, cfg, rx));
+        tokio::spawn(serve(l, feed, cfg, None, rx));
         (addr, tx)
     }
 
@@ -867,6 +915,13 @@ mod tests {
                 return out;
             }
         }
+    }
+
+    /// A new session's answer to `query`.
+    async fn first_answer(addr: SocketAddr, query: &[u8]) -> Vec<Pdu> {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(query).await.unwrap();
+        answer(&mut s, &mut Vec::new()).await
     }
 
     #[tokio::test]
@@ -952,10 +1007,7 @@ mod tests {
         let r = answer(&mut s, &mut buf).await;
         assert_eq!(r.len(), 5, "{r:?}");
         assert_eq!(r[3], aspa_pdu(2, 65002, Some(&[65001])));
-        let mut s3 = TcpStream::connect(addr).await.unwrap();
-        let mut b3 = Vec::new();
-        s3.write_all(&encode_query(3, None)).await.unwrap();
-        let r = answer(&mut s3, &mut b3).await;
+        let r = first_answer(addr, &encode_query(3, None)).await;
         assert!(
             matches!(
                 &r[0],
@@ -968,10 +1020,7 @@ mod tests {
             "{r:?}"
         );
         // Garbage: Corrupt Data, closed; the other router's session goes on.
-        let mut g = TcpStream::connect(addr).await.unwrap();
-        let mut bg = Vec::new();
-        g.write_all(&[1, 2, 0, 0, 0, 0, 0, 3]).await.unwrap();
-        let r = answer(&mut g, &mut bg).await;
+        let r = first_answer(addr, &[1, 2, 0, 0, 0, 0, 0, 3]).await;
         assert!(
             matches!(
                 &r[0],
@@ -996,8 +1045,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_feed_without_data_says_so() {
+        let feed = Arc::new(Feed::new("t", 3, Timing::default()));
+        let (addr, _stop) = start(feed.clone(), Duration::ZERO).await;
+        let r = first_answer(addr, &encode_query(2, None)).await;
+        assert!(
+            matches!(
+                &r[0],
+                Pdu::ErrorReport {
+                    code: code::NO_DATA_AVAILABLE,
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
+        // Ready with nothing in it: an empty answer.
+        feed.set_ready();
+        let r = first_answer(addr, &encode_query(2, None)).await;
+        assert_eq!(r.len(), 2, "{r:?}");
+    }
+
+    #[tokio::test]
     async fn notifies_are_spaced_by_the_interval() {
         let feed = Arc::new(Feed::new("t", 1, Timing::default()));
+        feed.set_ready();
         let (addr, _stop) = start(feed.clone(), Duration::from_millis(400)).await;
         let mut s = TcpStream::connect(addr).await.unwrap();
         let mut buf = Vec::new();

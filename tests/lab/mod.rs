@@ -103,6 +103,20 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// The address in `text` right after `marker`.
+fn addr_after(text: &str, marker: &str) -> Option<SocketAddr> {
+    let rest = &text[text.find(marker)? + marker.len()..];
+    rest.split(|c: char| c.is_whitespace() || c == '/')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// A file of the repository.
+pub fn fixture(rel: &str) -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
 /// `routewitness run` on loopback ports of its own.
 pub struct Daemon {
     child: Option<Child>,
@@ -146,13 +160,6 @@ impl Daemon {
             api: unset,
             log,
         };
-        let addr_after = |text: &str, marker: &str| -> Option<SocketAddr> {
-            let rest = &text[text.find(marker)? + marker.len()..];
-            rest.split(|c: char| c.is_whitespace() || c == '/')
-                .next()?
-                .parse()
-                .ok()
-        };
         let found = wait_for(Duration::from_secs(30), || {
             let text = d.log();
             Some((
@@ -176,6 +183,12 @@ impl Daemon {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The address its log gives after `marker` (e.g. "RTR server for routers' RPKI on ").
+    pub fn listening(&self, marker: &str) -> SocketAddr {
+        addr_after(&self.log(), marker)
+            .unwrap_or_else(|| panic!("no '{marker}' in the log:\n{}", self.log()))
     }
 
     pub fn pid(&self) -> u32 {
@@ -219,10 +232,17 @@ impl Drop for Daemon {
 }
 
 /// Whether `bin` is on PATH. Missing under `CI=true`: the test fails.
+/// `bin` on the PATH, or in /usr/sbin (BIRD's place, not on a user's PATH).
+pub fn find_bin(bin: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|d| d.join(bin))
+        .find(|f| f.is_file())
+}
+
 fn require(bin: &str, package: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
-        .unwrap_or(false);
+    let found = find_bin(bin).is_some();
     if !found {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!(
@@ -283,7 +303,7 @@ pub struct GoBgpRun {
 
 impl GoBgpRun {
     /// gobgpd with config `conf`, its API on 127.0.0.1:`api`, its log in `dir`.
-    fn spawn(conf: &std::path::Path, api: u16, dir: PathBuf) -> GoBgpRun {
+    pub fn spawn(conf: &std::path::Path, api: u16, dir: PathBuf) -> GoBgpRun {
         let log = dir.join("gobgpd.log");
         let child = Command::new("gobgpd")
             .arg("-f")
@@ -423,6 +443,123 @@ impl Drop for Proc {
     }
 }
 
+/// gobgpd.toml for GoBGP (AS65002 on 127.65.0.2:`port`) peering with one router
+/// (address, AS, port) on loopback, IPv4, its next hops rewritten to a placeholder (GoBGP
+/// and FRR refuse 127/8 next hops: ../shared/lab/README.md §2); with `bmp`, its Loc-RIB
+/// streamed there.
+pub fn gobgp_peering(
+    port: u16,
+    (addr, asn, rport): (&str, u32, u16),
+    bmp: Option<SocketAddr>,
+) -> String {
+    let bmp = bmp.map_or(String::new(), |b| {
+        format!(
+            "[[bmp-servers]]\n  [bmp-servers.config]\n    address = \"{}\"\n    port = {}\n    \
+             route-monitoring-policy = \"local-rib\"\n",
+            b.ip(),
+            b.port()
+        )
+    });
+    format!(
+        r#"[global.config]
+  as = 65002
+  router-id = "127.65.0.2"
+  port = {port}
+  local-address-list = ["127.65.0.2"]
+[global.apply-policy.config]
+  export-policy-list = ["nexthop-rewrite"]
+  default-export-policy = "accept-route"
+[[defined-sets.prefix-sets]]
+  prefix-set-name = "all-v4"
+  [[defined-sets.prefix-sets.prefix-list]]
+    ip-prefix = "0.0.0.0/0"
+    masklength-range = "0..32"
+[[policy-definitions]]
+  name = "nexthop-rewrite"
+  [[policy-definitions.statements]]
+    name = "v4-nh"
+    [policy-definitions.statements.conditions.match-prefix-set]
+      prefix-set = "all-v4"
+    [policy-definitions.statements.actions]
+      route-disposition = "accept-route"
+    [policy-definitions.statements.actions.bgp-actions]
+      set-next-hop = "100.64.255.2"
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "{addr}"
+    peer-as = {asn}
+  [neighbors.transport.config]
+    local-address = "127.65.0.2"
+    remote-port = {rport}
+  [neighbors.timers.config]
+    connect-retry = 1
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+{bmp}"#
+    )
+}
+
+/// Debian's BIRD 2 (package bird2): `bird -f` with its own configuration and control
+/// socket in a scratch directory.
+pub struct Bird {
+    proc: Proc,
+    pub ctl: PathBuf,
+}
+
+impl Bird {
+    pub fn require() -> bool {
+        require("bird", "bird2") && require("birdc", "bird2")
+    }
+
+    /// BIRD on `conf` (its text; `@DIR@` is replaced by the scratch directory).
+    pub fn start(conf: &str) -> Bird {
+        let dir = scratch("bird");
+        let file = dir.join("bird.conf");
+        std::fs::write(&file, conf.replace("@DIR@", &dir.display().to_string())).unwrap();
+        let ctl = dir.join("bird.ctl");
+        let mut cmd = Command::new(find_bin("bird").expect("bird"));
+        cmd.arg("-f")
+            .arg("-c")
+            .arg(&file)
+            .arg("-s")
+            .arg(&ctl)
+            .arg("-P")
+            .arg(dir.join("bird.pid"));
+        let proc = Proc::spawn(&mut cmd, dir, "bird.out");
+        let b = Bird { proc, ctl };
+        let up = wait_for(Duration::from_secs(20), || {
+            b.birdc("show status")
+                .contains("Daemon is up")
+                .then_some(())
+        });
+        assert!(
+            up.is_some(),
+            "BIRD did not come up: {}\n{}",
+            b.proc.log(),
+            b.log()
+        );
+        b
+    }
+
+    /// `birdc -s CTL CMD`: its output.
+    pub fn birdc(&self, cmd: &str) -> String {
+        let out = Command::new(find_bin("birdc").expect("birdc"))
+            .arg("-s")
+            .arg(&self.ctl)
+            .args(cmd.split_whitespace())
+            .output()
+            .expect("birdc");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// bird.log (the configuration logs there) and BIRD's own output.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.proc.dir.join("bird.log")).unwrap_or_default()
+            + &self.proc.log()
+    }
+}
+
 /// Debian's FRR 8.4 bgpd (package frr, binary /usr/lib/frr/bgpd) with its BMP module.
 pub const FRR_BGPD: &str = "/usr/lib/frr/bgpd";
 
@@ -457,48 +594,7 @@ impl FrrLab {
         let pf = free_port_on("127.65.0.3");
         let api = free_port();
         let conf = dir.join("gobgpd.toml");
-        std::fs::write(
-            &conf,
-            format!(
-                r#"[global.config]
-  as = 65002
-  router-id = "127.65.0.2"
-  port = {pg}
-  local-address-list = ["127.65.0.2"]
-[global.apply-policy.config]
-  export-policy-list = ["nexthop-rewrite"]
-  default-export-policy = "accept-route"
-[[defined-sets.prefix-sets]]
-  prefix-set-name = "all-v4"
-  [[defined-sets.prefix-sets.prefix-list]]
-    ip-prefix = "0.0.0.0/0"
-    masklength-range = "0..32"
-[[policy-definitions]]
-  name = "nexthop-rewrite"
-  [[policy-definitions.statements]]
-    name = "v4-nh"
-    [policy-definitions.statements.conditions.match-prefix-set]
-      prefix-set = "all-v4"
-    [policy-definitions.statements.actions]
-      route-disposition = "accept-route"
-    [policy-definitions.statements.actions.bgp-actions]
-      set-next-hop = "100.64.255.2"
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "127.65.0.3"
-    peer-as = 65003
-  [neighbors.transport.config]
-    local-address = "127.65.0.2"
-    remote-port = {pf}
-  [neighbors.timers.config]
-    connect-retry = 1
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv4-unicast"
-"#
-            ),
-        )
-        .unwrap();
+        std::fs::write(&conf, gobgp_peering(pg, ("127.65.0.3", 65003, pf), None)).unwrap();
         let gobgp = GoBgpRun::spawn(&conf, api, dir.clone());
         let vty = dir.join("vty");
         std::fs::create_dir_all(&vty).unwrap();

@@ -1,0 +1,284 @@
+//! Acting on real routers: BIRD 2 takes its RPKI data and routewitness's quarantine over
+//! RTR from the daemon, on the configuration `routewitness act config bird` prints, while
+//! GoBGP announces routes to BIRD and streams its Loc-RIB to the daemon over BMP.
+
+mod lab;
+
+use lab::{fixture, http_get, http_post, scratch, wait_for, Bird, Daemon, GoBgp, GoBgpRun};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const TOKEN: &str = "act-test-token-0123456789";
+
+fn routewitness(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_routewitness"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// What `act config bird` prints for these addresses.
+fn bird_snippet(rpki: &str, quarantine: &str) -> String {
+    let out = routewitness(&[
+        "act",
+        "config",
+        "bird",
+        "--rtr-listen",
+        rpki,
+        "--quarantine-listen",
+        quarantine,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_bird_configuration_is_the_golden_one_and_the_readme_shows_it() {
+    let text = bird_snippet("127.0.0.1:3323", "127.0.0.1:3324");
+    let golden = std::fs::read_to_string(fixture("tests/golden/bird-act.conf")).unwrap();
+    assert_eq!(
+        text, golden,
+        "tests/golden/bird-act.conf differs from `act config bird`"
+    );
+    // The README shows the quarantine part as it is generated.
+    let readme = std::fs::read_to_string(fixture("README.md")).unwrap();
+    let quarantine = &text[text.find("# routewitness's quarantine").unwrap()..];
+    assert!(readme.contains(quarantine), "README lacks:\n{quarantine}");
+    // Without a feed there is nothing to print.
+    let out = routewitness(&["act", "config", "bird"]);
+    assert_eq!(out.status.code(), Some(64));
+}
+
+/// BIRD's configuration around routewitness's part: the import filter calls
+/// `rw_quarantined()` first, then rejects what routewitness's RPKI data says is invalid.
+fn bird_conf(rw: &str, bird_port: u16, gobgp_port: u16) -> String {
+    format!(
+        r#"log "@DIR@/bird.log" all;
+router id 127.65.0.1;
+{rw}
+protocol device {{ scan time 60; }}
+filter rw_in {{
+  if rw_quarantined() then {{ print "QUARANTINED ", net, " AS", bgp_path.last; reject; }}
+  if net.type = NET_IP4 && roa_check(rw_roa4, net, bgp_path.last) = ROA_INVALID then {{
+    print "RPKI INVALID ", net, " AS", bgp_path.last; reject;
+  }}
+  accept;
+}}
+protocol bgp gobgp {{
+  local 127.65.0.1 port {bird_port} as 65001;
+  neighbor 127.65.0.2 port {gobgp_port} as 65002;
+  strict bind on; multihop; hold time 30; connect retry time 1;
+  ipv4 {{ import table on; import keep filtered on; import filter rw_in; export none; }};
+}}
+"#
+    )
+}
+
+/// The daemon's configuration in `dir`: the 2014 RIB replayed first (it establishes who
+/// originates what), GoBGP's Loc-RIB over BMP, the lab's VRPs from `vrps.json` in `dir`
+/// (re-read every 100 ms), both RTR feeds on kernel-chosen ports, the quarantine for
+/// 127.0.0.1 only.
+fn daemon_conf(dir: &Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir.join("feeds")).unwrap();
+    std::fs::write(
+        dir.join("feeds/bmp.toml"),
+        "type = \"bmp\"\nlisten = \"127.0.0.1:0\"\nview = \"loc-rib\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("feeds/rib.toml"),
+        format!(
+            "type = \"mrt\"\nfiles = [\"{}\"]\n",
+            fixture("fixtures/mrt/routeviews2_rib.20140523.0600_slice.mrt.gz").display()
+        ),
+    )
+    .unwrap();
+    std::fs::copy(fixture("fixtures/bmp/lab/vrps.json"), dir.join("vrps.json")).unwrap();
+    std::fs::write(dir.join("token"), TOKEN).unwrap();
+    let conf = dir.join("routewitness.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"feeds = ["feeds/bmp.toml", "feeds/rib.toml"]
+policy = "{}"
+[rpki]
+vrps = "vrps.json"
+poll = "100ms"
+[api]
+listen = "127.0.0.1:0"
+token_file = "token"
+[state]
+path = ""
+[act]
+rtr_listen = "127.0.0.1:0"
+quarantine_listen = "127.0.0.1:0"
+quarantine_routers = ["127.0.0.1"]
+notify_interval = "0s"
+"#,
+            fixture("tests/lab/policy.toml").display()
+        ),
+    )
+    .unwrap();
+    conf
+}
+
+/// BIRD's `show protocols` once every named protocol is up (within 30 s).
+fn wait_protocols_up(bird: &Bird, names: &[&str]) {
+    let up = wait_for(Duration::from_secs(30), || {
+        let out = bird.birdc("show protocols");
+        names
+            .iter()
+            .all(|n| {
+                out.lines()
+                    .any(|l| l.starts_with(n) && l.contains(" up ") && l.contains("Established"))
+            })
+            .then_some(())
+    });
+    assert!(
+        up.is_some(),
+        "not all of {names:?} up:\n{}\n{}",
+        bird.birdc("show protocols"),
+        bird.log()
+    );
+}
+
+/// Whether `prefix` is in BIRD's `show route filtered`, and whether it is in its
+/// accepted routes.
+fn bird_has(bird: &Bird, prefix: &str) -> (bool, bool) {
+    // (`show route filtered for P` shows nothing in BIRD 2.0.12: the whole list is read.)
+    let filtered = bird.birdc("show route filtered");
+    let accepted = bird.birdc("show route");
+    // Lines of the route itself (not ROAs for it, "PREFIX-LEN ASn").
+    let exact = |s: &str| {
+        s.lines().any(|l| {
+            l.strip_prefix(prefix)
+                .is_some_and(|r| r.starts_with(char::is_whitespace))
+        })
+    };
+    (exact(&filtered), exact(&accepted))
+}
+
+fn wait_bird(bird: &Bird, prefix: &str, want: (bool, bool), what: &str) {
+    let ok = wait_for(Duration::from_secs(20), || {
+        (bird_has(bird, prefix) == want).then_some(())
+    });
+    assert!(
+        ok.is_some(),
+        "{what}: {prefix} is (filtered, accepted) = {:?}, not {want:?}\n{}\n{}\n{}\n{}",
+        bird_has(bird, prefix),
+        bird.birdc("show route all"),
+        bird.birdc("show route all filtered"),
+        bird.birdc("show protocols all rw_quarantine"),
+        bird.log()
+    );
+}
+
+fn decision(d: &Daemon, prefix: &str, outcome: &str) -> Value {
+    wait_for(Duration::from_secs(30), || {
+        let v: Value = serde_json::from_str(&http_get(d.api, "/v1/decisions").ok()?).ok()?;
+        v.as_array()?
+            .iter()
+            .rev()
+            .find(|x| x["prefix"] == prefix && x["outcome"] == outcome)
+            .cloned()
+    })
+    .unwrap_or_else(|| panic!("no {outcome} decision for {prefix}:\n{}", d.log()))
+}
+
+#[test]
+fn bird_filters_what_routewitness_quarantines_and_takes_it_back_on_release() {
+    let Some(gobgp) = GoBgp::require() else {
+        return;
+    };
+    if !Bird::require() {
+        return;
+    }
+    let dir = scratch("act-bird");
+    let conf = daemon_conf(&dir);
+    let d = Daemon::start_raw(&["--config", conf.to_str().unwrap()]);
+    wait_for(Duration::from_secs(30), || {
+        d.log().contains("replayed 1 MRT files").then_some(())
+    })
+    .expect("the RIB replayed");
+    let rpki = d.listening("RTR server for routers' RPKI on ");
+    let quarantine = d.listening("quarantine feed over RTR on ");
+
+    let bird_port = lab::free_port_on("127.65.0.1");
+    let gobgp_port = lab::free_port_on("127.65.0.2");
+    let rw = bird_snippet(&rpki.to_string(), &quarantine.to_string());
+    let bird = Bird::start(&bird_conf(&rw, bird_port, gobgp_port));
+    let g_dir = scratch("act-gobgp");
+    let g_conf = g_dir.join("gobgpd.toml");
+    std::fs::write(
+        &g_conf,
+        lab::gobgp_peering(gobgp_port, ("127.65.0.1", 65001, bird_port), Some(d.bmp)),
+    )
+    .unwrap();
+    let g = GoBgpRun::spawn(&g_conf, lab::free_port(), g_dir);
+    let _ = gobgp;
+    wait_protocols_up(&bird, &["rw_rpki", "rw_quarantine", "gobgp"]);
+
+    // The VRPs arrive, as the daemon has them.
+    let roas = bird.birdc("show route table rw_roa4");
+    assert!(roas.contains("198.51.100.0/24-24 AS65002"), "{roas}");
+    let status: Value = serde_json::from_str(&http_get(d.api, "/v1/status").unwrap()).unwrap();
+    let feeds = status["act"]["feeds"].as_array().unwrap();
+    assert_eq!(feeds[0]["name"], "rpki");
+    assert_eq!(feeds[0]["vrps"], 6, "{status}");
+    assert_eq!(
+        feeds[0]["clients"][0]["version"], 1,
+        "BIRD 2.0.12 speaks RTR v1: {status}"
+    );
+
+    // A hijack: a more-specific of the RIB's 1.51.0.0/16 with another origin. The
+    // daemon holds it; BIRD filters it. A route of the established origin is left alone.
+    g.add("1.51.7.0/24", &[65010, 666]);
+    g.add("1.8.8.0/24", &[65010, 38345]);
+    let held = decision(&d, "1.51.7.0/24", "quarantine");
+    assert_eq!(held["reasons"][0]["rule"], "conflicts.sub_prefix", "{held}");
+    wait_bird(&bird, "1.51.7.0/24", (true, false), "quarantined");
+    wait_bird(&bird, "1.8.8.0/24", (false, true), "established origin");
+    assert!(
+        bird.log().contains("QUARANTINED 1.51.7.0/24 AS666"),
+        "{}",
+        bird.log()
+    );
+    let q = bird.birdc("show route table rw_quarantine4");
+    assert!(q.contains("1.51.7.0/24-24 AS666"), "{q}");
+
+    // Released through the API: the entry is withdrawn and BIRD takes the route.
+    let (code, body) = http_post(
+        d.api,
+        "/v1/quarantine/1.51.7.0-24-AS666/release",
+        Some(TOKEN),
+        "{\"note\":\"checked with the origin\"}",
+    );
+    assert_eq!(code, 200, "{body}");
+    wait_bird(&bird, "1.51.7.0/24", (false, true), "released");
+
+    // A VRP change re-filters: a ROA for 1.51.7.0/24 of another AS makes the route
+    // invalid in the RPKI data BIRD takes from the daemon.
+    let json = std::fs::read_to_string(dir.join("vrps.json"))
+        .unwrap()
+        .replace(
+            r#"{ "prefix": "198.51.100.0/24","#,
+            r#"{ "prefix": "1.51.7.0/24", "maxLength": 24, "asn": 64999, "ta": "lab" },
+    { "prefix": "198.51.100.0/24","#,
+        );
+    std::fs::write(dir.join("vrps.json"), json).unwrap();
+    wait_bird(&bird, "1.51.7.0/24", (true, false), "RPKI invalid");
+    let roas = bird.birdc("show route table rw_roa4");
+    assert!(roas.contains("1.51.7.0/24-24 AS64999"), "{roas}");
+    assert!(
+        bird.log().contains("RPKI INVALID 1.51.7.0/24 AS666"),
+        "{}",
+        bird.log()
+    );
+    drop(g);
+}
