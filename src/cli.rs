@@ -339,7 +339,7 @@ pub fn mrt2bmp(args: Mrt2BmpArgs) -> Result<Outcome, Failed> {
 pub struct RunArgs {
     /// Take everything from this configuration file (see routewitness.example.toml)
     /// instead of the options below, which it excludes.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["bmp", "api", "view", "policy", "vrps", "vrp_format", "skip_invalid_vrps", "ignore_expires", "replay", "no_replay", "max_sessions", "max_message", "shutdown_timeout", "api_token_file", "state", "no_state", "rtr", "quorum", "rtr_listen", "quarantine_listen", "quarantine_router"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["bmp", "api", "view", "policy", "vrps", "vrp_format", "skip_invalid_vrps", "ignore_expires", "replay", "no_replay", "max_sessions", "max_message", "shutdown_timeout", "api_token_file", "state", "no_state", "rtr", "quorum", "rtr_listen", "quarantine_listen", "quarantine_router", "bird_socket"])]
     pub config: Option<PathBuf>,
     /// Where routers connect with BMP (RFC 7854).
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:11019")]
@@ -402,6 +402,10 @@ pub struct RunArgs {
     /// A router (source address) allowed to take the quarantine feed; repeat for several.
     #[arg(long, value_name = "IP", requires = "quarantine_listen")]
     pub quarantine_router: Vec<std::net::IpAddr>,
+    /// A BIRD control socket at which each change of the quarantine is verified (named
+    /// bird1, bird2, ... in the audit log); repeat for several.
+    #[arg(long, value_name = "PATH", requires = "quarantine_listen")]
+    pub bird_socket: Vec<PathBuf>,
     /// Everything of [act] from a configuration file (set with --config).
     #[arg(skip)]
     pub act: Option<Box<crate::config::ActConfig>>,
@@ -462,6 +466,7 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
             rtr_listen: None,
             quarantine_listen: None,
             quarantine_router: Vec::new(),
+            bird_socket: Vec::new(),
             act: Some(Box::new(l.config.act.clone())),
         };
     }
@@ -592,6 +597,17 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
                 rtr_listen: args.rtr_listen,
                 quarantine_listen: args.quarantine_listen,
                 quarantine_routers: args.quarantine_router.clone(),
+                bird: args
+                    .bird_socket
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| crate::config::BirdConfig {
+                        name: format!("bird{}", i + 1),
+                        socket: p.clone(),
+                        reload_in: Vec::new(),
+                        verify_timeout: std::time::Duration::from_secs(5),
+                    })
+                    .collect(),
                 ..Default::default()
             }),
         state: (!args.no_state).then_some(crate::daemon::StateConfig {

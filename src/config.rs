@@ -81,6 +81,29 @@ pub struct ActConfig {
     pub expire: u32,
     /// Routers connected to each feed at once.
     pub max_routers: usize,
+    /// BIRDs at which each change of the quarantine is verified (`[[act.bird]]`).
+    pub bird: Vec<BirdConfig>,
+}
+
+/// `[[act.bird]]`: a BIRD whose control socket verifies what the quarantine did.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BirdConfig {
+    /// Its name in the audit log and status (`bird:NAME`).
+    pub name: String,
+    /// Its control socket (`bird -s`), relative to the configuration file.
+    pub socket: PathBuf,
+    /// Protocols to `reload in` after each change: those whose channels lack
+    /// `import table` (BIRD 2.0.12 re-filters only those that have it by itself).
+    #[serde(default)]
+    pub reload_in: Vec<String>,
+    /// How long a change may take to show in BIRD before it is reported unverified.
+    #[serde(default = "default_verify_timeout", with = "humantime_serde")]
+    pub verify_timeout: Duration,
+}
+
+fn default_verify_timeout() -> Duration {
+    Duration::from_secs(5)
 }
 
 impl Default for ActConfig {
@@ -97,6 +120,7 @@ impl Default for ActConfig {
             retry: 60,
             expire: 7200,
             max_routers: 64,
+            bird: Vec::new(),
         }
     }
 }
@@ -382,6 +406,10 @@ impl Loaded {
                 a.refresh, a.retry, a.expire
             )));
         }
+        for b in config.act.bird.iter_mut() {
+            b.socket = relative(base, &b.socket);
+        }
+        let a = &config.act;
         if a.quarantine_listen.is_some() && a.quarantine_routers.is_empty() {
             tracing::warn!(
                 "act.quarantine_listen is set but act.quarantine_routers is empty: no router \

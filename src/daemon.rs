@@ -31,6 +31,8 @@
 //!   running ones in place. Other keys need a restart, and a reload says which changed.
 
 use crate::act::quarantine::QuarantineSet;
+use crate::act::verify::{BirdStatus, Change};
+use crate::act::ActionRecord;
 use crate::ingest::bmp::{decode, frame, BmpConverter, BmpCounts, RouterInfo, View};
 use crate::ingest::{mrt, IngestEvent, PeerRegistry};
 use crate::judge::{
@@ -182,6 +184,8 @@ pub enum DaemonError {
 enum StateMsg {
     /// Decisions to log (then shown by the API).
     Decisions(Vec<Decision>),
+    /// Actions on routers and their verifications, for the audit log.
+    Actions(Vec<ActionRecord>),
     /// The judge's state to save; `ack` runs once it is committed.
     Checkpoint(crate::judge::Saved, Option<Box<dyn FnOnce() + Send>>),
 }
@@ -220,6 +224,8 @@ enum Input {
         serial: Option<u64>,
         description: String,
     },
+    /// Actions and verifications done outside the pipeline (the BIRD verifiers).
+    Actions(Vec<ActionRecord>),
     /// An operator resumes acting after a cap stopped it; the answer says whether it had.
     ActResume { reply: oneshot::Sender<bool> },
     /// Time to refresh the API's snapshot if anything changed.
@@ -311,6 +317,9 @@ struct Shared {
     rpki_sources: Vec<crate::rpki::sources::Disagreement>,
     /// Set while a sudden loss is held off.
     rpki_frozen: Option<crate::rpki::sources::FrozenStatus>,
+    /// The latest actions on routers (without a state file; numbered here).
+    actions: VecDeque<ActionRecord>,
+    actions_seq: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -369,13 +378,18 @@ struct ActStatus {
     stopped: Option<crate::act::quarantine::Tripped>,
     /// False under a monitor-only policy.
     acting: bool,
+    /// The BIRDs that verify each change.
+    birds: Vec<BirdStatus>,
 }
 
-/// The RTR feeds the daemon serves (see [`crate::act::rtr_server`]).
+/// The RTR feeds the daemon serves (see [`crate::act::rtr_server`]), and where each
+/// change of the quarantine goes to be verified.
 #[derive(Clone, Default)]
 struct Feeds {
     rpki: Option<Arc<crate::act::rtr_server::Feed>>,
     quarantine: Option<Arc<crate::act::rtr_server::Feed>>,
+    changes: Option<tokio::sync::broadcast::Sender<Arc<Change>>>,
+    birds: Vec<Arc<Mutex<BirdStatus>>>,
 }
 
 fn lock(m: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
@@ -566,6 +580,7 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
             .route("/v1/quarantine/{id}/release", axum::routing::post(release))
             .route("/v1/quarantine/{id}/hold", axum::routing::post(hold))
             .route("/v1/act/resume", axum::routing::post(act_resume))
+            .route("/v1/actions", get(actions))
             .route("/metrics", get(metrics_text))
             .with_state(state);
         let ticker = {
@@ -603,6 +618,41 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
                 notify_interval: cfg.act.notify_interval,
             };
             rtr_servers.push(tokio::spawn(serve(l, f, sc, None, stop_rx.clone())));
+        }
+        // The BIRD verifiers, their results through the pipeline to the audit log.
+        let (vtx, mut vrx) = mpsc::channel::<Vec<ActionRecord>>(64);
+        if let Some(changes) = &feeds.changes {
+            for (b, st) in cfg.act.bird.iter().zip(&feeds.birds) {
+                let t = crate::act::verify::BirdTarget {
+                    name: b.name.clone(),
+                    socket: b.socket.clone(),
+                    reload_in: b.reload_in.clone(),
+                    timeout: b.verify_timeout,
+                };
+                tracing::info!(
+                    "verifying each change of the quarantine at BIRD {} ({})",
+                    t.name,
+                    t.socket.display()
+                );
+                rtr_servers.push(tokio::spawn(crate::act::verify::verify_bird(
+                    t,
+                    changes.subscribe(),
+                    vtx.clone(),
+                    st.clone(),
+                    stop_rx.clone(),
+                )));
+            }
+        }
+        drop(vtx);
+        {
+            let tx = tx.clone();
+            rtr_servers.push(tokio::spawn(async move {
+                while let Some(v) = vrx.recv().await {
+                    if tx.send(Input::Actions(v)).await.is_err() {
+                        break;
+                    }
+                }
+            }));
         }
         if let (Some(l), Some(f)) = (quarantine_listener, feeds.quarantine.clone()) {
             let sc = ServeConfig {
@@ -1333,6 +1383,23 @@ fn state_message(msg: StateMsg, store: &mut Option<Store>, shared: &Mutex<Shared
                 sh.decisions.push_back(d);
             }
         }
+        StateMsg::Actions(mut v) => {
+            if let Some(st) = store.as_mut() {
+                if let Err(e) = st.write_actions(&mut v) {
+                    state_failed("audit log", e);
+                }
+                return;
+            }
+            let mut sh = lock(shared);
+            for mut a in v {
+                sh.actions_seq += 1;
+                a.seq = sh.actions_seq;
+                if sh.actions.len() == DECISIONS_KEPT {
+                    sh.actions.pop_front();
+                }
+                sh.actions.push_back(a);
+            }
+        }
         StateMsg::Checkpoint(saved, ack) => {
             if let Some(st) = store.as_mut() {
                 if let Err(e) = st.checkpoint(&saved) {
@@ -1424,7 +1491,10 @@ fn pipeline_loop(
     }
     let push_quarantine = || {
         if let Some(f) = &act_feeds.quarantine {
-            act_on(&mut quarantine.borrow_mut(), f);
+            let records = act_on(&mut quarantine.borrow_mut(), f, act_feeds.changes.as_ref());
+            if !records.is_empty() {
+                let _ = to_state.send(StateMsg::Actions(records));
+            }
         }
     };
     push_quarantine();
@@ -1655,6 +1725,11 @@ fn pipeline_loop(
                     unservable_routes: q.unservable,
                     stopped: q.tripped(),
                     acting: q.acting(),
+                    birds: act_feeds
+                        .birds
+                        .iter()
+                        .map(|b| b.lock().unwrap_or_else(|e| e.into_inner()).clone())
+                        .collect(),
                 }
             },
         };
@@ -1785,6 +1860,9 @@ fn pipeline_loop(
                     );
                     *rpki_now.borrow_mut() = (description, serial);
                 }
+                Input::Actions(v) => {
+                    let _ = to_state.send(StateMsg::Actions(v));
+                }
                 Input::ActResume { reply } => {
                     handle(&mut events, &mut rov, &mut tally);
                     let was = quarantine.borrow_mut().resume();
@@ -1845,14 +1923,26 @@ fn new_feeds(cfg: &RunConfig, vrps: &VrpSet, rpki: bool, quarantine: bool) -> Fe
             f.set_ready();
             Arc::new(f)
         }),
+        changes: quarantine.then(|| tokio::sync::broadcast::channel(1024).0),
+        birds: if quarantine {
+            cfg.act
+                .bird
+                .iter()
+                .map(|_| Arc::new(Mutex::new(BirdStatus::default())))
+                .collect()
+        } else {
+            Vec::new()
+        },
     }
 }
 
-/// Sends the quarantine's changes to its feed, and says so when a cap stops acting.
+/// Sends the quarantine's changes to its feed (and to the verifiers), and says so when a
+/// cap stops acting; returns the audit log's rows for what the feed now serves.
 fn act_on(
     q: &mut QuarantineSet<(String, std::net::IpAddr, Asn, u32)>,
     feed: &crate::act::rtr_server::Feed,
-) {
+    verifiers: Option<&tokio::sync::broadcast::Sender<Arc<Change>>>,
+) -> Vec<ActionRecord> {
     let was = q.tripped().is_some();
     let changes = q.flush(Instant::now());
     let (added, released) = changes.iter().fold(
@@ -1865,7 +1955,27 @@ fn act_on(
             }
         },
     );
-    if let Some(serial) = feed.update(changes) {
+    let at = Instant::now();
+    let mut records = Vec::new();
+    if let Some(serial) = feed.update(changes.iter().copied()) {
+        records = changes
+            .iter()
+            .map(|&(k, on)| {
+                ActionRecord::new(
+                    "rtr:quarantine",
+                    if on { "quarantine" } else { "release" },
+                    "served",
+                )
+                .claim(k, serial)
+            })
+            .collect();
+        if let Some(v) = verifiers.filter(|v| v.receiver_count() > 0) {
+            let _ = v.send(Arc::new(Change {
+                serial,
+                at,
+                claims: changes,
+            }));
+        }
         metrics::counter!("routewitness_act_quarantine_changes_total", "change" => "added")
             .increment(added);
         metrics::counter!("routewitness_act_quarantine_changes_total", "change" => "released")
@@ -1888,6 +1998,7 @@ fn act_on(
     } else {
         metrics::gauge!("routewitness_act_stopped").set(0.0);
     }
+    records
 }
 
 #[derive(Clone)]
@@ -1917,49 +2028,69 @@ struct DecisionsQuery {
 }
 
 async fn decisions(State(s): State<AppState>, Query(q): Query<DecisionsQuery>) -> Response {
+    from_log(s, Log::Decisions, q).await
+}
+
+async fn actions(State(s): State<AppState>, Query(q): Query<DecisionsQuery>) -> Response {
+    from_log(s, Log::Actions, q).await
+}
+
+/// The two logs the API reads.
+#[derive(Clone, Copy)]
+enum Log {
+    Decisions,
+    Actions,
+}
+
+/// Rows of a log after `since`: from the state file when there is one, else from memory.
+async fn from_log(s: AppState, log: Log, q: DecisionsQuery) -> Response {
     let since = q.since.unwrap_or(0);
     let limit = q.limit.unwrap_or(1000).min(DECISIONS_KEPT);
-    if let Some(reader) = s.reader.clone() {
+    let name = match log {
+        Log::Decisions => "decision log",
+        Log::Actions => "audit log",
+    };
+    let rows = if let Some(reader) = s.reader.clone() {
         let rows = tokio::task::spawn_blocking(move || {
-            reader
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .decisions(since, limit)
+            let r = reader.lock().unwrap_or_else(|e| e.into_inner());
+            match log {
+                Log::Decisions => r.decisions(since, limit),
+                Log::Actions => r.actions(since, limit),
+            }
         })
         .await;
-        return match rows {
-            Ok(Ok(rows)) => (
-                [("content-type", "application/json")],
-                format!("[{}]", rows.join(",")),
-            )
-                .into_response(),
+        match rows {
+            Ok(Ok(rows)) => rows,
             Ok(Err(e)) => {
                 metrics::counter!("routewitness_state_errors_total", "kind" => "read").increment(1);
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("decision log: {e}"),
-                )
-                    .into_response()
+                return (StatusCode::INTERNAL_SERVER_ERROR, format!("{name}: {e}")).into_response();
             }
-            Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "decision log").into_response(),
-        };
-    }
-    let sh = lock(&s.shared);
-    let mut body = String::from("[");
-    for (i, d) in sh
-        .decisions
-        .iter()
-        .filter(|d| d.seq > since)
-        .take(limit)
-        .enumerate()
-    {
-        if i > 0 {
-            body.push(',');
+            Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, name).into_response(),
         }
-        body.push_str(&serde_json::to_string(d).unwrap_or_default());
-    }
-    body.push(']');
-    ([("content-type", "application/json")], body).into_response()
+    } else {
+        let sh = lock(&s.shared);
+        match log {
+            Log::Decisions => sh
+                .decisions
+                .iter()
+                .filter(|d| d.seq > since)
+                .take(limit)
+                .map(|d| serde_json::to_string(d).unwrap_or_default())
+                .collect(),
+            Log::Actions => sh
+                .actions
+                .iter()
+                .filter(|a| a.seq > since)
+                .take(limit)
+                .map(|a| serde_json::to_string(a).unwrap_or_default())
+                .collect(),
+        }
+    };
+    (
+        [("content-type", "application/json")],
+        format!("[{}]", rows.join(",")),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]

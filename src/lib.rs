@@ -43,6 +43,8 @@
 //!  (pipeline thread; caps      (held claims as VRPs;      (only the listed          roa_check(quarantine,
 //!   stop acting; monitor-only   restored holds kept)       routers)                  net, origin) = VALID
 //!   serves nothing)            act::router_config: the BIRD text that takes both feeds (`act config bird`)
+//!        each feed change ─► act::verify (a task per BIRD) ─► act::bird (control socket: show route
+//!        (broadcast)          [filtered] where net = P && bgp_path.last = O) ─► audit log (state: actions)
 //!
 //!  VRP export ─► rpki::vrps::load ─► rpki::VrpIndex + rpki::AspaSet (immutable; replaced
 //!                                    whole, never edited, held as rpki::RpkiRef)
@@ -73,12 +75,13 @@
 //! metrics, a configuration file, SQLite state that survives kill -9, SIGHUP reload, RPKI
 //! from RTR caches and files in quorum with SLURM and live re-judging), `rpki inspect`,
 //! and acting over RTR (an RTR server for routers' RPKI and a quarantine feed, taken by
-//! BIRD). Verifying through BIRD's control socket, FRR's vtysh and webhooks are not built
-//! yet; this picture grows with them.
+//! BIRD, each change verified over BIRD's control socket and logged). FRR's vtysh and
+//! webhooks are not built yet; this picture grows with them.
 //!
 //! ## Modules
 //! - [`act`]: acting on routers: the RTR server ([`act::rtr_server`]), the quarantine it
-//!   serves ([`act::quarantine`]), the router configuration ([`act::router_config`]).
+//!   serves ([`act::quarantine`]), the router configuration ([`act::router_config`]),
+//!   BIRD's control socket ([`act::bird`]) and verification there ([`act::verify`]).
 //! - [`model`]: the words: [`model::Asn`], [`model::EventTime`], [`model::Peer`],
 //!   [`model::AsPath`], [`model::RouteEvent`].
 //! - [`input`]: opening plain/gzip/bzip2 files, decompressing off-thread.

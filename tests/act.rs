@@ -83,8 +83,8 @@ protocol bgp gobgp {{
 /// The daemon's configuration in `dir`: the 2014 RIB replayed first (it establishes who
 /// originates what), GoBGP's Loc-RIB over BMP, the lab's VRPs from `vrps.json` in `dir`
 /// (re-read every 100 ms), both RTR feeds on kernel-chosen ports, the quarantine for
-/// 127.0.0.1 only.
-fn daemon_conf(dir: &Path) -> std::path::PathBuf {
+/// 127.0.0.1 only, each change verified at the BIRD of control socket `bird_ctl`.
+fn daemon_conf(dir: &Path, bird_ctl: &Path) -> std::path::PathBuf {
     std::fs::create_dir_all(dir.join("feeds")).unwrap();
     std::fs::write(
         dir.join("feeds/bmp.toml"),
@@ -120,8 +120,13 @@ rtr_listen = "127.0.0.1:0"
 quarantine_listen = "127.0.0.1:0"
 quarantine_routers = ["127.0.0.1"]
 notify_interval = "0s"
+[[act.bird]]
+name = "lab"
+socket = "{}"
+verify_timeout = "3s"
 "#,
-            fixture("tests/lab/policy.toml").display()
+            fixture("tests/lab/policy.toml").display(),
+            bird_ctl.display()
         ),
     )
     .unwrap();
@@ -179,6 +184,24 @@ fn wait_bird(bird: &Bird, prefix: &str, want: (bool, bool), what: &str) {
     );
 }
 
+/// The first row of the audit log with this target, action and result (within 30 s).
+fn action(d: &Daemon, target: &str, action: &str, result: &str) -> Value {
+    wait_for(Duration::from_secs(30), || {
+        let v: Value = serde_json::from_str(&http_get(d.api, "/v1/actions").ok()?).ok()?;
+        v.as_array()?
+            .iter()
+            .find(|x| x["target"] == target && x["action"] == action && x["result"] == result)
+            .cloned()
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no {target} {action} {result} in /v1/actions: {}\n{}",
+            http_get(d.api, "/v1/actions").unwrap_or_default(),
+            d.log()
+        )
+    })
+}
+
 fn decision(d: &Daemon, prefix: &str, outcome: &str) -> Value {
     wait_for(Duration::from_secs(30), || {
         let v: Value = serde_json::from_str(&http_get(d.api, "/v1/decisions").ok()?).ok()?;
@@ -200,7 +223,8 @@ fn bird_filters_what_routewitness_quarantines_and_takes_it_back_on_release() {
         return;
     }
     let dir = scratch("act-bird");
-    let conf = daemon_conf(&dir);
+    let bird_dir = scratch("bird");
+    let conf = daemon_conf(&dir, &bird_dir.join("bird.ctl"));
     let d = Daemon::start_raw(&["--config", conf.to_str().unwrap()]);
     wait_for(Duration::from_secs(30), || {
         d.log().contains("replayed 1 MRT files").then_some(())
@@ -212,7 +236,7 @@ fn bird_filters_what_routewitness_quarantines_and_takes_it_back_on_release() {
     let bird_port = lab::free_port_on("127.65.0.1");
     let gobgp_port = lab::free_port_on("127.65.0.2");
     let rw = bird_snippet(&rpki.to_string(), &quarantine.to_string());
-    let bird = Bird::start(&bird_conf(&rw, bird_port, gobgp_port));
+    let bird = Bird::start_in(bird_dir, &bird_conf(&rw, bird_port, gobgp_port));
     let g_dir = scratch("act-gobgp");
     let g_conf = g_dir.join("gobgpd.toml");
     std::fs::write(
@@ -251,6 +275,13 @@ fn bird_filters_what_routewitness_quarantines_and_takes_it_back_on_release() {
     );
     let q = bird.birdc("show route table rw_quarantine4");
     assert!(q.contains("1.51.7.0/24-24 AS666"), "{q}");
+    // The audit log: served in the feed, and verified at BIRD over its control socket.
+    let served = action(&d, "rtr:quarantine", "quarantine", "served");
+    assert_eq!(served["origin"], 666, "{served}");
+    let verified = action(&d, "bird:lab", "quarantine", "verified");
+    assert_eq!(verified["serial"], served["serial"], "{verified}");
+    let ms = verified["latency_ms"].as_f64().unwrap();
+    assert!(ms > 0.0 && ms < 3000.0, "{verified}");
 
     // Released through the API: the entry is withdrawn and BIRD takes the route.
     let (code, body) = http_post(
@@ -261,6 +292,12 @@ fn bird_filters_what_routewitness_quarantines_and_takes_it_back_on_release() {
     );
     assert_eq!(code, 200, "{body}");
     wait_bird(&bird, "1.51.7.0/24", (false, true), "released");
+    action(&d, "bird:lab", "release", "verified");
+    let status: Value = serde_json::from_str(&http_get(d.api, "/v1/status").unwrap()).unwrap();
+    let b = &status["act"]["birds"][0];
+    assert_eq!(b["connected"], true, "{status}");
+    assert!(b["verified"].as_u64().unwrap() >= 2, "{status}");
+    assert!(b["latency_p99_ms"].as_f64().is_some(), "{status}");
 
     // A VRP change re-filters: a ROA for 1.51.7.0/24 of another AS makes the route
     // invalid in the RPKI data BIRD takes from the daemon.

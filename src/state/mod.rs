@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS claims (
     prefix TEXT NOT NULL, origin INTEGER, established INTEGER NOT NULL, gone_since INTEGER);
 CREATE TABLE IF NOT EXISTS operators (
     prefix TEXT NOT NULL, origin INTEGER, action TEXT NOT NULL, note TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS actions (seq INTEGER PRIMARY KEY AUTOINCREMENT, json TEXT NOT NULL);
 ";
 
 #[derive(Debug, thiserror::Error)]
@@ -206,6 +207,19 @@ impl Store {
         &self.path
     }
 
+    /// Runs `f` in one transaction, committed when it succeeds.
+    fn in_transaction(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>,
+    ) -> Result<(), StateError> {
+        let tx = self.conn.transaction().map_err(|e| StateError::Sqlite {
+            path: self.path.clone(),
+            source: e,
+        })?;
+        let res = f(&tx);
+        res.and_then(|()| tx.commit()).map_err(|e| self.err(e))
+    }
+
     fn err(&self, source: rusqlite::Error) -> StateError {
         StateError::Sqlite {
             path: self.path.clone(),
@@ -354,11 +368,7 @@ impl Store {
         }
         let run = self.run;
         let keep = i64::try_from(self.keep_decisions).unwrap_or(i64::MAX);
-        let tx = self.conn.transaction().map_err(|e| StateError::Sqlite {
-            path: self.path.clone(),
-            source: e,
-        })?;
-        let res = (|| -> rusqlite::Result<()> {
+        self.in_transaction(|tx| {
             let mut log = tx.prepare_cached(
                 "INSERT OR REPLACE INTO decisions \
                  (seq, time, outcome, prefix, origin, peer, peer_asn, json) \
@@ -413,18 +423,43 @@ impl Store {
                     .execute([last - keep])?;
             }
             Ok(())
-        })();
-        res.and_then(|()| tx.commit()).map_err(|e| self.err(e))
+        })
+    }
+
+    /// Appends actions on routers and their verifications to the audit log (numbered
+    /// here); the last `keep_decisions` are kept.
+    pub fn write_actions(
+        &mut self,
+        actions: &mut [crate::act::ActionRecord],
+    ) -> Result<(), StateError> {
+        if actions.is_empty() {
+            return Ok(());
+        }
+        let keep = i64::try_from(self.keep_decisions).unwrap_or(i64::MAX);
+        self.in_transaction(|tx| {
+            let next: i64 =
+                tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM actions", [], |r| {
+                    r.get(0)
+                })?;
+            let mut ins = tx.prepare_cached("INSERT INTO actions (seq, json) VALUES (?1, ?2)")?;
+            let mut seq = next;
+            for a in actions.iter_mut() {
+                a.seq = u64::try_from(seq).unwrap_or(0);
+                ins.execute(params![seq, serde_json::to_string(a).unwrap_or_default()])?;
+                seq += 1;
+            }
+            if seq - 1 > keep {
+                tx.prepare_cached("DELETE FROM actions WHERE seq <= ?1")?
+                    .execute([seq - 1 - keep])?;
+            }
+            Ok(())
+        })
     }
 
     /// Saves the judge's state: trust, operators and clock always; the established claims
     /// when `saved.claims` has them.
     pub fn checkpoint(&mut self, saved: &Saved) -> Result<(), StateError> {
-        let tx = self.conn.transaction().map_err(|e| StateError::Sqlite {
-            path: self.path.clone(),
-            source: e,
-        })?;
-        let res = (|| -> rusqlite::Result<()> {
+        self.in_transaction(|tx| {
             let mut meta =
                 tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?;
             if let Some(s) = saved.started {
@@ -479,8 +514,7 @@ impl Store {
                 }
             }
             Ok(())
-        })();
-        res.and_then(|()| tx.commit()).map_err(|e| self.err(e))
+        })
     }
 
     /// Forgets the routes held at the last stop that this run has not decided again
@@ -513,9 +547,18 @@ impl Reader {
 
     /// Decisions after `since` (by sequence number), oldest first, as JSON objects.
     pub fn decisions(&self, since: u64, limit: usize) -> rusqlite::Result<Vec<String>> {
-        let mut q = self
-            .conn
-            .prepare_cached("SELECT json FROM decisions WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+        self.after("decisions", since, limit)
+    }
+
+    /// Actions on routers after `since`, oldest first, as JSON objects.
+    pub fn actions(&self, since: u64, limit: usize) -> rusqlite::Result<Vec<String>> {
+        self.after("actions", since, limit)
+    }
+
+    fn after(&self, table: &str, since: u64, limit: usize) -> rusqlite::Result<Vec<String>> {
+        let mut q = self.conn.prepare_cached(&format!(
+            "SELECT json FROM {table} WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+        ))?;
         let rows = q.query_map(
             params![
                 i64::try_from(since).unwrap_or(i64::MAX),
@@ -614,6 +657,38 @@ mod tests {
 
     /// Rows that do not parse (a damaged or hand-edited file) are skipped, not fatal; a
     /// file of another schema version is refused with the reason.
+    #[test]
+    fn the_audit_log_numbers_keeps_and_returns_actions() {
+        let path = temp("actions");
+        let (mut st, _) = Store::open(&path, 3).unwrap();
+        let mut batch: Vec<_> = (0..2)
+            .map(|i| {
+                crate::act::ActionRecord::new("bird:a", "quarantine", "verified")
+                    .claim((prefix(0x0a00_0000 + (i << 8), 24), 24, 65000 + i), 7)
+            })
+            .collect();
+        st.write_actions(&mut batch).unwrap();
+        assert_eq!((batch[0].seq, batch[1].seq), (1, 2));
+        let mut more =
+            vec![crate::act::ActionRecord::new("rtr:quarantine", "release", "served"); 2];
+        st.write_actions(&mut more).unwrap();
+        assert_eq!(more[1].seq, 4);
+        // Kept: the last 3; numbering goes on after a reopen.
+        let r = Reader::open(&path).unwrap();
+        let rows = r.actions(0, 10).unwrap();
+        assert_eq!(rows.len(), 3, "{rows:?}");
+        assert!(
+            rows[0].contains("\"seq\":2") && rows[0].contains("10.0.1.0/24"),
+            "{rows:?}"
+        );
+        assert_eq!(r.actions(3, 10).unwrap().len(), 1);
+        drop(st);
+        let (mut st, _) = Store::open(&path, 3).unwrap();
+        let mut one = vec![crate::act::ActionRecord::new("bird:a", "reload-in", "done")];
+        st.write_actions(&mut one).unwrap();
+        assert_eq!(one[0].seq, 5);
+    }
+
     #[test]
     fn damaged_rows_are_skipped_and_another_schema_is_refused() {
         let path = temp("damaged");

@@ -514,7 +514,11 @@ impl Bird {
 
     /// BIRD on `conf` (its text; `@DIR@` is replaced by the scratch directory).
     pub fn start(conf: &str) -> Bird {
-        let dir = scratch("bird");
+        Self::start_in(scratch("bird"), conf)
+    }
+
+    /// [`Self::start`] in `dir` (its control socket is `dir/bird.ctl`).
+    pub fn start_in(dir: PathBuf, conf: &str) -> Bird {
         let file = dir.join("bird.conf");
         std::fs::write(&file, conf.replace("@DIR@", &dir.display().to_string())).unwrap();
         let ctl = dir.join("bird.ctl");
