@@ -3,9 +3,12 @@
 //! from the real StayRTR (Debian's 0.5.1) on loopback; and, against the same StayRTR in
 //! the same run, BIRD 2's own RTR client (Debian's bird2), timed from its start until
 //! `birdc show protocols all` reports every VRP imported (polled every 10 ms: that is the
-//! resolution of BIRD's figure). Three rounds each; medians and all rounds printed.
-//! Needs `stayrtr`, `bird` and `birdc` on PATH. Nothing here asserts a speed.
+//! resolution of BIRD's figure). Then the other way round (issue 6): BIRD taking the same
+//! set from routewitness's own RTR server (`act::rtr_server`, in this process) and from
+//! StayRTR, timed the same way. Three rounds each, interleaved; medians and all rounds
+//! printed. Needs `stayrtr`, `bird` and `birdc` on PATH. Nothing here asserts a speed.
 
+use routewitness::act::rtr_server::{entries_of, serve, Feed, ServeConfig};
 use routewitness::cli::fixtures_dir;
 use routewitness::rpki::rtr::{RtrClient, RtrConfig, RtrEvent};
 use routewitness::rpki::vrps::{load, to_rpki_client_json, LoadOptions};
@@ -196,6 +199,46 @@ fn main() {
     println!(
         "  BIRD / routewitness, same version (v1, usable): {:.2}x",
         median(birds) / median(ours_v[0].1.clone())
+    );
+
+    // routewitness's server, in this process on its own runtime, serving the same set.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let feed = std::sync::Arc::new(Feed::new("bench", 1, Default::default()));
+    let (v, a) = entries_of(&set.vrps, &set.aspas, None);
+    feed.replace(v, a);
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let ours_port = listener.local_addr().unwrap().port();
+    let (_stop, stop) = tokio::sync::watch::channel(false);
+    let cfg = ServeConfig {
+        max_clients: 8,
+        notify_interval: Duration::from_secs(60),
+    };
+    rt.spawn(serve(listener, feed, cfg, None, stop));
+    let (mut from_ours, mut from_stayrtr) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        from_ours.push(bird(ours_port, &dir, total));
+        from_stayrtr.push(bird(port, &dir, total));
+    }
+    println!("BIRD 2.0.12 taking the {total} VRPs (RTR v1), start to all imported:");
+    println!(
+        "  from routewitness's RTR server: {:.2} s   [{}]",
+        median(from_ours.clone()),
+        fmt(&from_ours)
+    );
+    println!(
+        "  from StayRTR 0.5.1:             {:.2} s   [{}]",
+        median(from_stayrtr.clone()),
+        fmt(&from_stayrtr)
+    );
+    println!(
+        "  StayRTR / routewitness: {:.2}x",
+        median(from_stayrtr) / median(from_ours)
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

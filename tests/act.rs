@@ -4,7 +4,7 @@
 
 mod lab;
 
-use lab::{fixture, http_get, http_post, scratch, wait_for, Bird, Daemon, GoBgp, GoBgpRun};
+use lab::{fixture, http_get, http_post, scratch, wait_for, Bird, Daemon, GoBgp};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -237,14 +237,7 @@ fn bird_filters_what_routewitness_quarantines_and_takes_it_back_on_release() {
     let gobgp_port = lab::free_port_on("127.65.0.2");
     let rw = bird_snippet(&rpki.to_string(), &quarantine.to_string());
     let bird = Bird::start_in(bird_dir, &bird_conf(&rw, bird_port, gobgp_port));
-    let g_dir = scratch("act-gobgp");
-    let g_conf = g_dir.join("gobgpd.toml");
-    std::fs::write(
-        &g_conf,
-        lab::gobgp_peering(gobgp_port, ("127.65.0.1", 65001, bird_port), Some(d.bmp)),
-    )
-    .unwrap();
-    let g = GoBgpRun::spawn(&g_conf, lab::free_port(), g_dir);
+    let g = lab::gobgp_peer(gobgp_port, ("127.65.0.1", 65001, bird_port), Some(d.bmp));
     let _ = gobgp;
     wait_protocols_up(&bird, &["rw_rpki", "rw_quarantine", "gobgp"]);
 

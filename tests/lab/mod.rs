@@ -500,6 +500,14 @@ pub fn gobgp_peering(
     )
 }
 
+/// GoBGP on [`gobgp_peering`]'s configuration, its API on a free port.
+pub fn gobgp_peer(port: u16, neighbor: (&str, u32, u16), bmp: Option<SocketAddr>) -> GoBgpRun {
+    let dir = scratch("gobgp-peer");
+    let conf = dir.join("gobgpd.toml");
+    std::fs::write(&conf, gobgp_peering(port, neighbor, bmp)).unwrap();
+    GoBgpRun::spawn(&conf, free_port(), dir)
+}
+
 /// Debian's BIRD 2 (package bird2): `bird -f` with its own configuration and control
 /// socket in a scratch directory.
 pub struct Bird {
