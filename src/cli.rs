@@ -97,6 +97,7 @@ pub enum ActCmd {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum RouterKind {
     Bird,
+    Frr,
 }
 
 #[derive(Args, Debug)]
@@ -133,7 +134,7 @@ pub fn act(args: ActArgs) -> Result<Outcome, CliError> {
                     quarantine: a.quarantine_listen,
                 },
             };
-            if e.rpki.is_none() && e.quarantine.is_none() {
+            if e.rpki.is_none() && e.quarantine.is_none() && a.router == RouterKind::Bird {
                 return Err(CliError::Usage(
                     "no feed to configure: give --rtr-listen and/or --quarantine-listen (or a \
                      --config with act.rtr_listen / act.quarantine_listen)"
@@ -142,6 +143,7 @@ pub fn act(args: ActArgs) -> Result<Outcome, CliError> {
             }
             match a.router {
                 RouterKind::Bird => print!("{}", crate::act::router_config::bird(&e)),
+                RouterKind::Frr => print!("{}", crate::act::router_config::frr(&e)),
             }
             Ok(Outcome::Ok)
         }
@@ -339,7 +341,7 @@ pub fn mrt2bmp(args: Mrt2BmpArgs) -> Result<Outcome, Failed> {
 pub struct RunArgs {
     /// Take everything from this configuration file (see routewitness.example.toml)
     /// instead of the options below, which it excludes.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["bmp", "api", "view", "policy", "vrps", "vrp_format", "skip_invalid_vrps", "ignore_expires", "replay", "no_replay", "max_sessions", "max_message", "shutdown_timeout", "api_token_file", "state", "no_state", "rtr", "quorum", "rtr_listen", "quarantine_listen", "quarantine_router", "bird_socket"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["bmp", "api", "view", "policy", "vrps", "vrp_format", "skip_invalid_vrps", "ignore_expires", "replay", "no_replay", "max_sessions", "max_message", "shutdown_timeout", "api_token_file", "state", "no_state", "rtr", "quorum", "rtr_listen", "quarantine_listen", "quarantine_router", "bird_socket", "frr_vty"])]
     pub config: Option<PathBuf>,
     /// Where routers connect with BMP (RFC 7854).
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:11019")]
@@ -406,6 +408,10 @@ pub struct RunArgs {
     /// bird1, bird2, ... in the audit log); repeat for several.
     #[arg(long, value_name = "PATH", requires = "quarantine_listen")]
     pub bird_socket: Vec<PathBuf>,
+    /// An FRR (vtysh's --vty_socket directory) on which the quarantine is applied as
+    /// route-map RW-QUARANTINE (named frr1, frr2, ...); repeat for several.
+    #[arg(long, value_name = "DIR")]
+    pub frr_vty: Vec<PathBuf>,
     /// Everything of [act] from a configuration file (set with --config).
     #[arg(skip)]
     pub act: Option<Box<crate::config::ActConfig>>,
@@ -467,6 +473,7 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
             quarantine_listen: None,
             quarantine_router: Vec::new(),
             bird_socket: Vec::new(),
+            frr_vty: Vec::new(),
             act: Some(Box::new(l.config.act.clone())),
         };
     }
@@ -605,6 +612,16 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
                         name: format!("bird{}", i + 1),
                         socket: p.clone(),
                         reload_in: Vec::new(),
+                        verify_timeout: std::time::Duration::from_secs(5),
+                    })
+                    .collect(),
+                frr: args
+                    .frr_vty
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| crate::config::FrrConfig {
+                        name: format!("frr{}", i + 1),
+                        vty_socket: p.clone(),
                         verify_timeout: std::time::Duration::from_secs(5),
                     })
                     .collect(),

@@ -83,6 +83,21 @@ pub struct ActConfig {
     pub max_routers: usize,
     /// BIRDs at which each change of the quarantine is verified (`[[act.bird]]`).
     pub bird: Vec<BirdConfig>,
+    /// FRRs on which the quarantine is applied through vtysh (`[[act.frr]]`).
+    pub frr: Vec<FrrConfig>,
+}
+
+/// `[[act.frr]]`: an FRR whose route-map `RW-QUARANTINE` routewitness keeps (vtysh).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrrConfig {
+    /// Its name in the audit log and status (`frr:NAME`).
+    pub name: String,
+    /// vtysh's `--vty_socket` directory, relative to the configuration file.
+    pub vty_socket: PathBuf,
+    /// How long a change may take to show in FRR before it is reported unverified.
+    #[serde(default = "default_verify_timeout", with = "humantime_serde")]
+    pub verify_timeout: Duration,
 }
 
 /// `[[act.bird]]`: a BIRD whose control socket verifies what the quarantine did.
@@ -121,6 +136,7 @@ impl Default for ActConfig {
             expire: 7200,
             max_routers: 64,
             bird: Vec::new(),
+            frr: Vec::new(),
         }
     }
 }
@@ -408,6 +424,9 @@ impl Loaded {
         }
         for b in config.act.bird.iter_mut() {
             b.socket = relative(base, &b.socket);
+        }
+        for f in config.act.frr.iter_mut() {
+            f.vty_socket = relative(base, &f.vty_socket);
         }
         let a = &config.act;
         if a.quarantine_listen.is_some() && a.quarantine_routers.is_empty() {

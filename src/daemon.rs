@@ -380,6 +380,8 @@ struct ActStatus {
     acting: bool,
     /// The BIRDs that verify each change.
     birds: Vec<BirdStatus>,
+    /// The FRRs the quarantine is applied on.
+    frrs: Vec<crate::act::frr::FrrStatus>,
 }
 
 /// The RTR feeds the daemon serves (see [`crate::act::rtr_server`]), and where each
@@ -390,6 +392,7 @@ struct Feeds {
     quarantine: Option<Arc<crate::act::rtr_server::Feed>>,
     changes: Option<tokio::sync::broadcast::Sender<Arc<Change>>>,
     birds: Vec<Arc<Mutex<BirdStatus>>>,
+    frrs: Vec<Arc<Mutex<crate::act::frr::FrrStatus>>>,
 }
 
 fn lock(m: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
@@ -453,11 +456,12 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
     tracing::info!("HTTP API on http://{api_addr}/v1/status, metrics on /metrics");
     tracing::info!("RPKI: {}", cfg.rpki_description);
     tracing::info!("policy {} ({})", policy.name, policy.hash());
+    // The quarantine is kept when a router takes it: over RTR, or applied on an FRR.
     let feeds = new_feeds(
         &cfg,
         &vrps,
         rpki_listener.is_some(),
-        quarantine_listener.is_some(),
+        quarantine_listener.is_some() || !cfg.act.frr.is_empty(),
     );
     if let Some(l) = &rpki_listener {
         tracing::info!(
@@ -636,6 +640,29 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
                 );
                 rtr_servers.push(tokio::spawn(crate::act::verify::verify_bird(
                     t,
+                    changes.subscribe(),
+                    vtx.clone(),
+                    st.clone(),
+                    stop_rx.clone(),
+                )));
+            }
+        }
+        if let (Some(changes), Some(feed)) = (&feeds.changes, &feeds.quarantine) {
+            for (f, st) in cfg.act.frr.iter().zip(&feeds.frrs) {
+                let t = crate::act::frr::FrrTarget {
+                    name: f.name.clone(),
+                    vty: f.vty_socket.clone(),
+                    timeout: f.verify_timeout,
+                };
+                tracing::info!(
+                    "applying the quarantine on FRR {} (vtysh --vty_socket {}) as route-map {}",
+                    t.name,
+                    t.vty.display(),
+                    crate::act::frr::ROUTE_MAP
+                );
+                rtr_servers.push(tokio::spawn(crate::act::frr::act_frr(
+                    t,
+                    feed.clone(),
                     changes.subscribe(),
                     vtx.clone(),
                     st.clone(),
@@ -1730,6 +1757,11 @@ fn pipeline_loop(
                         .iter()
                         .map(|b| b.lock().unwrap_or_else(|e| e.into_inner()).clone())
                         .collect(),
+                    frrs: act_feeds
+                        .frrs
+                        .iter()
+                        .map(|b| b.lock().unwrap_or_else(|e| e.into_inner()).clone())
+                        .collect(),
                 }
             },
         };
@@ -1925,14 +1957,11 @@ fn new_feeds(cfg: &RunConfig, vrps: &VrpSet, rpki: bool, quarantine: bool) -> Fe
         }),
         changes: quarantine.then(|| tokio::sync::broadcast::channel(1024).0),
         birds: if quarantine {
-            cfg.act
-                .bird
-                .iter()
-                .map(|_| Arc::new(Mutex::new(BirdStatus::default())))
-                .collect()
+            cfg.act.bird.iter().map(|_| Arc::default()).collect()
         } else {
             Vec::new()
         },
+        frrs: cfg.act.frr.iter().map(|_| Arc::default()).collect(),
     }
 }
 

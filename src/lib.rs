@@ -45,6 +45,8 @@
 //!   serves nothing)            act::router_config: the BIRD text that takes both feeds (`act config bird`)
 //!        each feed change ─► act::verify (a task per BIRD) ─► act::bird (control socket: show route
 //!        (broadcast)          [filtered] where net = P && bgp_path.last = O) ─► audit log (state: actions)
+//!                         ─► act::frr (a task per FRR: route-map RW-QUARANTINE through vtysh,
+//!                             clear soft in, show bgp json) ─────────────────► audit log
 //!
 //!  VRP export ─► rpki::vrps::load ─► rpki::VrpIndex + rpki::AspaSet (immutable; replaced
 //!                                    whole, never edited, held as rpki::RpkiRef)
@@ -75,8 +77,8 @@
 //! metrics, a configuration file, SQLite state that survives kill -9, SIGHUP reload, RPKI
 //! from RTR caches and files in quorum with SLURM and live re-judging), `rpki inspect`,
 //! and acting over RTR (an RTR server for routers' RPKI and a quarantine feed, taken by
-//! BIRD, each change verified over BIRD's control socket and logged). FRR's vtysh and
-//! webhooks are not built yet; this picture grows with them.
+//! BIRD, each change verified over BIRD's control socket and logged; on FRR through
+//! vtysh). Webhooks are not built yet; this picture grows with them.
 //!
 //! ## Modules
 //! - [`act`]: acting on routers: the RTR server ([`act::rtr_server`]), the quarantine it

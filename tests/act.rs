@@ -53,6 +53,15 @@ fn the_bird_configuration_is_the_golden_one_and_the_readme_shows_it() {
     // Without a feed there is nothing to print.
     let out = routewitness(&["act", "config", "bird"]);
     assert_eq!(out.status.code(), Some(64));
+    // FRR's, with the RPKI feed, likewise.
+    let out = routewitness(&["act", "config", "frr", "--rtr-listen", "127.0.0.1:3323"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let golden = std::fs::read_to_string(fixture("tests/golden/frr-act.conf")).unwrap();
+    assert_eq!(
+        text, golden,
+        "tests/golden/frr-act.conf differs from `act config frr`"
+    );
+    assert!(readme.contains(&text), "README lacks:\n{text}");
 }
 
 /// BIRD's configuration around routewitness's part: the import filter calls
@@ -83,8 +92,8 @@ protocol bgp gobgp {{
 /// The daemon's configuration in `dir`: the 2014 RIB replayed first (it establishes who
 /// originates what), GoBGP's Loc-RIB over BMP, the lab's VRPs from `vrps.json` in `dir`
 /// (re-read every 100 ms), both RTR feeds on kernel-chosen ports, the quarantine for
-/// 127.0.0.1 only, each change verified at the BIRD of control socket `bird_ctl`.
-fn daemon_conf(dir: &Path, bird_ctl: &Path) -> std::path::PathBuf {
+/// 127.0.0.1 only, and `act` (the routers acted on) at the end of its [act] section.
+fn daemon_conf(dir: &Path, act: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(dir.join("feeds")).unwrap();
     std::fs::write(
         dir.join("feeds/bmp.toml"),
@@ -120,13 +129,9 @@ rtr_listen = "127.0.0.1:0"
 quarantine_listen = "127.0.0.1:0"
 quarantine_routers = ["127.0.0.1"]
 notify_interval = "0s"
-[[act.bird]]
-name = "lab"
-socket = "{}"
-verify_timeout = "3s"
+{act}
 "#,
             fixture("tests/lab/policy.toml").display(),
-            bird_ctl.display()
         ),
     )
     .unwrap();
@@ -202,6 +207,29 @@ fn action(d: &Daemon, target: &str, action: &str, result: &str) -> Value {
     })
 }
 
+/// The daemon on `conf`, once it has replayed the RIB.
+fn start_daemon(conf: &Path) -> Daemon {
+    let d = Daemon::start_raw(&["--config", conf.to_str().unwrap()]);
+    wait_for(Duration::from_secs(30), || {
+        d.log().contains("replayed 1 MRT files").then_some(())
+    })
+    .expect("the RIB replayed");
+    d
+}
+
+/// A ROA for 1.51.7.0/24 of another AS in the daemon's VRP file (`dir/vrps.json`): the
+/// hijack's route becomes RPKI invalid.
+fn roa_against_the_hijack(dir: &Path) {
+    let json = std::fs::read_to_string(dir.join("vrps.json"))
+        .unwrap()
+        .replace(
+            r#"{ "prefix": "198.51.100.0/24","#,
+            r#"{ "prefix": "1.51.7.0/24", "maxLength": 24, "asn": 64999, "ta": "lab" },
+    { "prefix": "198.51.100.0/24","#,
+        );
+    std::fs::write(dir.join("vrps.json"), json).unwrap();
+}
+
 fn decision(d: &Daemon, prefix: &str, outcome: &str) -> Value {
     wait_for(Duration::from_secs(30), || {
         let v: Value = serde_json::from_str(&http_get(d.api, "/v1/decisions").ok()?).ok()?;
@@ -224,12 +252,14 @@ fn bird_filters_what_routewitness_quarantines_and_takes_it_back_on_release() {
     }
     let dir = scratch("act-bird");
     let bird_dir = scratch("bird");
-    let conf = daemon_conf(&dir, &bird_dir.join("bird.ctl"));
-    let d = Daemon::start_raw(&["--config", conf.to_str().unwrap()]);
-    wait_for(Duration::from_secs(30), || {
-        d.log().contains("replayed 1 MRT files").then_some(())
-    })
-    .expect("the RIB replayed");
+    let conf = daemon_conf(
+        &dir,
+        &format!(
+            "[[act.bird]]\nname = \"lab\"\nsocket = \"{}\"\nverify_timeout = \"3s\"",
+            bird_dir.join("bird.ctl").display()
+        ),
+    );
+    let d = start_daemon(&conf);
     let rpki = d.listening("RTR server for routers' RPKI on ");
     let quarantine = d.listening("quarantine feed over RTR on ");
 
@@ -294,14 +324,7 @@ fn bird_filters_what_routewitness_quarantines_and_takes_it_back_on_release() {
 
     // A VRP change re-filters: a ROA for 1.51.7.0/24 of another AS makes the route
     // invalid in the RPKI data BIRD takes from the daemon.
-    let json = std::fs::read_to_string(dir.join("vrps.json"))
-        .unwrap()
-        .replace(
-            r#"{ "prefix": "198.51.100.0/24","#,
-            r#"{ "prefix": "1.51.7.0/24", "maxLength": 24, "asn": 64999, "ta": "lab" },
-    { "prefix": "198.51.100.0/24","#,
-        );
-    std::fs::write(dir.join("vrps.json"), json).unwrap();
+    roa_against_the_hijack(&dir);
     wait_bird(&bird, "1.51.7.0/24", (true, false), "RPKI invalid");
     let roas = bird.birdc("show route table rw_roa4");
     assert!(roas.contains("1.51.7.0/24-24 AS64999"), "{roas}");
@@ -311,4 +334,109 @@ fn bird_filters_what_routewitness_quarantines_and_takes_it_back_on_release() {
         bird.log()
     );
     drop(g);
+}
+
+/// FRR's inbound route-map around routewitness's: RPKI invalid (from the daemon's RPKI
+/// feed) denied, then `call RW-QUARANTINE`.
+const FRR_POLICY: &str = "route-map RW-IN deny 10\n match rpki invalid\nexit\n\
+                          route-map RW-IN permit 20\n call RW-QUARANTINE\nexit\n";
+
+/// The origins of FRR's paths for `prefix`.
+fn frr_origins(frr: &lab::FrrLab, prefix: &str) -> Vec<u32> {
+    let out = frr.vtysh(&format!("show bgp ipv4 unicast {prefix} json"));
+    routewitness::act::frr::origins(&out).unwrap_or_default()
+}
+
+fn wait_frr(frr: &lab::FrrLab, prefix: &str, origin: u32, present: bool, what: &str) {
+    let ok = wait_for(Duration::from_secs(20), || {
+        (frr_origins(frr, prefix).contains(&origin) == present).then_some(())
+    });
+    assert!(
+        ok.is_some(),
+        "{what}: {prefix} AS{origin} present = {}, wanted {present}\n{}\n{}",
+        !present,
+        frr.vtysh("show bgp ipv4 unicast"),
+        frr.vtysh("show running-config")
+    );
+}
+
+#[test]
+fn frr_applies_the_quarantine_through_vtysh_and_takes_its_rpki_from_routewitness() {
+    if GoBgp::require().is_none() || !lab::require_frr() || !lab::require_frr_rpki() {
+        return;
+    }
+    let dir = scratch("act-frr");
+    let frr_dir = scratch("frr");
+    let vty = frr_dir.join("vty");
+    let conf = daemon_conf(
+        &dir,
+        &format!(
+            "[[act.frr]]\nname = \"lab\"\nvty_socket = \"{}\"\nverify_timeout = \"3s\"",
+            vty.display()
+        ),
+    );
+    let d = start_daemon(&conf);
+    let rpki = d.listening("RTR server for routers' RPKI on ");
+    let out = routewitness(&["act", "config", "frr", "--rtr-listen", &rpki.to_string()]);
+    let rw = String::from_utf8(out.stdout).unwrap();
+    let frr = lab::FrrLab::start_with(
+        frr_dir,
+        lab::FrrOptions {
+            gobgp_bmp: Some(d.bmp),
+            global: format!("{rw}{FRR_POLICY}"),
+            ipv4: "  neighbor 127.65.0.2 route-map RW-IN in".into(),
+            ..Default::default()
+        },
+    );
+    // FRR's RTR client takes the daemon's VRPs.
+    let ok = wait_for(Duration::from_secs(30), || {
+        frr.vtysh("show rpki prefix-table")
+            .contains("198.51.100.0")
+            .then_some(())
+    });
+    assert!(
+        ok.is_some(),
+        "{}\n{}",
+        frr.vtysh("show rpki cache-connection"),
+        frr.frr.log()
+    );
+    // routewitness has written its route-map.
+    wait_for(Duration::from_secs(20), || {
+        let s: Value = serde_json::from_str(&http_get(d.api, "/v1/status").ok()?).ok()?;
+        (s["act"]["frrs"][0]["reachable"] == true).then_some(())
+    })
+    .expect("FRR reachable through vtysh");
+
+    let g = &frr.gobgp;
+    g.add("1.51.7.0/24", &[65010, 666]);
+    g.add("1.8.8.0/24", &[65010, 38345]);
+    let held = decision(&d, "1.51.7.0/24", "quarantine");
+    assert_eq!(held["reasons"][0]["rule"], "conflicts.sub_prefix", "{held}");
+    let verified = action(&d, "frr:lab", "quarantine", "verified");
+    assert_eq!(verified["prefix"], "1.51.7.0/24", "{verified}");
+    wait_frr(&frr, "1.51.7.0/24", 666, false, "quarantined");
+    wait_frr(&frr, "1.8.8.0/24", 38345, true, "established origin");
+    let running = frr.vtysh("show running-config");
+    assert!(
+        running.contains("route-map RW-QUARANTINE deny 1"),
+        "{running}"
+    );
+    assert!(running.contains("permit _666$"), "{running}");
+
+    let (code, body) = http_post(
+        d.api,
+        "/v1/quarantine/1.51.7.0-24-AS666/release",
+        Some(TOKEN),
+        "",
+    );
+    assert_eq!(code, 200, "{body}");
+    action(&d, "frr:lab", "release", "verified");
+    wait_frr(&frr, "1.51.7.0/24", 666, true, "released");
+    assert!(!frr
+        .vtysh("show running-config")
+        .contains("route-map RW-QUARANTINE deny 1"));
+
+    // A VRP change re-filters, through FRR's own RPKI from the daemon.
+    roa_against_the_hijack(&dir);
+    wait_frr(&frr, "1.51.7.0/24", 666, false, "RPKI invalid");
 }

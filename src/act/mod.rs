@@ -4,9 +4,12 @@
 //!   it validates with and, on a second endpoint, its quarantine as VRPs;
 //! - [`quarantine`]: what that second endpoint serves, from the judge's decisions, within
 //!   the caps that stop an automatic actor;
-//! - [`router_config`]: the router configuration that takes those feeds.
+//! - [`router_config`]: the router configuration that takes those feeds;
+//! - [`bird`], [`verify`]: BIRD's control socket, and each change verified there;
+//! - [`frr`]: the quarantine applied on FRR through vtysh, and verified there.
 
 pub mod bird;
+pub mod frr;
 pub mod quarantine;
 pub mod router_config;
 pub mod rtr_server;

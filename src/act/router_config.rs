@@ -61,3 +61,31 @@ pub fn bird(e: &Endpoints) -> String {
     }
     out
 }
+
+/// FRR: the route-map routewitness keeps (its final permit; the deny entries are
+/// routewitness's, written through vtysh) and how a neighbor applies it, and, when the
+/// RPKI feed is served, FRR's RPKI cache (bgpd -M rpki, package frr-rpki-rtrlib).
+pub fn frr(e: &Endpoints) -> String {
+    let mut out = String::new();
+    if let Some(a) = e.rpki {
+        let (ip, port) = reach(a);
+        out.push_str(&format!(
+            "! RPKI from routewitness (RFC 8210; bgpd -M rpki): match rpki as usual.\n\
+             rpki\n \
+             rpki polling_period 600\n \
+             rpki cache {ip} {port} preference 1\n\
+             exit\n"
+        ));
+    }
+    out.push_str(&format!(
+        "! routewitness's quarantine: routewitness writes the deny entries of {map} (one per\n\
+         ! held prefix and origin) through vtysh; this last entry lets the rest through.\n\
+         route-map {map} permit 65535\n\
+         exit\n\
+         ! Apply it inbound, on each neighbor or from the inbound route-map you have:\n\
+         !   neighbor PEER route-map {map} in\n\
+         !   route-map YOURS permit N / call {map}\n",
+        map = super::frr::ROUTE_MAP
+    ));
+    out
+}

@@ -310,6 +310,12 @@ impl Feed {
         Some(serial)
     }
 
+    /// The VRPs now, sorted, with their serial.
+    pub fn vrps(&self) -> (u32, Arc<Vec<VrpKey>>) {
+        let f = self.full();
+        (f.serial, f.vrps)
+    }
+
     /// Everything of the current serial.
     fn full(&self) -> Full {
         let mut st = self.state();

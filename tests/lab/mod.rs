@@ -589,6 +589,41 @@ pub fn require_frr() -> bool {
     found
 }
 
+/// FRR's RPKI module (package frr-rpki-rtrlib).
+pub fn require_frr_rpki() -> bool {
+    let found = [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib",
+    ]
+    .iter()
+    .any(|d| {
+        std::path::Path::new(d)
+            .join("frr/modules/bgpd_rpki.so")
+            .is_file()
+    });
+    if !found {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("FRR's RPKI module is required under CI=true: apt-get install frr-rpki-rtrlib (scripts/test does)");
+        }
+        eprintln!("SKIPPED: FRR's RPKI module is not installed (apt-get install frr-rpki-rtrlib; scripts/test does)");
+    }
+    found
+}
+
+/// What the FRR lab runs beside the basics.
+#[derive(Default)]
+pub struct FrrOptions {
+    /// FRR streams pre-policy BMP there.
+    pub frr_bmp: Option<SocketAddr>,
+    /// GoBGP streams its Loc-RIB there.
+    pub gobgp_bmp: Option<SocketAddr>,
+    /// Top-level configuration (route-maps, rpki; `-M rpki` is loaded when it says rpki).
+    pub global: String,
+    /// Lines in `address-family ipv4 unicast` (e.g. the neighbor's inbound route-map).
+    pub ipv4: String,
+}
+
 /// GoBGP (AS65002 on 127.65.0.2) peering with FRR (AS65003 on 127.65.0.3), FRR
 /// streaming pre-policy BMP to `bmp`: the lab of ../shared/lab/README.md §2-3, with its
 /// gotchas (multihop on loopback, placeholder next hops, soft-reconfiguration for
@@ -601,34 +636,56 @@ pub struct FrrLab {
 
 impl FrrLab {
     pub fn start(bmp: SocketAddr) -> FrrLab {
-        let dir = scratch("frr");
+        Self::start_with(
+            scratch("frr"),
+            FrrOptions {
+                frr_bmp: Some(bmp),
+                ..FrrOptions::default()
+            },
+        )
+    }
+
+    /// The lab in `dir` (vtysh's socket directory is `dir/vty`), with `o`.
+    pub fn start_with(dir: PathBuf, o: FrrOptions) -> FrrLab {
         let pg = free_port_on("127.65.0.2");
         let pf = free_port_on("127.65.0.3");
         let api = free_port();
         let conf = dir.join("gobgpd.toml");
-        std::fs::write(&conf, gobgp_peering(pg, ("127.65.0.3", 65003, pf), None)).unwrap();
+        std::fs::write(
+            &conf,
+            gobgp_peering(pg, ("127.65.0.3", 65003, pf), o.gobgp_bmp),
+        )
+        .unwrap();
         let gobgp = GoBgpRun::spawn(&conf, api, dir.clone());
         let vty = dir.join("vty");
         std::fs::create_dir_all(&vty).unwrap();
         let fconf = dir.join("bgpd.conf");
+        let bmp = o.frr_bmp.map_or(String::new(), |b| {
+            format!(
+                " bmp targets test\n  bmp connect {} port {} min-retry 100 max-retry 1000\n  \
+                 bmp monitor ipv4 unicast pre-policy\n exit\n",
+                b.ip(),
+                b.port()
+            )
+        });
         std::fs::write(
             &fconf,
             format!(
-                "frr defaults traditional\nhostname frr-test\n!\nrouter bgp 65003\n \
+                "frr defaults traditional\nhostname frr-test\n!\n{}\n!\nrouter bgp 65003\n \
                  bgp router-id 127.65.0.3\n no bgp ebgp-requires-policy\n \
                  no bgp network import-check\n neighbor 127.65.0.2 remote-as 65002\n \
                  neighbor 127.65.0.2 port {pg}\n neighbor 127.65.0.2 update-source 127.65.0.3\n \
                  neighbor 127.65.0.2 disable-connected-check\n neighbor 127.65.0.2 timers connect 1\n \
-                 !\n address-family ipv4 unicast\n  neighbor 127.65.0.2 soft-reconfiguration inbound\n \
-                 exit-address-family\n !\n bmp targets test\n  \
-                 bmp connect {} port {} min-retry 100 max-retry 1000\n  \
-                 bmp monitor ipv4 unicast pre-policy\n exit\nexit\n!\n",
-                bmp.ip(),
-                bmp.port()
+                 !\n address-family ipv4 unicast\n  neighbor 127.65.0.2 soft-reconfiguration inbound\n\
+                 {}\n exit-address-family\n !\n{bmp}exit\n!\n",
+                o.global, o.ipv4
             ),
         )
         .unwrap();
         let mut cmd = Command::new(FRR_BGPD);
+        if o.global.contains("rpki") {
+            cmd.args(["-M", "rpki"]);
+        }
         cmd.args([
             "-Z",
             "-S",
