@@ -82,9 +82,21 @@ pub enum Command {
 }
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ActArgs {
     #[command(subcommand)]
-    pub cmd: ActCmd,
+    pub cmd: Option<ActCmd>,
+    /// Print what would be pushed to routers now (the quarantine feed's VRPs, the FRR
+    /// commands), from the state file, without touching anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The state file to read (default: the configuration's, else
+    /// routewitness-state.sqlite).
+    #[arg(long, value_name = "FILE", requires = "dry_run")]
+    pub state: Option<PathBuf>,
+    /// The daemon's configuration (its [act] caps and routers, its state file).
+    #[arg(long, value_name = "FILE", requires = "dry_run")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -116,9 +128,89 @@ pub struct ActConfigArgs {
     pub quarantine_listen: Option<std::net::SocketAddr>,
 }
 
+/// `routewitness act --dry-run`: what the daemon would push now, from its state.
+fn act_dry_run(state: Option<PathBuf>, config: Option<PathBuf>) -> Result<Outcome, CliError> {
+    let loaded = match &config {
+        Some(f) => Some(
+            crate::config::Loaded::load(f).map_err(|e| CliError::Usage(format!("config: {e}")))?,
+        ),
+        None => None,
+    };
+    let act = loaded
+        .as_ref()
+        .map(|l| l.config.act.clone())
+        .unwrap_or_default();
+    let path = state
+        .or_else(|| loaded.as_ref().and_then(|l| l.config.state.path.clone()))
+        .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_STATE));
+    if !path.is_file() {
+        return Err(CliError::Usage(format!(
+            "act --dry-run: no state file {}",
+            path.display()
+        )));
+    }
+    let reader = crate::state::Reader::open(&path).map_err(|e| Failed(e.to_string()))?;
+    let held = reader
+        .held_claims()
+        .map_err(|e| Failed(format!("{}: {e}", path.display())))?;
+    let routes: u64 = held.iter().map(|h| h.2).sum();
+    println!(
+        "From {}: {routes} held routes, {} claims. Nothing is pushed (dry run).",
+        path.display(),
+        held.len()
+    );
+    let servable: Vec<_> = held.iter().filter(|h| h.1.is_some()).collect();
+    let unservable = held.len() - servable.len();
+    println!(
+        "\nQuarantine feed (RTR): {} VRPs{}",
+        servable.len(),
+        if unservable > 0 {
+            format!(" ({unservable} claims without a single origin cannot be VRPs)")
+        } else {
+            String::new()
+        }
+    );
+    for (p, o, n, rules) in &servable {
+        let o = o.map_or(0, |a| a.0);
+        println!("  {p}-{} AS{o}   ({n} routes; {rules})", p.prefix_len());
+    }
+    if servable.len() > act.max_quarantined {
+        println!(
+            "  over act.max_quarantined ({}): the daemon would stop acting at that point",
+            act.max_quarantined
+        );
+    }
+    for f in &act.frr {
+        println!(
+            "\nFRR {} (vtysh --vty_socket {}), after removing what routewitness left:",
+            f.name,
+            f.vty_socket.display()
+        );
+        println!("  configure terminal");
+        println!("  route-map {} permit 65535", crate::act::frr::ROUTE_MAP);
+        println!("  exit");
+        for (i, (p, o, _, _)) in servable.iter().enumerate() {
+            let k = (*p, p.prefix_len(), o.map_or(0, |a| a.0));
+            for c in crate::act::frr::entry_commands(k, (i + 1).min(65_534) as u16, true) {
+                println!("  {c}");
+            }
+        }
+        println!("  end\n  clear bgp ipv4 unicast * soft in\n  clear bgp ipv6 unicast * soft in");
+    }
+    Ok(Outcome::Ok)
+}
+
 /// `routewitness act ...`.
 pub fn act(args: ActArgs) -> Result<Outcome, CliError> {
-    match args.cmd {
+    let Some(cmd) = args.cmd else {
+        if !args.dry_run {
+            return Err(CliError::Usage(
+                "act: give --dry-run or a subcommand (act config bird|frr)".into(),
+            ));
+        }
+        return act_dry_run(args.state, args.config);
+    };
+    match cmd {
         ActCmd::Config(a) => {
             let e = match &a.config {
                 Some(f) => {

@@ -440,3 +440,70 @@ fn frr_applies_the_quarantine_through_vtysh_and_takes_its_rpki_from_routewitness
     roa_against_the_hijack(&dir);
     wait_frr(&frr, "1.51.7.0/24", 666, false, "RPKI invalid");
 }
+
+#[test]
+fn act_dry_run_prints_what_would_be_pushed_from_the_state() {
+    let dir = scratch("act-dry-run");
+    let state = dir.join("state.sqlite");
+    let conf = dir.join("routewitness.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[state]\npath = \"{}\"\n[[act.frr]]\nname = \"edge\"\nvty_socket = \"/nonexistent\"\n",
+            state.display()
+        ),
+    )
+    .unwrap();
+    // The bundled demo feed, judged under the default policy: routes held.
+    let mut d = Daemon::start(&["--state", state.to_str().unwrap()]);
+    wait_for(Duration::from_secs(60), || {
+        d.log().contains("judging BMP now").then_some(())
+    })
+    .expect("the demo feed replayed");
+    let held: Value = serde_json::from_str(&http_get(d.api, "/v1/quarantine").unwrap()).unwrap();
+    let mut claims: Vec<(String, u64)> = held
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["origin"].is_u64())
+        .map(|h| {
+            (
+                h["prefix"].as_str().unwrap().to_string(),
+                h["origin"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    claims.sort();
+    claims.dedup();
+    assert!(claims.len() > 10, "{held}");
+    d.terminate();
+    let out = routewitness(&["act", "--dry-run", "--config", conf.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!("Quarantine feed (RTR): {} VRPs", claims.len())),
+        "{} claims held:\n{}",
+        claims.len(),
+        &text[..text.len().min(400)]
+    );
+    let (p, o) = &claims[0];
+    let len = p.split('/').nth(1).unwrap();
+    assert!(
+        text.contains(&format!("  {p}-{len} AS{o}   (")),
+        "{p} AS{o}"
+    );
+    assert!(text.contains("FRR edge (vtysh --vty_socket /nonexistent)"));
+    assert!(text.contains("bgp as-path access-list RWQ-1 seq 5 permit _"));
+    // Nothing was touched: the state file still holds the same (without a
+    // configuration, there is no FRR to print).
+    let again = routewitness(&["act", "--dry-run", "--state", state.to_str().unwrap()]);
+    let feed = &text[..text.find("\nFRR edge").unwrap()];
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout).trim_end(),
+        feed.trim_end()
+    );
+}

@@ -526,6 +526,9 @@ impl Store {
     }
 }
 
+/// A claim of the quarantine table: prefix, origin, its routes held, one route's rules.
+pub type HeldClaim = (IpNet, Option<Asn>, u64, String);
+
 /// A read-only connection for the API (WAL lets it read while the writer writes).
 pub struct Reader {
     conn: Connection,
@@ -553,6 +556,31 @@ impl Reader {
     /// Actions on routers after `since`, oldest first, as JSON objects.
     pub fn actions(&self, since: u64, limit: usize) -> rusqlite::Result<Vec<String>> {
         self.after("actions", since, limit)
+    }
+
+    /// The claims the quarantine table holds (routes held at the last write): prefix,
+    /// origin, how many routes, and the rules of one of them.
+    pub fn held_claims(&self) -> rusqlite::Result<Vec<HeldClaim>> {
+        let mut q = self.conn.prepare(
+            "SELECT prefix, origin, COUNT(*), MIN(rules) FROM quarantine \
+             GROUP BY prefix, origin ORDER BY prefix, origin",
+        )?;
+        let rows = q.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                origin_of(r.get(1)?),
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (p, o, n, rules) = row?;
+            if let Ok(p) = p.parse::<IpNet>() {
+                out.push((p, o, u64::try_from(n).unwrap_or(0), rules));
+            }
+        }
+        Ok(out)
     }
 
     fn after(&self, table: &str, since: u64, limit: usize) -> rusqlite::Result<Vec<String>> {
