@@ -67,6 +67,11 @@ fn the_bird_configuration_is_the_golden_one_and_the_readme_shows_it() {
 /// BIRD's configuration around routewitness's part: the import filter calls
 /// `rw_quarantined()` first, then rejects what routewitness's RPKI data says is invalid.
 fn bird_conf(rw: &str, bird_port: u16, gobgp_port: u16) -> String {
+    bird_conf_with(rw, bird_port, gobgp_port, "import table on;")
+}
+
+/// [`bird_conf`] with `table` (`import table on;` or nothing) on the BGP channel.
+fn bird_conf_with(rw: &str, bird_port: u16, gobgp_port: u16, table: &str) -> String {
     format!(
         r#"log "@DIR@/bird.log" all;
 router id 127.65.0.1;
@@ -83,7 +88,7 @@ protocol bgp gobgp {{
   local 127.65.0.1 port {bird_port} as 65001;
   neighbor 127.65.0.2 port {gobgp_port} as 65002;
   strict bind on; multihop; hold time 30; connect retry time 1;
-  ipv4 {{ import table on; import keep filtered on; import filter rw_in; export none; }};
+  ipv4 {{ {table} import keep filtered on; import filter rw_in; export none; }};
 }}
 "#
     )
@@ -506,4 +511,58 @@ fn act_dry_run_prints_what_would_be_pushed_from_the_state() {
         String::from_utf8_lossy(&again.stdout).trim_end(),
         feed.trim_end()
     );
+}
+
+/// A BGP channel without `import table`: BIRD 2.0.12 does not re-filter it when a ROA
+/// table changes, so the daemon runs `reload in` after each change (`reload_in`). An
+/// operator's hold on a route BIRD has accepted already is then filtered and verified.
+#[test]
+fn bird_without_an_import_table_is_reloaded_after_each_change() {
+    let Some(_gobgp) = GoBgp::require() else {
+        return;
+    };
+    if !Bird::require() {
+        return;
+    }
+    let dir = scratch("act-bird-reload");
+    let bird_dir = scratch("bird");
+    let conf = daemon_conf(
+        &dir,
+        &format!(
+            "[[act.bird]]\nname = \"lab\"\nsocket = \"{}\"\nreload_in = [\"gobgp\"]\n\
+             verify_timeout = \"3s\"",
+            bird_dir.join("bird.ctl").display()
+        ),
+    );
+    let d = start_daemon(&conf);
+    let rpki = d.listening("RTR server for routers' RPKI on ");
+    let quarantine = d.listening("quarantine feed over RTR on ");
+    let (bird_port, gobgp_port) = (
+        lab::free_port_on("127.65.0.1"),
+        lab::free_port_on("127.65.0.2"),
+    );
+    let rw = bird_snippet(&rpki.to_string(), &quarantine.to_string());
+    let bird = Bird::start_in(bird_dir, &bird_conf_with(&rw, bird_port, gobgp_port, ""));
+    let g = lab::gobgp_peer(gobgp_port, ("127.65.0.1", 65001, bird_port), Some(d.bmp));
+    wait_protocols_up(&bird, &["rw_rpki", "rw_quarantine", "gobgp"]);
+    g.add("1.8.8.0/24", &[65010, 38345]);
+    wait_bird(&bird, "1.8.8.0/24", (false, true), "accepted first");
+    // Once the daemon has the route (404 until then), an operator holds it.
+    let held = wait_for(Duration::from_secs(20), || {
+        let (code, _) = http_post(
+            d.api,
+            "/v1/quarantine/1.8.8.0-24-AS38345/hold",
+            Some(TOKEN),
+            "{\"note\":\"test\"}",
+        );
+        (code == 200).then_some(())
+    });
+    assert!(held.is_some(), "the hold was refused:\n{}", d.log());
+    wait_bird(&bird, "1.8.8.0/24", (true, false), "held by an operator");
+    let reload = action(&d, "bird:lab", "reload-in", "done");
+    assert!(
+        reload["detail"].as_str().unwrap().starts_with("gobgp ("),
+        "{reload}"
+    );
+    action(&d, "bird:lab", "quarantine", "verified");
 }

@@ -11,7 +11,9 @@
 //!   `still-filtered` when BIRD keeps filtering it (its own policy, e.g. its own ROV);
 //!   `absent` likewise.
 //! - With `reload_in` protocols (channels without `import table`, which BIRD 2.0.12 does
-//!   not re-filter by itself), `reload in` each after every change first.
+//!   not re-filter by itself), `reload in` each after every change, every 50 ms until
+//!   the change shows (BIRD takes the change over RTR on its own time: a reload before
+//!   its ROA table has it re-filters nothing).
 //! - Every `check` (10 s) `show protocols` says whether BIRD's RPKI sessions are up; none
 //!   up is logged as a warning and shown in the status.
 //!
@@ -236,16 +238,12 @@ async fn verify(
     c: &Change,
 ) -> Result<Vec<ActionRecord>, super::bird::BirdError> {
     let mut out = Vec::new();
-    for p in &t.reload_in {
-        let mut r = ActionRecord::new(target, "reload-in", "done");
-        r.detail = p.clone();
-        r.serial = Some(c.serial);
-        if let Err(e) = b.reload_in(p).await {
-            r.result = "failed".into();
-            r.detail = format!("{p}: {e}");
-        }
-        out.push(r);
-    }
+    // BIRD takes the change over RTR on its own time (notify, serial query, the ROA
+    // table's settle time): a `reload in` before that re-filters nothing, so it is
+    // repeated every 50 ms until the change shows or the timeout.
+    let mut reloads = vec![0u32; t.reload_in.len()];
+    let mut failed: Vec<Option<String>> = vec![None; t.reload_in.len()];
+    let mut last_reload: Option<Instant> = None;
     let deadline = c.at + t.timeout;
     // Each claim with the last state seen.
     let mut pending: Vec<(VrpKey, bool, Seen)> = c
@@ -254,6 +252,17 @@ async fn verify(
         .map(|&(k, on)| (k, on, Seen::Absent))
         .collect();
     loop {
+        if !t.reload_in.is_empty()
+            && last_reload.is_none_or(|l| l.elapsed() >= Duration::from_millis(50))
+        {
+            last_reload = Some(Instant::now());
+            for (i, p) in t.reload_in.iter().enumerate() {
+                reloads[i] += 1;
+                if let Err(e) = b.reload_in(p).await {
+                    failed[i] = Some(format!("{p}: {e}"));
+                }
+            }
+        }
         let mut i = 0;
         while i < pending.len() {
             let (k, on, _) = pending[i];
@@ -277,6 +286,16 @@ async fn verify(
             break;
         }
         tokio::time::sleep(POLL).await;
+    }
+    for (i, p) in t.reload_in.iter().enumerate() {
+        let mut r = ActionRecord::new(target, "reload-in", "done");
+        r.serial = Some(c.serial);
+        r.detail = format!("{p} ({} times)", reloads[i]);
+        if let Some(e) = failed[i].take() {
+            r.result = "failed".into();
+            r.detail = e;
+        }
+        out.push(r);
     }
     for (k, on, seen) in pending {
         let result = match (on, seen) {
