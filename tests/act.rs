@@ -321,6 +321,24 @@ fn bird_filters_what_routewitness_quarantines_and_takes_it_back_on_release() {
     assert_eq!(code, 200, "{body}");
     wait_bird(&bird, "1.51.7.0/24", (false, true), "released");
     action(&d, "bird:lab", "release", "verified");
+    // The daemon's own control-socket client, on the same BIRD: the route by `for`,
+    // and `configure`.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use routewitness::act::bird::{route_prefixes, Bird as Ctl};
+        let mut c = Ctl::connect(&bird.ctl, Duration::from_secs(2))
+            .await
+            .unwrap();
+        assert!(c.banner.starts_with("BIRD 2."), "{}", c.banner);
+        let r = c.command("show route for 1.51.7.0/24").await.unwrap();
+        assert_eq!(route_prefixes(&r), vec!["1.51.7.0/24".parse().unwrap()]);
+        let r = c.configure().await.unwrap();
+        assert!(r.texts(3).any(|t| t.contains("Reconfigured")), "{r:?}");
+        assert!(c.command("show nonsense").await.is_err());
+    });
     let status: Value = serde_json::from_str(&http_get(d.api, "/v1/status").unwrap()).unwrap();
     let b = &status["act"]["birds"][0];
     assert_eq!(b["connected"], true, "{status}");
@@ -565,4 +583,46 @@ fn bird_without_an_import_table_is_reloaded_after_each_change() {
         "{reload}"
     );
     action(&d, "bird:lab", "quarantine", "verified");
+}
+
+/// The caps stop acting: with at most one claim a minute, a second hijack is held by
+/// the judge but not served, the status says why, and a resume serves it.
+#[test]
+fn a_cap_stops_acting_until_an_operator_resumes() {
+    let Some(gobgp) = GoBgp::require() else {
+        return;
+    };
+    let dir = scratch("act-caps");
+    let conf = daemon_conf(&dir, "max_quarantined_per_minute = 1");
+    let d = start_daemon(&conf);
+    let g = gobgp.start(d.bmp);
+    g.add("1.51.7.0/24", &[65010, 666]);
+    decision(&d, "1.51.7.0/24", "quarantine");
+    let status = |d: &Daemon| -> Value {
+        serde_json::from_str(&http_get(d.api, "/v1/status").unwrap()).unwrap()
+    };
+    wait_for(Duration::from_secs(10), || {
+        (status(&d)["act"]["served_claims"] == 1).then_some(())
+    })
+    .expect("the first claim served");
+    g.add("1.51.8.0/24", &[65010, 666]);
+    decision(&d, "1.51.8.0/24", "quarantine");
+    let s = wait_for(Duration::from_secs(10), || {
+        let s = status(&d);
+        s["act"]["stopped"].is_object().then_some(s)
+    })
+    .expect("acting stopped");
+    assert_eq!(s["act"]["served_claims"], 1, "{s}");
+    assert_eq!(s["act"]["quarantined_claims"], 2, "{s}");
+    assert_eq!(s["act"]["stopped"]["waiting"], 1, "{s}");
+    assert!(d.log().contains("acting STOPPED"), "{}", d.log());
+    // Resuming needs the token; then the waiting claim is served.
+    assert_eq!(http_post(d.api, "/v1/act/resume", None, "").0, 401);
+    let (code, body) = http_post(d.api, "/v1/act/resume", Some(TOKEN), "");
+    assert_eq!(code, 200, "{body}");
+    wait_for(Duration::from_secs(10), || {
+        let s = status(&d);
+        (s["act"]["served_claims"] == 2 && s["act"]["stopped"].is_null()).then_some(())
+    })
+    .expect("both served after the resume");
 }
