@@ -23,6 +23,9 @@ fn every_vrp_fixture_loads_with_the_right_counts_and_format() {
         ),
         ("vrp/rpki-client-8.2_lab.json", 2, 2, RpkiClientJson),
         ("vrp/rpki-client-8.2_lab.csv", 2, 0, RpkiClientCsv),
+        // FORT's outputs: the minimal "roas" JSON (read as StayRTR's) and its own CSV header.
+        ("vrp/fort-1.5.4_lab.json", 2, 0, StayrtrJson),
+        ("vrp/fort-1.5.4_lab.csv", 2, 0, RoutinatorCsv),
         (
             "vrp/rpki-client_20250720T093135Z_first5000.csv",
             5000,

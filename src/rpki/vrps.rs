@@ -7,11 +7,14 @@
 //!   `provider_authorizations {ipv4[], ipv6[]}`.
 //! - Routinator `json` / `jsonext`: `"asn": "AS13335"`, `aspas[] {customer, providers}`;
 //!   jsonext carries `source[]` whose `chainValidity.notAfter` becomes `expires`.
-//! - StayRTR / GoRTR JSON: the rpki-client layout with either kind of `asn`.
+//! - StayRTR / GoRTR JSON: the rpki-client layout with either kind of `asn`; FORT's
+//!   `--output.format=json` (`roas[] {asn: "AS..", prefix, maxLength}`, no metadata) is
+//!   this minimal layout too, and reads as it.
 //! - A bare JSON list of `{prefix, maxLength, asn}` (as rpki-validator exports).
 //! - CSV: rpki-client `ASN,IP Prefix,Max Length,Trust Anchor,Expires`, Routinator
 //!   `ASN,IP Prefix,Max Length,Trust Anchor`, Routinator `csvext`
-//!   `URI,ASN,IP Prefix,Max Length,Not Before,Not After`, and headerless
+//!   `URI,ASN,IP Prefix,Max Length,Not Before,Not After`, FORT's `ASN,Prefix,Max prefix
+//!   length`, and headerless
 //!   `asn,prefix,maxlen[,...]`.
 //!
 //! A malformed entry rejects the file with its position (JSON entry index or CSV line);
@@ -630,7 +633,9 @@ fn csv_columns(first: &csv::StringRecord) -> (CsvColumns, bool, VrpFormat) {
     let names: Vec<String> = first.iter().map(|s| s.to_ascii_lowercase()).collect();
     let find = |want: &[&str]| names.iter().position(|n| want.contains(&n.as_str()));
     if let (Some(asn), Some(prefix)) = (find(&["asn"]), find(&["ip prefix", "prefix"])) {
-        let max_length = find(&["max length", "maxlength", "max_length"]).unwrap_or(usize::MAX);
+        // "Max prefix length": FORT's header.
+        let max_length = find(&["max length", "maxlength", "max_length", "max prefix length"])
+            .unwrap_or(usize::MAX);
         let not_after = find(&["not after"]);
         let expires = find(&["expires"]);
         let format = if expires.is_some() {
@@ -741,6 +746,9 @@ mod tests {
         assert_eq!(rt.source.as_ref().unwrap().format, VrpFormat::RoutinatorCsv);
         let ext = p("URI,ASN,IP Prefix,Max Length,Not Before,Not After\nrsync://x,AS1,10.0.0.0/8,8,2024-01-01T00:00:00Z,2024-02-01T00:00:00Z\n").unwrap();
         assert_eq!(ext.vrps[0].expires, rfc3339_secs("2024-02-01T00:00:00Z"));
+        // FORT's header names the max length its own way.
+        let fort = p("ASN,Prefix,Max prefix length\nAS1,10.0.0.0/8,24\n").unwrap();
+        assert_eq!(fort.vrps[0].max_length, 24);
         let bare = p("16079,194.209.159.0/24,24,True\n").unwrap();
         assert_eq!(bare.vrps[0].asn, Asn(16079));
         let err = p("ASN,IP Prefix,Max Length\nAS1,10.0.0.0/8,8\nAS1,banana,8\n")
