@@ -78,12 +78,15 @@
 //! from RTR caches and files in quorum with SLURM and live re-judging), `rpki inspect`,
 //! and acting over RTR (an RTR server for routers' RPKI and a quarantine feed, taken by
 //! BIRD, each change verified over BIRD's control socket and logged; on FRR through
-//! vtysh). Webhooks are not built yet; this picture grows with them.
+//! vtysh), and Standard Webhooks signatures (`act::webhook`: `keygen`, `webhook
+//! sign|verify`). The alerts and their delivery are not built yet; this picture grows
+//! with them.
 //!
 //! ## Modules
 //! - [`act`]: acting on routers: the RTR server ([`act::rtr_server`]), the quarantine it
 //!   serves ([`act::quarantine`]), the router configuration ([`act::router_config`]),
-//!   BIRD's control socket ([`act::bird`]) and verification there ([`act::verify`]).
+//!   BIRD's control socket ([`act::bird`]) and verification there ([`act::verify`]),
+//!   FRR through vtysh ([`act::frr`]), webhook signatures ([`act::webhook`]).
 //! - [`model`]: the words: [`model::Asn`], [`model::EventTime`], [`model::Peer`],
 //!   [`model::AsPath`], [`model::RouteEvent`].
 //! - [`input`]: opening plain/gzip/bzip2 files, decompressing off-thread.

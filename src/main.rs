@@ -51,6 +51,8 @@ fn main() -> ExitCode {
         Command::Config(args) => cli::config(args),
         Command::Rpki(args) => cli::rpki(args),
         Command::Act(args) => cli::act(args),
+        Command::Keygen(args) => cli::keygen(args),
+        Command::Webhook(args) => cli::webhook(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

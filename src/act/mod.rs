@@ -6,7 +6,8 @@
 //!   the caps that stop an automatic actor;
 //! - [`router_config`]: the router configuration that takes those feeds;
 //! - [`bird`], [`verify`]: BIRD's control socket, and each change verified there;
-//! - [`frr`]: the quarantine applied on FRR through vtysh, and verified there.
+//! - [`frr`]: the quarantine applied on FRR through vtysh, and verified there;
+//! - [`webhook`]: Standard Webhooks signatures (ed25519 `v1a`, HMAC `v1`) for alerts.
 
 pub mod bird;
 pub mod frr;
@@ -14,6 +15,7 @@ pub mod quarantine;
 pub mod router_config;
 pub mod rtr_server;
 pub mod verify;
+pub mod webhook;
 
 use ipnet::IpNet;
 use serde::Serialize;
