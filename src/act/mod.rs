@@ -9,8 +9,10 @@
 //! - [`frr`]: the quarantine applied on FRR through vtysh, and verified there;
 //! - [`webhook`]: Standard Webhooks signatures (ed25519 `v1a`, HMAC `v1`) for alerts.
 
+pub mod alerts;
 pub mod bird;
 pub mod frr;
+pub mod outbox;
 pub mod quarantine;
 pub mod router_config;
 pub mod rtr_server;

@@ -1,0 +1,481 @@
+//! The webhook outbox: alerts written to SQLite before any attempt, delivered at least
+//! once with the alert id as idempotency key (`webhook-id`), retried with exponential
+//! backoff and jitter.
+//!
+//! - An alert becomes one row per destination whose filters take it (types, least
+//!   severity, prefixes: the alert's prefix within one of them).
+//! - 2xx: delivered. 429 or 503 with `Retry-After` (seconds): retried then. 410: the
+//!   destination is disabled (its rows too), as the receiver asked. Anything else
+//!   (other status, refused connection, timeout): retried after 1 s, 2 s, 4 s, ... at most
+//!   1 h, each ×0.5-1.5 at random, until `max_attempts`, then the row is dead (counted).
+//! - Each attempt is signed anew (its own `webhook-timestamp`); the body and id stay.
+//! - The rows live in the state file (table `outbox`), so alerts pending at a kill -9 are
+//!   delivered after the restart; without a state file, in an in-memory database.
+//!
+//! One delivery thread serves every destination in order of due time, one request at a
+//! time (each bounded by its `timeout`): a destination that hangs slows the others by at
+//! most its timeout per attempt.
+
+use super::alerts::{body, Alert, Severity};
+use super::webhook::{sign, Key};
+use ipnet::IpNet;
+use rusqlite::{params, Connection, OpenFlags};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A destination as configured.
+#[derive(Clone, Debug)]
+pub struct Destination {
+    pub name: String,
+    pub url: String,
+    /// `json`, `slack`, `mattermost` or `teams`.
+    pub format: String,
+    /// Alert types taken (empty: all).
+    pub types: Vec<String>,
+    pub min_severity: Severity,
+    /// Only alerts about these prefixes (or more specifics); empty: all.
+    pub prefixes: Vec<IpNet>,
+    pub timeout: Duration,
+    pub max_attempts: u32,
+}
+
+impl Destination {
+    pub fn takes(&self, a: &Alert) -> bool {
+        (self.types.is_empty() || self.types.iter().any(|t| t == a.kind))
+            && a.severity >= self.min_severity
+            && (self.prefixes.is_empty()
+                || a.prefix
+                    .is_some_and(|p| self.prefixes.iter().any(|q| q.contains(&p))))
+    }
+}
+
+/// Where the outbox lives.
+#[derive(Clone, Debug)]
+pub enum Place {
+    File(PathBuf),
+    /// A private in-memory database shared by this process's connections.
+    Memory(String),
+}
+
+/// One destination's delivery state, for the status.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DestinationStatus {
+    pub name: String,
+    pub url: String,
+    pub pending: u64,
+    pub delivered: u64,
+    pub failed_attempts: u64,
+    pub dead: u64,
+    pub disabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// From the alert entering the outbox to its delivery, last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_delay_ms: Option<f64>,
+}
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, dest TEXT NOT NULL,
+    kind TEXT NOT NULL, body TEXT NOT NULL, created INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL, state TEXT NOT NULL,
+    last_error TEXT, delivered_at INTEGER);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_at);";
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A connection to the outbox.
+pub struct Outbox {
+    conn: Connection,
+}
+
+impl Outbox {
+    pub fn open(place: &Place) -> rusqlite::Result<Outbox> {
+        let conn = match place {
+            Place::File(p) => Connection::open(p)?,
+            Place::Memory(name) => Connection::open_with_flags(
+                format!("file:{name}?mode=memory&cache=shared"),
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_CREATE
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )?,
+        };
+        let _ = conn.busy_timeout(Duration::from_secs(5));
+        let _ = conn.execute_batch("PRAGMA journal_mode=WAL;");
+        conn.execute_batch(SCHEMA)?;
+        Ok(Outbox { conn })
+    }
+
+    /// Writes `alerts` for the destinations that take them (committed when it returns).
+    pub fn add(
+        &mut self,
+        alerts: &[Alert],
+        dests: &[Destination],
+        disabled: &[bool],
+    ) -> rusqlite::Result<usize> {
+        let tx = self.conn.transaction()?;
+        let mut n = 0;
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO outbox (id, dest, kind, body, created, next_at, state) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, 'pending')",
+            )?;
+            let now = now_ms();
+            for a in alerts {
+                for (d, off) in dests.iter().zip(disabled) {
+                    if *off || !d.takes(a) {
+                        continue;
+                    }
+                    ins.execute(params![a.id, d.name, a.kind, body(a, &d.format), now])?;
+                    n += 1;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// The recent rows (newest first), for `/v1/alerts`.
+    pub fn recent(&self, limit: usize) -> rusqlite::Result<Vec<serde_json::Value>> {
+        let mut q = self.conn.prepare(
+            "SELECT id, dest, kind, state, attempts, created, delivered_at, last_error, body \
+             FROM outbox ORDER BY seq DESC LIMIT ?1",
+        )?;
+        let rows = q.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+            let body: String = r.get(8)?;
+            Ok(serde_json::json!({
+                "id": r.get::<_, String>(0)?,
+                "destination": r.get::<_, String>(1)?,
+                "type": r.get::<_, String>(2)?,
+                "state": r.get::<_, String>(3)?,
+                "attempts": r.get::<_, i64>(4)?,
+                "created_ms": r.get::<_, i64>(5)?,
+                "delivered_ms": r.get::<_, Option<i64>>(6)?,
+                "last_error": r.get::<_, Option<String>>(7)?,
+                "payload": serde_json::from_str::<serde_json::Value>(&body).unwrap_or(body.into()),
+            }))
+        })?;
+        rows.collect()
+    }
+
+    /// Rows per state for one destination.
+    fn counts(&self, dest: &str) -> rusqlite::Result<(u64, u64, u64)> {
+        let mut q = self
+            .conn
+            .prepare_cached("SELECT state, COUNT(*) FROM outbox WHERE dest = ?1 GROUP BY state")?;
+        let mut out = (0, 0, 0);
+        for row in q.query_map([dest], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })? {
+            let (s, n) = row?;
+            let n = u64::try_from(n).unwrap_or(0);
+            match s.as_str() {
+                "pending" => out.0 = n,
+                "delivered" => out.1 = n,
+                "dead" => out.2 = n,
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Retry delay after `attempts` failures: 2^(attempts-1) s (at most 1 h), ×0.5-1.5.
+pub fn backoff(attempts: u32, jitter: u8) -> Duration {
+    let base = 2f64
+        .powi(attempts.saturating_sub(1).min(12) as i32)
+        .min(3600.0);
+    Duration::from_secs_f64(base * (0.5 + f64::from(jitter) / 255.0))
+}
+
+/// What one attempt came to.
+enum Outcome {
+    Delivered,
+    RetryAt(Duration, String),
+    Gone,
+    Failed(String),
+}
+
+fn attempt(agent: &ureq::Agent, d: &Destination, keys: &[Key], id: &str, body: &str) -> Outcome {
+    let ts = chrono::Utc::now().timestamp();
+    let sig = sign(keys, id, ts, body.as_bytes());
+    let mut req = agent
+        .post(&d.url)
+        .header("content-type", "application/json")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", &ts.to_string())
+        .header(
+            "user-agent",
+            concat!("routewitness/", env!("CARGO_PKG_VERSION")),
+        );
+    if !sig.is_empty() {
+        req = req.header("webhook-signature", &sig);
+    }
+    match req.send(body) {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let retry_after = r
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            match status {
+                200..=299 => Outcome::Delivered,
+                410 => Outcome::Gone,
+                429 | 503 if retry_after.is_some() => Outcome::RetryAt(
+                    Duration::from_secs(retry_after.unwrap_or(1).min(86_400)),
+                    format!("HTTP {status} (Retry-After honoured)"),
+                ),
+                s => Outcome::Failed(format!("HTTP {s}")),
+            }
+        }
+        Err(e) => Outcome::Failed(e.to_string()),
+    }
+}
+
+/// The delivery thread: delivers due rows until `stop`; `wake` is signalled when rows
+/// are added.
+pub fn deliver(
+    place: Place,
+    dests: Vec<Destination>,
+    keys: Vec<Key>,
+    status: Arc<Mutex<Vec<DestinationStatus>>>,
+    disabled: Arc<Mutex<Vec<bool>>>,
+    wake: std::sync::mpsc::Receiver<()>,
+) {
+    let mut ob = match Outbox::open(&place) {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!("webhook outbox: cannot open: {e}; no alert will be delivered");
+            return;
+        }
+    };
+    let agents: Vec<ureq::Agent> = dests
+        .iter()
+        .map(|d| {
+            ureq::Agent::config_builder()
+                .timeout_global(Some(d.timeout))
+                .http_status_as_error(false)
+                .build()
+                .into()
+        })
+        .collect();
+    let index = |name: &str| dests.iter().position(|d| d.name == name);
+    let set = |i: usize, f: &mut dyn FnMut(&mut DestinationStatus)| {
+        if let Some(s) = status.lock().unwrap_or_else(|e| e.into_inner()).get_mut(i) {
+            f(s);
+        }
+    };
+    loop {
+        let due: Vec<(i64, String, String, String, u32, i64)> = match ob
+            .conn
+            .prepare_cached(
+                "SELECT seq, id, dest, body, attempts, created FROM outbox \
+                 WHERE state = 'pending' AND next_at <= ?1 ORDER BY next_at, seq LIMIT 64",
+            )
+            .and_then(|mut q| {
+                q.query_map([now_ms()], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                })?
+                .collect()
+            }) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!("webhook outbox: {e}");
+                Vec::new()
+            }
+        };
+        for (seq, id, dest, body, attempts, created) in due {
+            let Some(i) = index(&dest) else {
+                let _ = ob.conn.execute(
+                    "UPDATE outbox SET state = 'dead', last_error = 'no such destination' WHERE seq = ?1",
+                    [seq],
+                );
+                continue;
+            };
+            if disabled.lock().unwrap_or_else(|e| e.into_inner())[i] {
+                continue;
+            }
+            let d = &dests[i];
+            let t = Instant::now();
+            let outcome = attempt(&agents[i], d, &keys, &id, &body);
+            let attempts = attempts + 1;
+            let res = match outcome {
+                Outcome::Delivered => {
+                    metrics::counter!("routewitness_alerts_sent_total", "destination" => d.name.clone()).increment(1);
+                    let delay = (now_ms() - created) as f64;
+                    set(i, &mut |s| {
+                        s.last_delay_ms = Some(delay.max(t.elapsed().as_secs_f64() * 1e3));
+                        s.last_error = None;
+                    });
+                    ob.conn.execute(
+                        "UPDATE outbox SET state = 'delivered', attempts = ?2, delivered_at = ?3 WHERE seq = ?1",
+                        params![seq, attempts, now_ms()],
+                    )
+                }
+                Outcome::Gone => {
+                    tracing::error!(
+                        "webhook {}: the receiver answered 410 Gone: destination disabled (alert)",
+                        d.name
+                    );
+                    disabled.lock().unwrap_or_else(|e| e.into_inner())[i] = true;
+                    set(i, &mut |s| {
+                        s.disabled = true;
+                        s.last_error = Some("410 Gone: disabled".into());
+                    });
+                    ob.conn.execute(
+                        "UPDATE outbox SET state = 'disabled', last_error = '410 Gone' \
+                         WHERE dest = ?1 AND state = 'pending'",
+                        [&d.name],
+                    )
+                }
+                Outcome::RetryAt(after, why) => {
+                    failed(&mut ob, seq, attempts, d, after, &why, i, &set)
+                }
+                Outcome::Failed(why) => {
+                    let mut j = [0u8; 1];
+                    let _ = getrandom::fill(&mut j);
+                    failed(
+                        &mut ob,
+                        seq,
+                        attempts,
+                        d,
+                        backoff(attempts, j[0]),
+                        &why,
+                        i,
+                        &set,
+                    )
+                }
+            };
+            if let Err(e) = res {
+                tracing::error!("webhook outbox: {e}");
+            }
+        }
+        // Counts for the status, then wait for new rows or the next due one.
+        for (i, d) in dests.iter().enumerate() {
+            if let Ok((p, dl, dead)) = ob.counts(&d.name) {
+                set(i, &mut |s| {
+                    s.pending = p;
+                    s.delivered = dl;
+                    s.dead = dead;
+                });
+                metrics::gauge!("routewitness_alerts_pending", "destination" => d.name.clone())
+                    .set(p as f64);
+            }
+        }
+        let next: Option<i64> = ob
+            .conn
+            .query_row(
+                "SELECT MIN(next_at) FROM outbox WHERE state = 'pending'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(None);
+        let wait = next.map_or(Duration::from_secs(1), |n| {
+            Duration::from_millis(u64::try_from(n - now_ms()).unwrap_or(0))
+                .min(Duration::from_secs(1))
+        });
+        match wake.recv_timeout(wait.max(Duration::from_millis(1))) {
+            Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn failed(
+    ob: &mut Outbox,
+    seq: i64,
+    attempts: u32,
+    d: &Destination,
+    after: Duration,
+    why: &str,
+    i: usize,
+    set: &dyn Fn(usize, &mut dyn FnMut(&mut DestinationStatus)),
+) -> rusqlite::Result<usize> {
+    metrics::counter!("routewitness_alerts_failed_attempts_total", "destination" => d.name.clone())
+        .increment(1);
+    set(i, &mut |s| {
+        s.failed_attempts += 1;
+        s.last_error = Some(why.to_string());
+    });
+    if attempts >= d.max_attempts {
+        metrics::counter!("routewitness_alerts_dead_total", "destination" => d.name.clone())
+            .increment(1);
+        tracing::error!(
+            "webhook {}: an alert failed {attempts} times ({why}): dead-lettered (alert)",
+            d.name
+        );
+        return ob.conn.execute(
+            "UPDATE outbox SET state = 'dead', attempts = ?2, last_error = ?3 WHERE seq = ?1",
+            params![seq, attempts, why],
+        );
+    }
+    let next = now_ms() + i64::try_from(after.as_millis()).unwrap_or(i64::MAX / 2);
+    ob.conn.execute(
+        "UPDATE outbox SET attempts = ?2, next_at = ?3, last_error = ?4 WHERE seq = ?1",
+        params![seq, attempts, next, why],
+    )
+}
+
+/// The place for a state file (the outbox shares it), or a private in-memory one.
+pub fn place_for(state: Option<&Path>) -> Place {
+    match state {
+        Some(p) => Place::File(p.to_path_buf()),
+        None => Place::Memory(format!("rw-outbox-{}", std::process::id())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_an_hour_with_jitter() {
+        assert_eq!(backoff(1, 127).as_millis(), 998);
+        assert!(backoff(2, 0) == Duration::from_secs(1));
+        assert!(backoff(2, 255) == Duration::from_secs(3));
+        assert!(backoff(30, 255) <= Duration::from_secs(5400));
+        assert!(backoff(13, 0) >= Duration::from_secs(1800));
+    }
+
+    #[test]
+    fn filters_take_types_severity_and_prefixes() {
+        let d = Destination {
+            name: "n".into(),
+            url: "http://x".into(),
+            format: "json".into(),
+            types: vec!["hijack.suspected".into()],
+            min_severity: Severity::Warning,
+            prefixes: vec!["1.51.0.0/16".parse().unwrap()],
+            timeout: Duration::from_secs(1),
+            max_attempts: 3,
+        };
+        let mut a = Alert::new(
+            "hijack.suspected",
+            Severity::Critical,
+            "k".into(),
+            serde_json::json!({}),
+        );
+        a.prefix = Some("1.51.7.0/24".parse().unwrap());
+        assert!(d.takes(&a));
+        a.prefix = Some("1.52.7.0/24".parse().unwrap());
+        assert!(!d.takes(&a));
+        a.prefix = Some("1.51.7.0/24".parse().unwrap());
+        a.kind = "route.leak";
+        assert!(!d.takes(&a));
+        a.kind = "hijack.suspected";
+        a.severity = Severity::Info;
+        assert!(!d.takes(&a));
+    }
+}
