@@ -648,6 +648,9 @@ pub struct RunArgs {
     /// Everything of [act] from a configuration file (set with --config).
     #[arg(skip)]
     pub act: Option<Box<crate::config::ActConfig>>,
+    /// `[alerts]` from a configuration file (webhooks are configured there only).
+    #[arg(skip)]
+    pub alerts: Option<Box<crate::config::AlertsConfig>>,
 }
 
 /// [`crate::ingest::bmp::View`] on the command line.
@@ -708,6 +711,7 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
             bird_socket: Vec::new(),
             frr_vty: Vec::new(),
             act: Some(Box::new(l.config.act.clone())),
+            alerts: Some(Box::new(l.config.alerts.clone())),
         };
     }
     let policy = Policy::load(&args.policy).map_err(|e| CliError::Usage(format!("policy: {e}")))?;
@@ -860,6 +864,19 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
                     .collect(),
                 ..Default::default()
             }),
+        alerts: {
+            let a = args.alerts.clone().map(|a| *a).unwrap_or_default();
+            let mut keys = Vec::new();
+            for f in &a.signing_keys {
+                let text = std::fs::read_to_string(f)
+                    .map_err(|e| CliError::Usage(format!("{}: {e}", f.display())))?;
+                keys.push(
+                    crate::act::webhook::Key::parse(&text)
+                        .map_err(|e| CliError::Usage(format!("{}: {e}", f.display())))?,
+                );
+            }
+            (a, keys)
+        },
         state: (!args.no_state).then_some(crate::daemon::StateConfig {
             path: args.state,
             keep_decisions: state.keep_decisions,

@@ -47,6 +47,66 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub state: StateConfig,
     pub act: ActConfig,
+    pub alerts: AlertsConfig,
+}
+
+/// `[alerts]`: alerts to the NOC over signed webhooks (see `crate::act::alerts`).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Files each holding one signing key (`whsk_` for v1a, `whsec_` for v1), relative
+    /// to this file; several sign at once (key rotation).
+    pub signing_keys: Vec<PathBuf>,
+    /// The same alert (type and claim) is not sent again within this; the next one
+    /// says how many times it happened meanwhile.
+    #[serde(with = "humantime_serde")]
+    pub repeat: Duration,
+    /// Destinations (`[[alerts.webhook]]`).
+    pub webhook: Vec<WebhookConfig>,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            signing_keys: Vec::new(),
+            repeat: Duration::from_secs(3600),
+            webhook: Vec::new(),
+        }
+    }
+}
+
+/// `[[alerts.webhook]]`: one destination.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub name: String,
+    pub url: String,
+    /// `json` (Standard Webhooks payload), `slack`, `mattermost` or `teams`.
+    #[serde(default = "default_format")]
+    pub format: String,
+    /// Alert types taken; empty: all.
+    #[serde(default)]
+    pub types: Vec<String>,
+    /// `info`, `warning` or `critical`.
+    #[serde(default)]
+    pub min_severity: crate::act::alerts::Severity,
+    /// Only alerts about these prefixes or more specifics; empty: all.
+    #[serde(default)]
+    pub prefixes: Vec<ipnet::IpNet>,
+    #[serde(default = "default_webhook_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+}
+
+fn default_format() -> String {
+    "json".into()
+}
+fn default_webhook_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_max_attempts() -> u32 {
+    12
 }
 
 /// `[act]`: acting on routers (see `crate::act`). Off by default: nothing listens, and
@@ -195,6 +255,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(10),
             state: StateConfig::default(),
             act: ActConfig::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -427,6 +488,27 @@ impl Loaded {
         }
         for f in config.act.frr.iter_mut() {
             f.vty_socket = relative(base, &f.vty_socket);
+        }
+        for k in config.alerts.signing_keys.iter_mut() {
+            *k = relative(base, k);
+            let text = std::fs::read_to_string(&*k)
+                .map_err(|e| invalid(format!("alerts.signing_keys: {}: {e}", k.display())))?;
+            crate::act::webhook::Key::parse(&text)
+                .map_err(|e| invalid(format!("alerts.signing_keys: {}: {e}", k.display())))?;
+        }
+        for w in &config.alerts.webhook {
+            if !["json", "slack", "mattermost", "teams"].contains(&w.format.as_str()) {
+                return Err(invalid(format!(
+                    "alerts.webhook {}: format {:?} is not json, slack, mattermost or teams",
+                    w.name, w.format
+                )));
+            }
+            if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
+                return Err(invalid(format!(
+                    "alerts.webhook {}: url must be http(s)",
+                    w.name
+                )));
+            }
         }
         let a = &config.act;
         if a.quarantine_listen.is_some() && a.quarantine_routers.is_empty() {

@@ -100,6 +100,8 @@ pub struct RunConfig {
     pub rpki: Option<RpkiSources>,
     /// Acting on routers (RTR feeds).
     pub act: crate::config::ActConfig,
+    /// Alerts to the NOC, and the keys that sign them.
+    pub alerts: (crate::config::AlertsConfig, Vec<crate::act::webhook::Key>),
 }
 
 /// One RPKI source.
@@ -186,6 +188,8 @@ enum StateMsg {
     Decisions(Vec<Decision>),
     /// Actions on routers and their verifications, for the audit log.
     Actions(Vec<ActionRecord>),
+    /// Alerts for the webhook outbox.
+    Alerts(Vec<crate::act::alerts::Alert>),
     /// The judge's state to save; `ack` runs once it is committed.
     Checkpoint(crate::judge::Saved, Option<Box<dyn FnOnce() + Send>>),
 }
@@ -226,6 +230,8 @@ enum Input {
     },
     /// Actions and verifications done outside the pipeline (the BIRD verifiers).
     Actions(Vec<ActionRecord>),
+    /// Alerts raised outside the pipeline (RPKI sources, BMP sessions).
+    Alerts(Vec<crate::act::alerts::Alert>),
     /// An operator resumes acting after a cap stopped it; the answer says whether it had.
     ActResume { reply: oneshot::Sender<bool> },
     /// Time to refresh the API's snapshot if anything changed.
@@ -382,6 +388,44 @@ struct ActStatus {
     birds: Vec<BirdStatus>,
     /// The FRRs the quarantine is applied on.
     frrs: Vec<crate::act::frr::FrrStatus>,
+}
+
+/// Where the state thread writes alerts: the outbox, its destinations, and the delivery
+/// thread to wake.
+struct AlertSink {
+    place: crate::act::outbox::Place,
+    dests: Vec<crate::act::outbox::Destination>,
+    disabled: Arc<Mutex<Vec<bool>>>,
+    wake: std::sync::mpsc::Sender<()>,
+}
+
+/// The destinations of the configuration.
+fn destinations(a: &crate::config::AlertsConfig) -> Vec<crate::act::outbox::Destination> {
+    a.webhook
+        .iter()
+        .map(|w| crate::act::outbox::Destination {
+            name: w.name.clone(),
+            url: w.url.clone(),
+            format: w.format.clone(),
+            types: w.types.clone(),
+            min_severity: w.min_severity,
+            prefixes: w.prefixes.clone(),
+            timeout: w.timeout,
+            max_attempts: w.max_attempts,
+        })
+        .collect()
+}
+
+/// A new alert id (`msg_` and 128 random bits): unique across runs, the receivers'
+/// idempotency key.
+fn alert_id() -> String {
+    let mut b = [0u8; 16];
+    let _ = getrandom::fill(&mut b);
+    let mut s = String::from("msg_");
+    for x in b {
+        s.push_str(&format!("{x:02x}"));
+    }
+    s
 }
 
 /// The RTR feeds the daemon serves (see [`crate::act::rtr_server`]), and where each
@@ -541,6 +585,65 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
         }
     }
 
+    // Webhooks: the outbox shares the state file (in memory without one), a thread
+    // delivers.
+    let dests = destinations(&cfg.alerts.0);
+    let outbox_status: Arc<Mutex<Vec<crate::act::outbox::DestinationStatus>>> =
+        Arc::new(Mutex::new(
+            dests
+                .iter()
+                .map(|d| crate::act::outbox::DestinationStatus {
+                    name: d.name.clone(),
+                    url: d.url.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+        ));
+    let outbox_place = crate::act::outbox::place_for(cfg.state.as_ref().map(|s| s.path.as_path()));
+    let sink = if dests.is_empty() {
+        None
+    } else {
+        let (wake, wake_rx) = std::sync::mpsc::channel();
+        let disabled = Arc::new(Mutex::new(vec![false; dests.len()]));
+        // The state thread's connection first: an in-memory outbox lives while one is open.
+        let sink = AlertSink {
+            place: outbox_place.clone(),
+            dests: dests.clone(),
+            disabled: disabled.clone(),
+            wake,
+        };
+        let (place, keys, status) = (
+            outbox_place.clone(),
+            cfg.alerts.1.clone(),
+            outbox_status.clone(),
+        );
+        if keys.is_empty() {
+            tracing::warn!(
+                "webhooks are configured without alerts.signing_keys: alerts go out unsigned"
+            );
+        }
+        tracing::info!(
+            "alerts to {} webhooks ({}), outbox in {}",
+            dests.len(),
+            dests
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            match &outbox_place {
+                crate::act::outbox::Place::File(p) => p.display().to_string(),
+                crate::act::outbox::Place::Memory(_) => "memory (--no-state)".into(),
+            }
+        );
+        let dests = dests.clone();
+        std::thread::Builder::new()
+            .name("rw-webhooks".into())
+            .spawn(move || {
+                crate::act::outbox::deliver(place, dests, keys, status, disabled, wake_rx)
+            })
+            .map_err(DaemonError::Runtime)?;
+        Some(sink)
+    };
     let pipeline = {
         let shared = shared.clone();
         let cfg = cfg.clone();
@@ -550,7 +653,7 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
             .name("rw-judge".into())
             .spawn(move || {
                 pipeline(
-                    cfg, vrps, policy, rx, shared, net, bmp_addr, store, restored, feeds,
+                    cfg, vrps, policy, rx, shared, net, bmp_addr, store, restored, feeds, sink,
                 )
             })
             .map_err(DaemonError::Runtime)?
@@ -563,6 +666,7 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
         metrics,
         token: Arc::new(std::sync::RwLock::new(cfg.api_token.clone().map(Arc::from))),
         reader,
+        outbox: (!dests.is_empty()).then(|| (outbox_place.clone(), outbox_status.clone())),
     };
     let token = state.token.clone();
     rt.block_on(async {
@@ -585,6 +689,7 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
             .route("/v1/quarantine/{id}/hold", axum::routing::post(hold))
             .route("/v1/act/resume", axum::routing::post(act_resume))
             .route("/v1/actions", get(actions))
+            .route("/v1/alerts", get(alerts_api))
             .route("/metrics", get(metrics_text))
             .with_state(state);
         let ticker = {
@@ -1007,6 +1112,21 @@ async fn rpki_sources(
                 .is_some_and(|t| t.elapsed() < Duration::from_millis(500))
             {
                 metrics::counter!("routewitness_rpki_freezes_total").increment(1);
+                let alert = crate::act::alerts::Alert::new(
+                    "rpki.sudden_loss",
+                    crate::act::alerts::Severity::Critical,
+                    "rpki.sudden_loss".into(),
+                    serde_json::json!({
+                        "summary": format!(
+                            "the merged RPKI set would lose {lost} of {had} VRPs ({:.0}%) at once: \
+                             the previous set is kept for up to {}",
+                            share * 100.0,
+                            humantime::format_duration(rs.freeze)
+                        ),
+                        "had": had, "lost": lost, "share": share,
+                    }),
+                );
+                let _ = tx.send(Input::Alerts(vec![alert])).await;
                 tracing::error!(
                     "RPKI: the merged set would lose {lost} of {had} VRPs ({:.0}%) at once: \
                      keeping the previous set for up to {} (alert)",
@@ -1307,11 +1427,22 @@ async fn bmp_session(
         }
     };
     tracing::info!("BMP session from {name} ended: {why}");
-    metrics::gauge!("routewitness_bmp_session_up", "router" => name).set(0.0);
+    metrics::gauge!("routewitness_bmp_session_up", "router" => name.clone()).set(0.0);
     // The router's routes go with its session, unless the daemon is stopping: then they
     // did not go anywhere, it stopped watching, and the state keeps them held as they are
     // (as it would after a kill -9).
     if !*stop.borrow() {
+        let alert = crate::act::alerts::Alert::new(
+            "bmp.session_lost",
+            crate::act::alerts::Severity::Warning,
+            format!("bmp.session_lost:{name}"),
+            serde_json::json!({
+                "summary": format!("BMP session from {name} lost: {why}; its routes are withdrawn"),
+                "router": name,
+                "reason": why,
+            }),
+        );
+        let _ = tx.send(Input::Alerts(vec![alert])).await;
         let mut events = Vec::new();
         conv.router_gone(router, now(), &mut |e| events.push(e));
         net.update(session, &conv);
@@ -1328,7 +1459,13 @@ fn state_thread(
     rx: std::sync::mpsc::Receiver<StateMsg>,
     shared: Arc<Mutex<Shared>>,
     grace: Duration,
+    sink: Option<AlertSink>,
 ) {
+    let mut outbox = sink.as_ref().and_then(|s| {
+        crate::act::outbox::Outbox::open(&s.place)
+            .map_err(|e| tracing::error!("webhook outbox: cannot open: {e}"))
+            .ok()
+    });
     let started = Instant::now();
     let mut restored_open = !lock(&shared).restored.is_empty();
     loop {
@@ -1362,6 +1499,24 @@ fn state_thread(
             m => m,
         };
         for m in [msg, next].into_iter().flatten() {
+            if let StateMsg::Alerts(alerts) = m {
+                if let (Some(ob), Some(s)) = (outbox.as_mut(), sink.as_ref()) {
+                    let disabled = s.disabled.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    match ob.add(&alerts, &s.dests, &disabled) {
+                        Ok(_) => {
+                            let _ = s.wake.send(());
+                        }
+                        Err(e) => {
+                            metrics::counter!("routewitness_state_errors_total", "kind" => "webhook outbox").increment(1);
+                            tracing::error!(
+                                "webhook outbox: {e}: {} alerts not queued",
+                                alerts.len()
+                            );
+                        }
+                    }
+                }
+                continue;
+            }
             state_message(m, &mut store, &shared);
         }
         if restored_open && started.elapsed() >= grace {
@@ -1410,6 +1565,8 @@ fn state_message(msg: StateMsg, store: &mut Option<Store>, shared: &Mutex<Shared
                 sh.decisions.push_back(d);
             }
         }
+        // Written by the state thread itself (see `state_thread`).
+        StateMsg::Alerts(_) => {}
         StateMsg::Actions(mut v) => {
             if let Some(st) = store.as_mut() {
                 if let Err(e) = st.write_actions(&mut v) {
@@ -1453,7 +1610,9 @@ fn pipeline(
     store: Option<Store>,
     restored: Restored,
     feeds: Feeds,
+    sink: Option<AlertSink>,
 ) {
+    let alerting = sink.as_ref().map(|_| cfg.alerts.0.repeat);
     let state_path = store.as_ref().map(|s| s.path().display().to_string());
     let state_run = store.as_ref().map(|_| restored.run);
     let (to_state, state_rx) = std::sync::mpsc::sync_channel::<StateMsg>(16);
@@ -1465,7 +1624,7 @@ fn pipeline(
             .map_or(Duration::ZERO, |s| s.restore_grace);
         std::thread::Builder::new()
             .name("rw-state".into())
-            .spawn(move || state_thread(store, state_rx, shared, grace))
+            .spawn(move || state_thread(store, state_rx, shared, grace, sink))
     };
     let writer = match writer {
         Ok(w) => w,
@@ -1476,7 +1635,7 @@ fn pipeline(
     };
     pipeline_loop(
         cfg, vrps, policy, &mut rx, shared, net, bmp_addr, restored, &to_state, state_path,
-        state_run, feeds,
+        state_run, feeds, alerting,
     );
     drop(to_state);
     let _ = writer.join();
@@ -1496,7 +1655,27 @@ fn pipeline_loop(
     state_path: Option<String>,
     state_run: Option<i64>,
     act_feeds: Feeds,
+    alerting: Option<Duration>,
 ) {
+    // Alerts (when webhooks are configured), deduplicated per type and claim.
+    let dedupe = RefCell::new(crate::act::alerts::Dedupe::new(
+        alerting.unwrap_or(Duration::from_secs(3600)),
+    ));
+    let raise = |mut alerts: Vec<crate::act::alerts::Alert>| {
+        if alerting.is_none() {
+            return;
+        }
+        let now = Instant::now();
+        let mut d = dedupe.borrow_mut();
+        alerts.retain_mut(|a| d.admit(a, now));
+        for a in alerts.iter_mut() {
+            a.id = alert_id();
+        }
+        if !alerts.is_empty() {
+            metrics::counter!("routewitness_alerts_total").increment(alerts.len() as u64);
+            let _ = to_state.send(StateMsg::Alerts(alerts));
+        }
+    };
     let index = VrpIndex::new(&vrps);
     // What the quarantine feed serves (see crate::act::quarantine), from every decision
     // and the holds restored from the state.
@@ -1548,6 +1727,13 @@ fn pipeline_loop(
     };
     let send_decisions = || {
         let ds = std::mem::take(&mut *pending.borrow_mut());
+        if alerting.is_some() {
+            raise(
+                ds.iter()
+                    .filter_map(crate::act::alerts::Alert::of_decision)
+                    .collect(),
+            );
+        }
         if act_feeds.quarantine.is_some() && !ds.is_empty() {
             let mut q = quarantine.borrow_mut();
             for d in &ds {
@@ -1893,8 +2079,28 @@ fn pipeline_loop(
                     *rpki_now.borrow_mut() = (description, serial);
                 }
                 Input::Actions(v) => {
+                    raise(
+                        v.iter()
+                            .filter(|a| a.result == "unverified" || a.result == "failed")
+                            .map(|a| {
+                                crate::act::alerts::Alert::new(
+                                    "action.failed",
+                                    crate::act::alerts::Severity::Critical,
+                                    format!("action.failed:{}:{:?}:{:?}", a.target, a.prefix, a.origin),
+                                    serde_json::json!({
+                                        "summary": format!(
+                                            "{} {} of {:?} AS{:?}: {} ({})",
+                                            a.target, a.action, a.prefix, a.origin, a.result, a.detail
+                                        ),
+                                        "action": a,
+                                    }),
+                                )
+                            })
+                            .collect(),
+                    );
                     let _ = to_state.send(StateMsg::Actions(v));
                 }
+                Input::Alerts(v) => raise(v),
                 Input::ActResume { reply } => {
                     handle(&mut events, &mut rov, &mut tally);
                     let was = quarantine.borrow_mut().resume();
@@ -2039,6 +2245,11 @@ struct AppState {
     token: Arc<std::sync::RwLock<Option<Arc<str>>>>,
     /// The decision log, when there is a state file.
     reader: Option<Arc<Mutex<Reader>>>,
+    /// The webhook outbox and each destination's delivery state.
+    outbox: Option<(
+        crate::act::outbox::Place,
+        Arc<Mutex<Vec<crate::act::outbox::DestinationStatus>>>,
+    )>,
 }
 
 async fn status(State(s): State<AppState>) -> Json<Status> {
@@ -2058,6 +2269,26 @@ struct DecisionsQuery {
 
 async fn decisions(State(s): State<AppState>, Query(q): Query<DecisionsQuery>) -> Response {
     from_log(s, Log::Decisions, q).await
+}
+
+/// `GET /v1/alerts`: each destination's delivery state and the last 100 alerts.
+async fn alerts_api(State(s): State<AppState>) -> Response {
+    let Some((place, status)) = s.outbox.clone() else {
+        return Json(serde_json::json!({ "destinations": [], "alerts": [] })).into_response();
+    };
+    let recent = tokio::task::spawn_blocking(move || {
+        crate::act::outbox::Outbox::open(&place).and_then(|o| o.recent(100))
+    })
+    .await;
+    match recent {
+        Ok(Ok(alerts)) => {
+            let destinations = status.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            Json(serde_json::json!({ "destinations": destinations, "alerts": alerts }))
+                .into_response()
+        }
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("outbox: {e}")).into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "outbox").into_response(),
+    }
 }
 
 async fn actions(State(s): State<AppState>, Query(q): Query<DecisionsQuery>) -> Response {

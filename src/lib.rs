@@ -28,7 +28,11 @@
 //!                      FRR prepend, session end)              ▼ (bounded: 16 x 8,192)
 //!                                                           state thread ─► state::Store (SQLite: decision log,
 //!                                                           (commits before the API       quarantine, trust, claims,
-//!                                                            shows a decision)            operator overrides)
+//!                                                            shows a decision)            operator overrides, actions)
+//!                                                             │ alerts (act::alerts: per claim, deduplicated)
+//!                                                             ▼
+//!                                                  act::outbox (SQLite outbox table) ─► delivery thread ─► webhooks
+//!                                                  (signed: act::webhook; retries, Retry-After, 410, dead letters)
 //!  MRT demo feed (bundled fixtures) ─► ingest::mrt ─────────► (replayed first on a new state, same thread)
 //!
 //!  RPKI sources (daemon, tokio tasks):                        ▲ Input::Rpki: a new VrpIndex + AspaSet;
@@ -78,15 +82,16 @@
 //! from RTR caches and files in quorum with SLURM and live re-judging), `rpki inspect`,
 //! and acting over RTR (an RTR server for routers' RPKI and a quarantine feed, taken by
 //! BIRD, each change verified over BIRD's control socket and logged; on FRR through
-//! vtysh), and Standard Webhooks signatures (`act::webhook`: `keygen`, `webhook
-//! sign|verify`). The alerts and their delivery are not built yet; this picture grows
-//! with them.
+//! vtysh), and alerts to the NOC over signed webhooks (`act::alerts`, `act::outbox`,
+//! `act::webhook`): decisions, RPKI freezes, failed actions and lost BMP sessions raise
+//! them; the state thread writes them to the outbox; a delivery thread sends them.
 //!
 //! ## Modules
 //! - [`act`]: acting on routers: the RTR server ([`act::rtr_server`]), the quarantine it
 //!   serves ([`act::quarantine`]), the router configuration ([`act::router_config`]),
 //!   BIRD's control socket ([`act::bird`]) and verification there ([`act::verify`]),
-//!   FRR through vtysh ([`act::frr`]), webhook signatures ([`act::webhook`]).
+//!   FRR through vtysh ([`act::frr`]), alerts ([`act::alerts`]), their outbox and
+//!   delivery ([`act::outbox`]) and signatures ([`act::webhook`]).
 //! - [`model`]: the words: [`model::Asn`], [`model::EventTime`], [`model::Peer`],
 //!   [`model::AsPath`], [`model::RouteEvent`].
 //! - [`input`]: opening plain/gzip/bzip2 files, decompressing off-thread.

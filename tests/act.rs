@@ -99,29 +99,13 @@ protocol bgp gobgp {{
 /// (re-read every 100 ms), both RTR feeds on kernel-chosen ports, the quarantine for
 /// 127.0.0.1 only, and `act` (the routers acted on) at the end of its [act] section.
 fn daemon_conf(dir: &Path, act: &str) -> std::path::PathBuf {
-    std::fs::create_dir_all(dir.join("feeds")).unwrap();
-    std::fs::write(
-        dir.join("feeds/bmp.toml"),
-        "type = \"bmp\"\nlisten = \"127.0.0.1:0\"\nview = \"loc-rib\"\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("feeds/rib.toml"),
-        format!(
-            "type = \"mrt\"\nfiles = [\"{}\"]\n",
-            fixture("fixtures/mrt/routeviews2_rib.20140523.0600_slice.mrt.gz").display()
-        ),
-    )
-    .unwrap();
-    std::fs::copy(fixture("fixtures/bmp/lab/vrps.json"), dir.join("vrps.json")).unwrap();
+    let head = lab::rib_and_gobgp_feeds(dir);
     std::fs::write(dir.join("token"), TOKEN).unwrap();
     let conf = dir.join("routewitness.toml");
     std::fs::write(
         &conf,
         format!(
-            r#"feeds = ["feeds/bmp.toml", "feeds/rib.toml"]
-policy = "{}"
-[rpki]
+            r#"{head}[rpki]
 vrps = "vrps.json"
 poll = "100ms"
 [api]
@@ -135,8 +119,7 @@ quarantine_listen = "127.0.0.1:0"
 quarantine_routers = ["127.0.0.1"]
 notify_interval = "0s"
 {act}
-"#,
-            fixture("tests/lab/policy.toml").display(),
+"#
         ),
     )
     .unwrap();

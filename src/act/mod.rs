@@ -7,7 +7,8 @@
 //! - [`router_config`]: the router configuration that takes those feeds;
 //! - [`bird`], [`verify`]: BIRD's control socket, and each change verified there;
 //! - [`frr`]: the quarantine applied on FRR through vtysh, and verified there;
-//! - [`webhook`]: Standard Webhooks signatures (ed25519 `v1a`, HMAC `v1`) for alerts.
+//! - [`alerts`], [`outbox`], [`webhook`]: alerts to the NOC, their durable delivery, and
+//!   their Standard Webhooks signatures (ed25519 `v1a`, HMAC `v1`).
 
 pub mod alerts;
 pub mod bird;

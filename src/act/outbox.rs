@@ -264,11 +264,6 @@ pub fn deliver(
         })
         .collect();
     let index = |name: &str| dests.iter().position(|d| d.name == name);
-    let set = |i: usize, f: &mut dyn FnMut(&mut DestinationStatus)| {
-        if let Some(s) = status.lock().unwrap_or_else(|e| e.into_inner()).get_mut(i) {
-            f(s);
-        }
-    };
     loop {
         let due: Vec<(i64, String, String, String, u32, i64)> = match ob
             .conn
@@ -314,7 +309,7 @@ pub fn deliver(
                 Outcome::Delivered => {
                     metrics::counter!("routewitness_alerts_sent_total", "destination" => d.name.clone()).increment(1);
                     let delay = (now_ms() - created) as f64;
-                    set(i, &mut |s| {
+                    update(&status, i, |s| {
                         s.last_delay_ms = Some(delay.max(t.elapsed().as_secs_f64() * 1e3));
                         s.last_error = None;
                     });
@@ -329,7 +324,7 @@ pub fn deliver(
                         d.name
                     );
                     disabled.lock().unwrap_or_else(|e| e.into_inner())[i] = true;
-                    set(i, &mut |s| {
+                    update(&status, i, |s| {
                         s.disabled = true;
                         s.last_error = Some("410 Gone: disabled".into());
                     });
@@ -340,7 +335,7 @@ pub fn deliver(
                     )
                 }
                 Outcome::RetryAt(after, why) => {
-                    failed(&mut ob, seq, attempts, d, after, &why, i, &set)
+                    failed(&mut ob, seq, attempts, d, after, &why, i, &status)
                 }
                 Outcome::Failed(why) => {
                     let mut j = [0u8; 1];
@@ -353,7 +348,7 @@ pub fn deliver(
                         backoff(attempts, j[0]),
                         &why,
                         i,
-                        &set,
+                        &status,
                     )
                 }
             };
@@ -364,7 +359,7 @@ pub fn deliver(
         // Counts for the status, then wait for new rows or the next due one.
         for (i, d) in dests.iter().enumerate() {
             if let Ok((p, dl, dead)) = ob.counts(&d.name) {
-                set(i, &mut |s| {
+                update(&status, i, |s| {
                     s.pending = p;
                     s.delivered = dl;
                     s.dead = dead;
@@ -401,11 +396,11 @@ fn failed(
     after: Duration,
     why: &str,
     i: usize,
-    set: &dyn Fn(usize, &mut dyn FnMut(&mut DestinationStatus)),
+    status: &Mutex<Vec<DestinationStatus>>,
 ) -> rusqlite::Result<usize> {
     metrics::counter!("routewitness_alerts_failed_attempts_total", "destination" => d.name.clone())
         .increment(1);
-    set(i, &mut |s| {
+    update(status, i, |s| {
         s.failed_attempts += 1;
         s.last_error = Some(why.to_string());
     });
@@ -426,6 +421,17 @@ fn failed(
         "UPDATE outbox SET attempts = ?2, next_at = ?3, last_error = ?4 WHERE seq = ?1",
         params![seq, attempts, next, why],
     )
+}
+
+/// Changes destination `i`'s status.
+fn update(
+    status: &Mutex<Vec<DestinationStatus>>,
+    i: usize,
+    f: impl FnOnce(&mut DestinationStatus),
+) {
+    if let Some(s) = status.lock().unwrap_or_else(|e| e.into_inner()).get_mut(i) {
+        f(s);
+    }
 }
 
 /// The place for a state file (the outbox shares it), or a private in-memory one.

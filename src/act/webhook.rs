@@ -1,4 +1,4 @@
-//! Standard Webhooks signatures (https://www.standardwebhooks.com): what makes an alert
+//! Standard Webhooks signatures (<https://www.standardwebhooks.com>): what makes an alert
 //! provably routewitness's.
 //!
 //! A request carries `webhook-id`, `webhook-timestamp` (Unix seconds) and

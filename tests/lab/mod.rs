@@ -117,6 +117,32 @@ pub fn fixture(rel: &str) -> PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
+/// In `dir`, for a daemon configuration: `feeds/bmp.toml` (a BMP listener on a free
+/// port judging the Loc-RIB view, as GoBGP streams it), `feeds/rib.toml` (the 2014 RIB
+/// slice, replayed first: it establishes who originates what) and the lab's `vrps.json`;
+/// returns the configuration's first lines (those feeds, the lab policy).
+pub fn rib_and_gobgp_feeds(dir: &std::path::Path) -> String {
+    std::fs::create_dir_all(dir.join("feeds")).unwrap();
+    std::fs::write(
+        dir.join("feeds/bmp.toml"),
+        "type = \"bmp\"\nlisten = \"127.0.0.1:0\"\nview = \"loc-rib\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("feeds/rib.toml"),
+        format!(
+            "type = \"mrt\"\nfiles = [\"{}\"]\n",
+            fixture("fixtures/mrt/routeviews2_rib.20140523.0600_slice.mrt.gz").display()
+        ),
+    )
+    .unwrap();
+    std::fs::copy(fixture("fixtures/bmp/lab/vrps.json"), dir.join("vrps.json")).unwrap();
+    format!(
+        "feeds = [\"feeds/bmp.toml\", \"feeds/rib.toml\"]\npolicy = \"{}\"\n",
+        fixture("tests/lab/policy.toml").display()
+    )
+}
+
 /// `routewitness run` on loopback ports of its own.
 pub struct Daemon {
     child: Option<Child>,

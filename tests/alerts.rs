@@ -1,0 +1,297 @@
+//! Alerts over signed webhooks from the running daemon to real HTTP receivers on
+//! 127.0.0.1 (threads of this test): a receiver that is busy (503 with Retry-After), one
+//! that is gone (410), and kill -9 of the daemon with alerts pending. Every request's
+//! signature is checked by the independent implementation of tests/webhook_check.py.
+
+mod lab;
+
+use lab::{fixture, http_get, scratch, wait_for, Daemon, GoBgp};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How a receiver answers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    Ok,
+    /// 503 with `Retry-After: 1`.
+    Busy,
+    Gone,
+    /// Closes the connection without an answer.
+    Drop,
+}
+
+/// One request as received.
+#[derive(Clone, Debug)]
+struct Got {
+    at: Instant,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+/// An HTTP receiver on 127.0.0.1 answering as its mode says, recording every request.
+struct Receiver {
+    addr: SocketAddr,
+    mode: Arc<Mutex<Mode>>,
+    got: Arc<Mutex<Vec<Got>>>,
+}
+
+impl Receiver {
+    fn start(mode: Mode) -> Receiver {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let mode = Arc::new(Mutex::new(mode));
+        let got: Arc<Mutex<Vec<Got>>> = Arc::default();
+        let (m, g) = (mode.clone(), got.clone());
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { continue };
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut headers = HashMap::new();
+                let mut line = String::new();
+                if r.read_line(&mut line).is_err() {
+                    continue;
+                }
+                loop {
+                    line.clear();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some((k, v)) = line.trim_end().split_once(':') {
+                        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                    }
+                }
+                let n: usize = headers
+                    .get("content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0; n];
+                let _ = r.read_exact(&mut body);
+                g.lock().unwrap().push(Got {
+                    at: Instant::now(),
+                    headers,
+                    body,
+                });
+                let answer = match *m.lock().unwrap() {
+                    Mode::Ok => "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    Mode::Busy => "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    Mode::Gone => "HTTP/1.1 410 Gone\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    Mode::Drop => "",
+                };
+                let _ = s.write_all(answer.as_bytes());
+            }
+        });
+        Receiver { addr, mode, got }
+    }
+
+    fn set(&self, m: Mode) {
+        *self.mode.lock().unwrap() = m;
+    }
+
+    fn got(&self) -> Vec<Got> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+/// The standardwebhooks wheel (see tests/webhook.rs).
+fn wheel() -> Option<PathBuf> {
+    let w = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/python/standardwebhooks-1.1.0-py3-none-any.whl");
+    if w.is_file() {
+        return Some(w);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{} is missing (scripts/test fetches it)", w.display());
+    }
+    eprintln!(
+        "SKIPPED: {} is missing (scripts/test fetches it)",
+        w.display()
+    );
+    None
+}
+
+/// Checks `g`'s signature with the independent implementation and `key` (whpk_).
+fn verified(wheel: &Path, key: &str, g: &Got) -> bool {
+    let f = std::env::temp_dir().join(format!(
+        "rw-alert-{}-{}.json",
+        std::process::id(),
+        g.body.len()
+    ));
+    std::fs::write(&f, &g.body).unwrap();
+    let h = |k: &str| g.headers.get(k).cloned().unwrap_or_default();
+    let out = std::process::Command::new("python3")
+        .arg(fixture("tests/webhook_check.py"))
+        .arg(wheel)
+        .args([
+            "verify",
+            key,
+            &h("webhook-id"),
+            &h("webhook-timestamp"),
+            &h("webhook-signature"),
+        ])
+        .arg(&f)
+        .output()
+        .unwrap();
+    out.status.success()
+}
+
+/// The daemon's configuration in `dir`: the RIB replayed (it establishes who originates
+/// what), GoBGP's Loc-RIB over BMP, the lab policy, state in `dir`, hijack alerts to
+/// `busy` and to `gone`, signed with a fresh key; returns (config, public key).
+fn conf(dir: &Path, busy: SocketAddr, gone: SocketAddr) -> (PathBuf, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_routewitness"))
+        .arg("keygen")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let key = |p: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(p))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("signing.key"), key("secret_key:")).unwrap();
+    let head = lab::rib_and_gobgp_feeds(dir);
+    let conf = dir.join("routewitness.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"{head}[rpki]
+vrps = "vrps.json"
+[api]
+listen = "127.0.0.1:0"
+[state]
+path = "state.sqlite"
+[alerts]
+signing_keys = ["signing.key"]
+[[alerts.webhook]]
+name = "noc"
+url = "http://{busy}/hook"
+types = ["hijack.suspected"]
+timeout = "2s"
+[[alerts.webhook]]
+name = "old"
+url = "http://{gone}/hook"
+format = "slack"
+types = ["hijack.suspected"]
+"#
+        ),
+    )
+    .unwrap();
+    (conf, key("public_key:"))
+}
+
+fn alerts_of(d: &Daemon) -> Value {
+    serde_json::from_str(&http_get(d.api, "/v1/alerts").unwrap()).unwrap()
+}
+
+#[test]
+fn alerts_are_signed_retried_disabled_on_410_and_survive_kill_9() {
+    let Some(wheel) = wheel() else {
+        return;
+    };
+    let Some(gobgp) = GoBgp::require() else {
+        return;
+    };
+    let busy = Receiver::start(Mode::Busy);
+    let gone = Receiver::start(Mode::Gone);
+    let dir = scratch("alerts");
+    let (conf, public) = conf(&dir, busy.addr, gone.addr);
+    let mut d = Daemon::start_in(&dir, &["--config", conf.to_str().unwrap()]);
+    wait_for(Duration::from_secs(30), || {
+        d.log().contains("replayed 1 MRT files").then_some(())
+    })
+    .expect("the RIB replayed");
+    let g = gobgp.start(d.bmp);
+    // A hijack (a more-specific of 1.51.0.0/16 by AS666): one alert to each destination.
+    g.add("1.51.7.0/24", &[65010, 666]);
+
+    // The busy receiver is asked again after its Retry-After, and then accepts.
+    wait_for(Duration::from_secs(20), || {
+        (busy.got().len() >= 2).then_some(())
+    })
+    .expect("the busy receiver asked twice");
+    let tries = busy.got();
+    assert!(
+        tries[1].at.duration_since(tries[0].at) >= Duration::from_millis(900),
+        "Retry-After: 1 was not honoured"
+    );
+    busy.set(Mode::Ok);
+    let a = wait_for(Duration::from_secs(20), || {
+        let a = alerts_of(&d);
+        (a["destinations"][0]["delivered"] == 1).then_some(a)
+    })
+    .expect("delivered once the receiver accepts");
+    assert!(
+        a["destinations"][0]["failed_attempts"].as_u64().unwrap() >= 2,
+        "{a}"
+    );
+    // The same id each time (idempotency key), the payload as specified, signed.
+    let got = busy.got();
+    let ids: Vec<&String> = got.iter().map(|g| &g.headers["webhook-id"]).collect();
+    assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
+    let payload: Value = serde_json::from_slice(&got.last().unwrap().body).unwrap();
+    assert_eq!(payload["type"], "hijack.suspected");
+    assert_eq!(payload["data"]["prefix"], "1.51.7.0/24");
+    assert_eq!(payload["data"]["origin"], 666);
+    assert_eq!(
+        payload["data"]["reasons"][0]["rule"],
+        "conflicts.sub_prefix"
+    );
+    assert!(payload["data"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("1.51.7.0/24"));
+    for g in &got {
+        assert!(verified(&wheel, &public, g), "signature of {:?}", g.headers);
+    }
+    // The gone receiver was asked once, and its destination is disabled.
+    assert_eq!(gone.got().len(), 1);
+    let slack: Value = serde_json::from_slice(&gone.got()[0].body).unwrap();
+    assert!(
+        slack["text"].as_str().unwrap().contains("hijack.suspected"),
+        "{slack}"
+    );
+    let a = alerts_of(&d);
+    assert_eq!(a["destinations"][1]["disabled"], true, "{a}");
+
+    // kill -9 with an alert pending: the receiver drops every request meanwhile.
+    busy.set(Mode::Drop);
+    let before = busy.got().len();
+    g.add("1.51.8.0/24", &[65010, 666]);
+    wait_for(Duration::from_secs(20), || {
+        (busy.got().len() > before).then_some(())
+    })
+    .expect("the second alert attempted");
+    d.kill();
+    drop(g);
+    busy.set(Mode::Ok);
+    let d = Daemon::start_in(&dir, &["--config", conf.to_str().unwrap()]);
+    let a = wait_for(Duration::from_secs(30), || {
+        let a = alerts_of(&d);
+        (a["destinations"][0]["delivered"] == 2).then_some(a)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the pending alert was not delivered after the restart:\n{}",
+            d.log()
+        )
+    });
+    assert_eq!(a["destinations"][0]["pending"], 0, "{a}");
+    let delivered: Vec<Got> = busy.got();
+    let last: Value = serde_json::from_slice(&delivered.last().unwrap().body).unwrap();
+    assert_eq!(last["data"]["prefix"], "1.51.8.0/24", "{last}");
+    assert!(verified(&wheel, &public, delivered.last().unwrap()));
+    let mut ids: Vec<String> = delivered
+        .iter()
+        .map(|g| g.headers["webhook-id"].clone())
+        .collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 2, "two alerts, each with its own id: {ids:?}");
+}
