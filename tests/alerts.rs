@@ -5,97 +5,11 @@
 
 mod lab;
 
-use lab::{fixture, http_get, scratch, wait_for, Daemon, GoBgp};
+use lab::{fixture, http_get, scratch, wait_for, Daemon, GoBgp, Got, Mode, Receiver};
 use serde_json::Value;
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// How a receiver answers.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Mode {
-    Ok,
-    /// 503 with `Retry-After: 1`.
-    Busy,
-    Gone,
-    /// Closes the connection without an answer.
-    Drop,
-}
-
-/// One request as received.
-#[derive(Clone, Debug)]
-struct Got {
-    at: Instant,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-/// An HTTP receiver on 127.0.0.1 answering as its mode says, recording every request.
-struct Receiver {
-    addr: SocketAddr,
-    mode: Arc<Mutex<Mode>>,
-    got: Arc<Mutex<Vec<Got>>>,
-}
-
-impl Receiver {
-    fn start(mode: Mode) -> Receiver {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        let mode = Arc::new(Mutex::new(mode));
-        let got: Arc<Mutex<Vec<Got>>> = Arc::default();
-        let (m, g) = (mode.clone(), got.clone());
-        std::thread::spawn(move || {
-            for s in l.incoming() {
-                let Ok(mut s) = s else { continue };
-                let mut r = BufReader::new(s.try_clone().unwrap());
-                let mut headers = HashMap::new();
-                let mut line = String::new();
-                if r.read_line(&mut line).is_err() {
-                    continue;
-                }
-                loop {
-                    line.clear();
-                    if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some((k, v)) = line.trim_end().split_once(':') {
-                        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-                    }
-                }
-                let n: usize = headers
-                    .get("content-length")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                let mut body = vec![0; n];
-                let _ = r.read_exact(&mut body);
-                g.lock().unwrap().push(Got {
-                    at: Instant::now(),
-                    headers,
-                    body,
-                });
-                let answer = match *m.lock().unwrap() {
-                    Mode::Ok => "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                    Mode::Busy => "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                    Mode::Gone => "HTTP/1.1 410 Gone\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                    Mode::Drop => "",
-                };
-                let _ = s.write_all(answer.as_bytes());
-            }
-        });
-        Receiver { addr, mode, got }
-    }
-
-    fn set(&self, m: Mode) {
-        *self.mode.lock().unwrap() = m;
-    }
-
-    fn got(&self) -> Vec<Got> {
-        self.got.lock().unwrap().clone()
-    }
-}
+use std::time::Duration;
 
 /// The standardwebhooks wheel (see tests/webhook.rs).
 fn wheel() -> Option<PathBuf> {

@@ -4,7 +4,7 @@
 //! SKIPPED (loudly) elsewhere.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -829,5 +829,88 @@ impl StayRtr {
             let _ = c.wait();
         }
         Self::start_on(dir, file, port, extra)
+    }
+}
+
+/// How an HTTP [`Receiver`] (a webhook destination) answers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Mode {
+    Ok,
+    /// 503 with `Retry-After: 1`.
+    Busy,
+    Gone,
+    /// Closes the connection without an answer.
+    Drop,
+}
+
+/// One request as received.
+#[derive(Clone, Debug)]
+pub struct Got {
+    pub at: Instant,
+    pub headers: std::collections::HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+/// An HTTP receiver on 127.0.0.1 answering as its mode says, recording every request.
+pub struct Receiver {
+    pub addr: SocketAddr,
+    mode: std::sync::Arc<std::sync::Mutex<Mode>>,
+    got: std::sync::Arc<std::sync::Mutex<Vec<Got>>>,
+}
+
+impl Receiver {
+    pub fn start(mode: Mode) -> Receiver {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let mode = std::sync::Arc::new(std::sync::Mutex::new(mode));
+        let got: std::sync::Arc<std::sync::Mutex<Vec<Got>>> = Default::default();
+        let (m, g) = (mode.clone(), got.clone());
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { continue };
+                let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+                let mut headers = std::collections::HashMap::new();
+                let mut line = String::new();
+                if r.read_line(&mut line).is_err() {
+                    continue;
+                }
+                loop {
+                    line.clear();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some((k, v)) = line.trim_end().split_once(':') {
+                        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                    }
+                }
+                let n: usize = headers
+                    .get("content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0; n];
+                let _ = r.read_exact(&mut body);
+                g.lock().unwrap().push(Got {
+                    at: Instant::now(),
+                    headers,
+                    body,
+                });
+                let answer = match *m.lock().unwrap() {
+                    Mode::Ok => "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    Mode::Busy => "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    Mode::Gone => "HTTP/1.1 410 Gone\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    Mode::Drop => "",
+                };
+                let _ = s.write_all(answer.as_bytes());
+            }
+        });
+        Receiver { addr, mode, got }
+    }
+
+    pub fn set(&self, m: Mode) {
+        *self.mode.lock().unwrap() = m;
+    }
+
+    pub fn got(&self) -> Vec<Got> {
+        self.got.lock().unwrap().clone()
     }
 }
