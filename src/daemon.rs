@@ -51,7 +51,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use ipnet::IpNet;
 use metrics_exporter_prometheus::PrometheusHandle;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -918,9 +918,11 @@ async fn rpki_sources(
         let slots = slots.clone();
         let stop = stop.clone();
         let shared = shared.clone();
+        let alerts = tx.clone();
         match spec {
             SourceSpec::Rtr(cache) => tasks.push(tokio::spawn(async move {
                 let mut client = RtrClient::new(RtrConfig::new(&cache));
+                let name = cache.clone();
                 client
                     .run(
                         move |e| {
@@ -929,7 +931,24 @@ async fn rpki_sources(
                                     Some(Arc::new(Payloads::new(&d.vrps(), &d.aspas()))),
                                     Some(u64::from(d.serial)),
                                 ),
-                                RtrEvent::Expired => (None, None),
+                                RtrEvent::Expired => {
+                                    // Rare: a full channel drops it (the log has it).
+                                    let _ = alerts.try_send(Input::Alerts(vec![
+                                        crate::act::alerts::Alert::new(
+                                            "rpki.expired",
+                                            crate::act::alerts::Severity::Warning,
+                                            format!("rpki.expired:{name}"),
+                                            serde_json::json!({
+                                                "summary": format!(
+                                                    "RTR cache {name}: its data is older than its \
+                                                     expire interval and no longer used"
+                                                ),
+                                                "source": name,
+                                            }),
+                                        ),
+                                    ]));
+                                    (None, None)
+                                }
                             };
                             slots.put(i, SourceNews { payloads, serial });
                         },
@@ -1079,8 +1098,21 @@ async fn rpki_sources(
             x
         };
         let single = (n == 1).then(|| serials[0]).flatten();
+        let mut disagreeing = Vec::new();
         for r in &m.reports {
             if fresh && r.has_data && (r.missing > 0 || r.extra > 0) {
+                disagreeing.push(crate::act::alerts::Alert::new(
+                    "rpki.source_disagrees",
+                    crate::act::alerts::Severity::Warning,
+                    format!("rpki.source_disagrees:{}", r.source),
+                    serde_json::json!({
+                        "summary": format!(
+                            "RPKI source {} disagrees with the merged set: lacks {}, adds {}",
+                            r.source, r.missing, r.extra
+                        ),
+                        "report": r,
+                    }),
+                ));
                 tracing::warn!(
                     "RPKI source {} disagrees with the merged set: lacks {} (e.g. {}), adds {} (e.g. {})",
                     r.source,
@@ -1090,6 +1122,9 @@ async fn rpki_sources(
                     r.extra_examples.join(", ")
                 );
             }
+        }
+        if !disagreeing.is_empty() {
+            let _ = tx.send(Input::Alerts(disagreeing)).await;
         }
         let verdict = freeze.check(m.vrps.len(), Instant::now());
         {
@@ -1661,6 +1696,7 @@ fn pipeline_loop(
     let dedupe = RefCell::new(crate::act::alerts::Dedupe::new(
         alerting.unwrap_or(Duration::from_secs(3600)),
     ));
+    let below_floor: RefCell<FxHashSet<String>> = RefCell::default();
     let raise = |mut alerts: Vec<crate::act::alerts::Alert>| {
         if alerting.is_none() {
             return;
@@ -1952,6 +1988,38 @@ fn pipeline_loop(
             },
         };
         let trust = judge.map(|j| j.trust_table(j.now())).unwrap_or_default();
+        // A peer whose trust falls below the floor (its votes stop counting) is an alert,
+        // once until it is above again.
+        if alerting.is_some() {
+            let mut low = below_floor.borrow_mut();
+            let mut fell = Vec::new();
+            let now_low: FxHashSet<String> = trust
+                .iter()
+                .filter(|t| t.below_floor)
+                .map(|t| format!("{}:{}:{}", t.peer.feed, t.peer.addr, t.peer.asn.0))
+                .collect();
+            for t in trust.iter().filter(|t| t.below_floor) {
+                let key = format!("{}:{}:{}", t.peer.feed, t.peer.addr, t.peer.asn.0);
+                if !low.contains(&key) {
+                    fell.push(crate::act::alerts::Alert::new(
+                        "peer.trust_low",
+                        crate::act::alerts::Severity::Warning,
+                        format!("peer.trust_low:{key}"),
+                        serde_json::json!({
+                            "summary": format!(
+                                "peer {} AS{} ({}) fell below the trust floor ({:.2}): its votes no \
+                                 longer count and its unique claims are held",
+                                t.peer.addr, t.peer.asn.0, t.peer.feed, t.score
+                            ),
+                            "peer": t,
+                        }),
+                    ));
+                }
+            }
+            *low = now_low;
+            drop(low);
+            raise(fell);
+        }
         metrics::gauge!("routewitness_routes_stored").set(status.routes_stored as f64);
         metrics::gauge!("routewitness_peers").set(status.peers as f64);
         metrics::counter!("routewitness_route_announcements_total").absolute(ann);

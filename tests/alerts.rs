@@ -209,3 +209,54 @@ fn alerts_are_signed_retried_disabled_on_410_and_survive_kill_9() {
     ids.dedup();
     assert_eq!(ids.len(), 2, "two alerts, each with its own id: {ids:?}");
 }
+
+/// An RPKI source that disagrees with the others (a quorum of three StayRTRs, one lying)
+/// is an alert, with its differences.
+#[test]
+fn a_lying_rpki_source_raises_an_alert() {
+    if !lab::StayRtr::require() {
+        return;
+    }
+    let (json, lie) = lab::lab_vrps_and_a_lie();
+    let caches = [
+        lab::StayRtr::start(&json, &[]),
+        lab::StayRtr::start(&json, &[]),
+        lab::StayRtr::start(&lie, &[]),
+    ];
+    let r = Receiver::start(Mode::Ok);
+    let dir = scratch("alerts-rpki");
+    std::fs::create_dir_all(dir.join("feeds")).unwrap();
+    std::fs::write(
+        dir.join("feeds/bmp.toml"),
+        "type = \"bmp\"\nlisten = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let rtr: Vec<String> = caches.iter().map(|c| format!("\"{}\"", c.addr)).collect();
+    let conf = dir.join("routewitness.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "feeds = [\"feeds/bmp.toml\"]\n[rpki]\nrtr = [{}]\n[api]\nlisten = \"127.0.0.1:0\"\n\
+             [state]\npath = \"\"\n[alerts]\n[[alerts.webhook]]\nname = \"noc\"\n\
+             url = \"http://{}/hook\"\ntypes = [\"rpki.source_disagrees\"]\nformat = \"json\"\n",
+            rtr.join(", "),
+            r.addr
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start_raw(&["--config", conf.to_str().unwrap()]);
+    let got = wait_for(Duration::from_secs(40), || r.got().into_iter().next())
+        .unwrap_or_else(|| panic!("no alert:\n{}", d.log()));
+    let a: Value = serde_json::from_slice(&got.body).unwrap();
+    assert_eq!(a["type"], "rpki.source_disagrees", "{a}");
+    assert_eq!(
+        a["data"]["report"]["source"],
+        format!("rtr:{}", caches[2].addr),
+        "{a}"
+    );
+    assert_eq!(a["data"]["report"]["extra"], 1, "{a}");
+    assert_eq!(a["data"]["report"]["missing"], 1, "{a}");
+    // Unsigned (no signing key configured), and said so.
+    assert!(!got.headers.contains_key("webhook-signature"));
+    assert!(d.log().contains("alerts go out unsigned"), "{}", d.log());
+}

@@ -967,12 +967,7 @@ fn three_rtr_caches_in_quorum_outvote_a_liar_and_a_sudden_loss_freezes() {
     if !lab::StayRtr::require() {
         return;
     }
-    let json = std::fs::read_to_string(fixture("fixtures/bmp/lab/vrps.json")).unwrap();
-    let lie = json.replace(
-        r#"{ "prefix": "198.51.100.0/24",   "maxLength": 24, "asn": "AS65002", "ta": "lab" },"#,
-        r#"{ "prefix": "198.18.0.0/24",   "maxLength": 24, "asn": "AS65002", "ta": "lab" },"#,
-    );
-    assert_ne!(lie, json);
+    let (json, lie) = lab::lab_vrps_and_a_lie();
     let a = lab::StayRtr::start(&json, &[]);
     let b = lab::StayRtr::start(&json, &[]);
     let liar = lab::StayRtr::start(&lie, &[]);

@@ -143,6 +143,18 @@ pub fn rib_and_gobgp_feeds(dir: &std::path::Path) -> String {
     )
 }
 
+/// The lab's VRP JSON, and a lie about it: one VRP (198.51.100.0/24 AS65002) swapped
+/// for a forged one (198.18.0.0/24 AS65002).
+pub fn lab_vrps_and_a_lie() -> (String, String) {
+    let json = std::fs::read_to_string(fixture("fixtures/bmp/lab/vrps.json")).unwrap();
+    let lie = json.replace(
+        r#"{ "prefix": "198.51.100.0/24",   "maxLength": 24, "asn": "AS65002", "ta": "lab" },"#,
+        r#"{ "prefix": "198.18.0.0/24",   "maxLength": 24, "asn": "AS65002", "ta": "lab" },"#,
+    );
+    assert_ne!(lie, json);
+    (json, lie)
+}
+
 /// `routewitness run` on loopback ports of its own.
 pub struct Daemon {
     child: Option<Child>,
