@@ -47,12 +47,8 @@ pub struct FrrStatus {
     pub reachable: bool,
     /// Claims in its route-map now.
     pub entries: usize,
-    pub verified: u64,
-    pub absent: u64,
-    pub unverified: u64,
-    pub failed: u64,
-    pub latency_p50_ms: Option<f64>,
-    pub latency_p99_ms: Option<f64>,
+    #[serde(flatten)]
+    pub results: super::verify::Verifications,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
 }
@@ -214,7 +210,6 @@ pub async fn act_frr(
     }
     let mut entries = Entries::default();
     let mut synced = false;
-    let mut latencies: std::collections::VecDeque<f64> = Default::default();
     loop {
         if !synced {
             match sync(&t, &feed, &mut entries).await {
@@ -263,37 +258,7 @@ pub async fn act_frr(
             let mut s = status.lock().unwrap_or_else(|e| e.into_inner());
             s.reachable = synced;
             s.entries = entries.by_claim.len();
-            for r in &records {
-                match r.result.as_str() {
-                    "verified" => {
-                        s.verified += 1;
-                        if let Some(l) = r.latency_ms {
-                            if latencies.len() == 1024 {
-                                latencies.pop_front();
-                            }
-                            latencies.push_back(l);
-                        }
-                    }
-                    "absent" => s.absent += 1,
-                    "unverified" => s.unverified += 1,
-                    "failed" => s.failed += 1,
-                    _ => {}
-                }
-                metrics::counter!("routewitness_act_verifications_total", "target" => target.clone(), "result" => r.result.clone()).increment(1);
-                if r.result == "unverified" || r.result == "failed" {
-                    tracing::error!(
-                        "{target}: {} of {:?} AS{:?} {}: {} (alert)",
-                        r.action,
-                        r.prefix,
-                        r.origin,
-                        r.result,
-                        r.detail
-                    );
-                }
-            }
-            let mut l: Vec<f64> = latencies.iter().copied().collect();
-            s.latency_p50_ms = super::verify::quantile(&mut l, 0.5);
-            s.latency_p99_ms = super::verify::quantile(&mut l, 0.99);
+            s.results.record(&target, &records);
             if !synced {
                 s.last_error = records.last().map(|r| r.detail.clone());
             }

@@ -60,6 +60,15 @@ pub struct BirdStatus {
     pub banner: String,
     /// Its RPKI protocols (those to routewitness among them), from `show protocols`.
     pub rpki: Vec<Protocol>,
+    #[serde(flatten)]
+    pub results: Verifications,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// What a router's verifications came to: counts per result, latencies.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Verifications {
     pub verified: u64,
     pub absent: u64,
     pub unverified: u64,
@@ -68,8 +77,47 @@ pub struct BirdStatus {
     /// Over the last 1,024 verified changes.
     pub latency_p50_ms: Option<f64>,
     pub latency_p99_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
+    #[serde(skip)]
+    latencies: VecDeque<f64>,
+}
+
+impl Verifications {
+    /// Counts `records` (of `target`), in the metrics too; an unverified or failed one is
+    /// logged as an error (the alert follows from the audit log's row).
+    pub fn record(&mut self, target: &str, records: &[ActionRecord]) {
+        for r in records {
+            match r.result.as_str() {
+                "verified" => {
+                    self.verified += 1;
+                    if let Some(l) = r.latency_ms {
+                        if self.latencies.len() == 1024 {
+                            self.latencies.pop_front();
+                        }
+                        self.latencies.push_back(l);
+                    }
+                }
+                "absent" => self.absent += 1,
+                "unverified" => self.unverified += 1,
+                "still-filtered" => self.still_filtered += 1,
+                "failed" => self.failed += 1,
+                _ => {}
+            }
+            metrics::counter!("routewitness_act_verifications_total", "target" => target.to_string(), "result" => r.result.clone()).increment(1);
+            if r.result == "unverified" || r.result == "failed" {
+                tracing::error!(
+                    "{target}: {} of {:?} AS{:?} {}: {} (alert)",
+                    r.action,
+                    r.prefix,
+                    r.origin,
+                    r.result,
+                    r.detail
+                );
+            }
+        }
+        let mut l: Vec<f64> = self.latencies.iter().copied().collect();
+        self.latency_p50_ms = quantile(&mut l, 0.5);
+        self.latency_p99_ms = quantile(&mut l, 0.99);
+    }
 }
 
 const CHECK_EVERY: Duration = Duration::from_secs(10);
@@ -102,7 +150,6 @@ pub async fn verify_bird(
         s.socket = t.socket.display().to_string();
     });
     let mut bird: Option<Bird> = None;
-    let mut latencies: VecDeque<f64> = VecDeque::new();
     let mut next_check = tokio::time::Instant::now();
     loop {
         if bird.is_none() {
@@ -131,38 +178,7 @@ pub async fn verify_bird(
                     }
                     (Err(broadcast::error::RecvError::Closed), _) => return,
                 };
-                set(&mut |s| {
-                    for r in &records {
-                        match r.result.as_str() {
-                            "verified" => s.verified += 1,
-                            "absent" => s.absent += 1,
-                            "unverified" => s.unverified += 1,
-                            "still-filtered" => s.still_filtered += 1,
-                            "failed" => s.failed += 1,
-                            _ => {}
-                        }
-                    }
-                });
-                for r in &records {
-                    if r.result == "verified" {
-                        if let Some(l) = r.latency_ms {
-                            if latencies.len() == 1024 {
-                                latencies.pop_front();
-                            }
-                            latencies.push_back(l);
-                        }
-                    }
-                    metrics::counter!("routewitness_act_verifications_total", "target" => target.clone(), "result" => r.result.clone()).increment(1);
-                    if r.result == "unverified" || r.result == "failed" {
-                        tracing::error!(
-                            "{target}: {} of {:?} AS{:?} {}: {} (alert)",
-                            r.action, r.prefix, r.origin, r.result, r.detail
-                        );
-                    }
-                }
-                let mut l: Vec<f64> = latencies.iter().copied().collect();
-                let (p50, p99) = (quantile(&mut l, 0.5), quantile(&mut l, 0.99));
-                set(&mut |s| { s.latency_p50_ms = p50; s.latency_p99_ms = p99; });
+                set(&mut |s| s.results.record(&target, &records));
                 if out.send(records).await.is_err() {
                     return;
                 }
