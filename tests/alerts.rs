@@ -56,7 +56,7 @@ fn verified(wheel: &Path, key: &str, g: &Got) -> bool {
 /// The daemon's configuration in `dir`: the RIB replayed (it establishes who originates
 /// what), GoBGP's Loc-RIB over BMP, the lab policy, state in `dir`, hijack alerts to
 /// `busy` and to `gone`, signed with a fresh key; returns (config, public key).
-fn conf(dir: &Path, busy: SocketAddr, gone: SocketAddr) -> (PathBuf, String) {
+fn conf(dir: &Path, busy: SocketAddr, gone: SocketAddr, slow: SocketAddr) -> (PathBuf, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_routewitness"))
         .arg("keygen")
         .output()
@@ -94,6 +94,12 @@ name = "old"
 url = "http://{gone}/hook"
 format = "slack"
 types = ["hijack.suspected"]
+[[alerts.webhook]]
+name = "slow"
+url = "http://{slow}/hook"
+types = ["hijack.suspected"]
+prefixes = ["1.51.7.0/24"]
+timeout = "2s"
 "#
         ),
     )
@@ -115,8 +121,9 @@ fn alerts_are_signed_retried_disabled_on_410_and_survive_kill_9() {
     };
     let busy = Receiver::start(Mode::Busy);
     let gone = Receiver::start(Mode::Gone);
+    let slow = Receiver::start(Mode::Hang);
     let dir = scratch("alerts");
-    let (conf, public) = conf(&dir, busy.addr, gone.addr);
+    let (conf, public) = conf(&dir, busy.addr, gone.addr, slow.addr);
     let mut d = Daemon::start_in(&dir, &["--config", conf.to_str().unwrap()]);
     wait_for(Duration::from_secs(30), || {
         d.log().contains("replayed 1 MRT files").then_some(())
@@ -174,6 +181,33 @@ fn alerts_are_signed_retried_disabled_on_410_and_survive_kill_9() {
     );
     let a = alerts_of(&d);
     assert_eq!(a["destinations"][1]["disabled"], true, "{a}");
+    // The slow receiver: the 2 s timeout is an error and a retry; then 429 with
+    // Retry-After, honoured; then delivered.
+    let a = wait_for(Duration::from_secs(20), || {
+        let a = alerts_of(&d);
+        a["destinations"][2]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.to_ascii_lowercase().contains("time"))
+            .then_some(a)
+    })
+    .expect("the timeout reported");
+    assert_eq!(a["destinations"][2]["delivered"], 0, "{a}");
+    slow.set(Mode::TooMany);
+    let n = slow.got().len();
+    wait_for(Duration::from_secs(20), || {
+        (slow.got().len() >= n + 2).then_some(())
+    })
+    .expect("asked again after the 429");
+    slow.set(Mode::Ok);
+    let s = slow.got();
+    assert!(
+        s[n + 1].at.duration_since(s[n].at) >= Duration::from_millis(900),
+        "Retry-After: 1 after 429 was not honoured"
+    );
+    wait_for(Duration::from_secs(20), || {
+        (alerts_of(&d)["destinations"][2]["delivered"] == 1).then_some(())
+    })
+    .expect("delivered to the slow receiver in the end");
 
     // kill -9 with an alert pending: the receiver drops every request meanwhile.
     busy.set(Mode::Drop);

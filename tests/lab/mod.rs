@@ -851,6 +851,10 @@ pub enum Mode {
     /// 503 with `Retry-After: 1`.
     Busy,
     Gone,
+    /// 429 with `Retry-After: 1`.
+    TooMany,
+    /// Answers 200 after 3 s (past a 2 s timeout).
+    Hang,
     /// Closes the connection without an answer.
     Drop,
 }
@@ -910,6 +914,11 @@ impl Receiver {
                     Mode::Ok => "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
                     Mode::Busy => "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
                     Mode::Gone => "HTTP/1.1 410 Gone\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    Mode::TooMany => "HTTP/1.1 429 Too Many Requests\r\nretry-after: 1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    Mode::Hang => {
+                        std::thread::sleep(Duration::from_secs(3));
+                        "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    }
                     Mode::Drop => "",
                 };
                 let _ = s.write_all(answer.as_bytes());
