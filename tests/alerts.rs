@@ -272,7 +272,7 @@ fn a_lying_rpki_source_raises_an_alert() {
         format!(
             "feeds = [\"feeds/bmp.toml\"]\n[rpki]\nrtr = [{}]\n[api]\nlisten = \"127.0.0.1:0\"\n\
              [state]\npath = \"\"\n[alerts]\n[[alerts.webhook]]\nname = \"noc\"\n\
-             url = \"http://{}/hook\"\ntypes = [\"rpki.source_disagrees\"]\nformat = \"json\"\n",
+             url = \"http://{}/hook\"\ntypes = [\"rpki.source_disagrees\", \"rpki.sudden_loss\"]\n",
             rtr.join(", "),
             r.addr
         ),
@@ -293,4 +293,84 @@ fn a_lying_rpki_source_raises_an_alert() {
     // Unsigned (no signing key configured), and said so.
     assert!(!got.headers.contains_key("webhook-signature"));
     assert!(d.log().contains("alerts go out unsigned"), "{}", d.log());
+    // Every cache loses 5 of its 6 VRPs at once (a trust anchor breaking): frozen, and
+    // an alert.
+    for c in &caches {
+        c.serve(
+            r#"{ "metadata": { "buildtime": "2026-11-25T13:15:41Z", "vrps": 1 },
+            "roas": [ { "prefix": "100.64.1.0/24", "maxLength": 24, "asn": 65001, "ta": "lab" } ] }"#,
+        );
+    }
+    let loss = wait_for(Duration::from_secs(30), || {
+        r.got().into_iter().find_map(|g| {
+            let a: Value = serde_json::from_slice(&g.body).ok()?;
+            (a["type"] == "rpki.sudden_loss").then_some(a)
+        })
+    })
+    .unwrap_or_else(|| panic!("no sudden-loss alert:\n{}", d.log()));
+    // (The caches change one after another: the first set merged without one of them
+    // already loses more than 10%.)
+    assert_eq!(loss["data"]["had"], 6, "{loss}");
+    assert!(loss["data"]["lost"].as_u64().unwrap() >= 1, "{loss}");
+    assert!(loss["data"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("kept for up to 1h"));
+}
+
+/// A router action that cannot be verified (BIRD's control socket is not there) and a
+/// BMP session that ends are alerts too.
+#[test]
+fn a_failed_action_and_a_lost_bmp_session_raise_alerts() {
+    let Some(gobgp) = GoBgp::require() else {
+        return;
+    };
+    let r = Receiver::start(Mode::Ok);
+    let dir = scratch("alerts-act");
+    let head = lab::rib_and_gobgp_feeds(&dir);
+    let conf = dir.join("routewitness.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "{head}[rpki]\nvrps = \"vrps.json\"\n[api]\nlisten = \"127.0.0.1:0\"\n[state]\n\
+             path = \"\"\n[act]\nquarantine_listen = \"127.0.0.1:0\"\n\
+             quarantine_routers = [\"127.0.0.1\"]\n[[act.bird]]\nname = \"edge\"\n\
+             socket = \"{}\"\n[alerts]\n[[alerts.webhook]]\nname = \"noc\"\n\
+             url = \"http://{}/hook\"\ntypes = [\"action.failed\", \"bmp.session_lost\"]\n",
+            dir.join("no-such-bird.ctl").display(),
+            r.addr
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start_raw(&["--config", conf.to_str().unwrap()]);
+    wait_for(Duration::from_secs(30), || {
+        d.log().contains("replayed 1 MRT files").then_some(())
+    })
+    .expect("the RIB replayed");
+    let g = gobgp.start(d.bmp);
+    g.add("1.51.7.0/24", &[65010, 666]);
+    let of = |kind: &str| {
+        wait_for(Duration::from_secs(30), || {
+            r.got().into_iter().find_map(|g| {
+                let a: Value = serde_json::from_slice(&g.body).ok()?;
+                (a["type"] == kind).then_some(a)
+            })
+        })
+        .unwrap_or_else(|| panic!("no {kind} alert:\n{}", d.log()))
+    };
+    let failed = of("action.failed");
+    assert_eq!(failed["data"]["action"]["target"], "bird:edge", "{failed}");
+    assert_eq!(
+        failed["data"]["action"]["prefix"], "1.51.7.0/24",
+        "{failed}"
+    );
+    drop(g);
+    let lost = of("bmp.session_lost");
+    assert!(
+        lost["data"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("BMP session from 127.0.0.1"),
+        "{lost}"
+    );
 }
