@@ -605,7 +605,6 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
     } else {
         let (wake, wake_rx) = std::sync::mpsc::channel();
         let disabled = Arc::new(Mutex::new(vec![false; dests.len()]));
-        // The state thread's connection first: an in-memory outbox lives while one is open.
         let sink = AlertSink {
             place: outbox_place.clone(),
             dests: dests.clone(),
@@ -632,7 +631,6 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
                 .join(", "),
             match &outbox_place {
                 crate::act::outbox::Place::File(p) => p.display().to_string(),
-                crate::act::outbox::Place::Memory(_) => "memory (--no-state)".into(),
             }
         );
         let dests = dests.clone();

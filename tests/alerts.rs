@@ -374,3 +374,126 @@ fn a_failed_action_and_a_lost_bmp_session_raise_alerts() {
         "{lost}"
     );
 }
+
+/// An RTR cache that stops answering: once its data is older than its expire interval
+/// (2 s here), the data is no longer used, and that is an alert.
+#[test]
+fn expired_rtr_data_raises_an_alert() {
+    if !lab::StayRtr::require() {
+        return;
+    }
+    let (json, _) = lab::lab_vrps_and_a_lie();
+    let cache = lab::StayRtr::start(
+        &json,
+        &["-rtr.expire", "2", "-rtr.retry", "1", "-rtr.refresh", "1"],
+    );
+    let r = Receiver::start(Mode::Ok);
+    let dir = scratch("alerts-expired");
+    std::fs::create_dir_all(dir.join("feeds")).unwrap();
+    std::fs::write(
+        dir.join("feeds/bmp.toml"),
+        "type = \"bmp\"\nlisten = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let conf = dir.join("routewitness.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "feeds = [\"feeds/bmp.toml\"]\n[rpki]\nrtr = [\"{}\"]\n[api]\nlisten = \"127.0.0.1:0\"\n\
+             [state]\npath = \"\"\n[alerts]\n[[alerts.webhook]]\nname = \"noc\"\n\
+             url = \"http://{}/hook\"\ntypes = [\"rpki.expired\"]\n",
+            cache.addr, r.addr
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start_raw(&["--config", conf.to_str().unwrap()]);
+    wait_for(Duration::from_secs(30), || {
+        d.log()
+            .contains("6 VRPs, 2 ASPAs from RTR cache")
+            .then_some(())
+    })
+    .unwrap_or_else(|| panic!("no RTR data:\n{}", d.log()));
+    assert!(r.got().is_empty(), "no alert while the cache answers");
+    drop(cache);
+    let got = wait_for(Duration::from_secs(30), || r.got().into_iter().next())
+        .unwrap_or_else(|| panic!("no alert:\n{}", d.log()));
+    let a: Value = serde_json::from_slice(&got.body).unwrap();
+    assert_eq!(a["type"], "rpki.expired", "{a}");
+    assert!(
+        a["data"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("no longer used"),
+        "{a}"
+    );
+}
+
+/// A peer whose trust falls below the floor is an alert: the lab's GoBGP update dump
+/// (its BIRD and ExaBGP peers each announce an RPKI-invalid route) under a policy whose
+/// prior weighs one event and that does not warm up (a warming judge takes no trust).
+#[test]
+fn a_peer_falling_below_the_trust_floor_raises_an_alert() {
+    let r = Receiver::start(Mode::Ok);
+    let dir = scratch("alerts-trust");
+    std::fs::create_dir_all(dir.join("feeds")).unwrap();
+    std::fs::write(
+        dir.join("feeds/bmp.toml"),
+        "type = \"bmp\"\nlisten = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("feeds/lab.toml"),
+        format!(
+            "type = \"mrt\"\nfiles = [\"{}\"]\n",
+            fixture("fixtures/lab/gobgp-3.10_bgp4mp-updates.mrt").display()
+        ),
+    )
+    .unwrap();
+    std::fs::copy(fixture("fixtures/bmp/lab/vrps.json"), dir.join("vrps.json")).unwrap();
+    std::fs::write(
+        dir.join("policy.toml"),
+        "name = \"lab-quick-trust\"\nwarmup = \"0s\"\n[anomalies]\nbogon = \"propagate\"\n\
+         reserved_asn = \"propagate\"\n[trust]\nprior_weight = 1.0\n",
+    )
+    .unwrap();
+    let conf = dir.join("routewitness.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "feeds = [\"feeds/bmp.toml\", \"feeds/lab.toml\"]\npolicy = \"policy.toml\"\n\
+             [rpki]\nvrps = \"vrps.json\"\n[api]\nlisten = \"127.0.0.1:0\"\n[state]\npath = \"\"\n\
+             [alerts]\n[[alerts.webhook]]\nname = \"noc\"\nurl = \"http://{}/hook\"\n\
+             types = [\"peer.trust_low\"]\n",
+            r.addr
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start_raw(&["--config", conf.to_str().unwrap()]);
+    let got =
+        wait_for(Duration::from_secs(15), || r.got().into_iter().next()).unwrap_or_else(|| {
+            panic!(
+                "no alert: {}",
+                http_get(d.api, "/v1/peers").unwrap_or_default()
+            )
+        });
+    let a: Value = serde_json::from_slice(&got.body).unwrap();
+    assert_eq!(a["type"], "peer.trust_low", "{a}");
+    assert_eq!(a["data"]["peer"]["below_floor"], true, "{a}");
+    assert!(
+        a["data"]["peer"]["counts"]["rpki_invalid"]
+            .as_u64()
+            .unwrap()
+            >= 1,
+        "{a}"
+    );
+    // Once per peer while it stays below.
+    std::thread::sleep(Duration::from_millis(600));
+    let peers: Value = serde_json::from_str(&http_get(d.api, "/v1/peers").unwrap()).unwrap();
+    let low = peers
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["below_floor"] == true)
+        .count();
+    assert_eq!(r.got().len(), low, "{peers}");
+}

@@ -10,7 +10,8 @@
 //!   1 h, each ×0.5-1.5 at random, until `max_attempts`, then the row is dead (counted).
 //! - Each attempt is signed anew (its own `webhook-timestamp`); the body and id stay.
 //! - The rows live in the state file (table `outbox`), so alerts pending at a kill -9 are
-//!   delivered after the restart; without a state file, in an in-memory database.
+//!   delivered after the restart; without a state file, in a file of this run in the
+//!   temporary directory (see [`Place`]).
 //!
 //! One delivery thread serves every destination in order of due time, one request at a
 //! time (each bounded by its `timeout`): a destination that hangs slows the others by at
@@ -19,7 +20,7 @@
 use super::alerts::{body, Alert, Severity};
 use super::webhook::{sign, Key};
 use ipnet::IpNet;
-use rusqlite::{params, Connection, OpenFlags};
+use rusqlite::{params, Connection};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -51,12 +52,13 @@ impl Destination {
     }
 }
 
-/// Where the outbox lives.
+/// Where the outbox lives: the state file, or without one a file of this run in the
+/// temporary directory (a shared-cache in-memory database was tried first: its
+/// table locks are not waited out by SQLite's busy timeout, and an insert racing the
+/// delivery thread's read failed now and then; WAL on a file waits).
 #[derive(Clone, Debug)]
 pub enum Place {
     File(PathBuf),
-    /// A private in-memory database shared by this process's connections.
-    Memory(String),
 }
 
 /// One destination's delivery state, for the status.
@@ -94,15 +96,8 @@ pub struct Outbox {
 
 impl Outbox {
     pub fn open(place: &Place) -> rusqlite::Result<Outbox> {
-        let conn = match place {
-            Place::File(p) => Connection::open(p)?,
-            Place::Memory(name) => Connection::open_with_flags(
-                format!("file:{name}?mode=memory&cache=shared"),
-                OpenFlags::SQLITE_OPEN_READ_WRITE
-                    | OpenFlags::SQLITE_OPEN_CREATE
-                    | OpenFlags::SQLITE_OPEN_URI,
-            )?,
-        };
+        let Place::File(p) = place;
+        let conn = Connection::open(p)?;
         let _ = conn.busy_timeout(Duration::from_secs(5));
         let _ = conn.execute_batch("PRAGMA journal_mode=WAL;");
         conn.execute_batch(SCHEMA)?;
@@ -434,11 +429,18 @@ fn update(
     }
 }
 
-/// The place for a state file (the outbox shares it), or a private in-memory one.
+/// The place for a state file (the outbox shares it), or a fresh file of this run.
 pub fn place_for(state: Option<&Path>) -> Place {
     match state {
         Some(p) => Place::File(p.to_path_buf()),
-        None => Place::Memory(format!("rw-outbox-{}", std::process::id())),
+        None => {
+            let p = std::env::temp_dir()
+                .join(format!("routewitness-outbox-{}.sqlite", std::process::id()));
+            for ext in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{ext}", p.display()));
+            }
+            Place::File(p)
+        }
     }
 }
 
