@@ -9,6 +9,8 @@
 //!   (other status, refused connection, timeout): retried after 1 s, 2 s, 4 s, ... at most
 //!   1 h, each ×0.5-1.5 at random, until `max_attempts`, then the row is dead (counted).
 //! - Each attempt is signed anew (its own `webhook-timestamp`); the body and id stay.
+//! - Rows no longer pending are kept 7 days (the counts and `/v1/alerts` read them), then
+//!   deleted.
 //! - The rows live in the state file (table `outbox`), so alerts pending at a kill -9 are
 //!   delivered after the restart; without a state file, in a file of this run in the
 //!   temporary directory (see [`Place`]).
@@ -83,7 +85,12 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS outbox (
     kind TEXT NOT NULL, body TEXT NOT NULL, created INTEGER NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL, state TEXT NOT NULL,
     last_error TEXT, delivered_at INTEGER);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_at);";
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_at);
+CREATE INDEX IF NOT EXISTS outbox_dest ON outbox (dest, state);";
+
+/// Rows no longer pending are kept this long (for `/v1/alerts` and the counts), then
+/// deleted, so the outbox does not grow without bound.
+const KEEP_DONE_MS: i64 = 7 * 24 * 3600 * 1000;
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -156,7 +163,15 @@ impl Outbox {
         rows.collect()
     }
 
-    /// Rows per state for one destination.
+    /// Deletes the rows done (delivered, dead, disabled) more than 7 days before `now`.
+    pub fn prune(&self, now: i64) -> rusqlite::Result<usize> {
+        self.conn.execute(
+            "DELETE FROM outbox WHERE state != 'pending' AND created < ?1",
+            [now - KEEP_DONE_MS],
+        )
+    }
+
+    /// Rows per state for one destination (over the rows kept).
     fn counts(&self, dest: &str) -> rusqlite::Result<(u64, u64, u64)> {
         let mut q = self
             .conn
@@ -259,7 +274,14 @@ pub fn deliver(
         })
         .collect();
     let index = |name: &str| dests.iter().position(|d| d.name == name);
+    let mut pruned = Instant::now() - Duration::from_secs(3600);
     loop {
+        if pruned.elapsed() >= Duration::from_secs(60) {
+            pruned = Instant::now();
+            if let Err(e) = ob.prune(now_ms()) {
+                tracing::error!("webhook outbox: pruning: {e}");
+            }
+        }
         let due: Vec<(i64, String, String, String, u32, i64)> = match ob
             .conn
             .prepare_cached(
@@ -447,6 +469,51 @@ pub fn place_for(state: Option<&Path>) -> Place {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_done_are_pruned_after_a_week_pending_ones_never() {
+        let path =
+            std::env::temp_dir().join(format!("rw-outbox-test-{}.sqlite", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let mut ob = Outbox::open(&Place::File(path.clone())).unwrap();
+        let d = Destination {
+            name: "n".into(),
+            url: "http://x".into(),
+            format: "json".into(),
+            types: Vec::new(),
+            min_severity: Severity::Info,
+            prefixes: Vec::new(),
+            timeout: Duration::from_secs(1),
+            max_attempts: 3,
+        };
+        let alerts: Vec<Alert> = (0..3)
+            .map(|i| {
+                let mut a = Alert::new(
+                    "route.leak",
+                    Severity::Warning,
+                    format!("k{i}"),
+                    serde_json::json!({}),
+                );
+                a.id = format!("msg_{i}");
+                a
+            })
+            .collect();
+        assert_eq!(
+            ob.add(&alerts, std::slice::from_ref(&d), &[false]).unwrap(),
+            3
+        );
+        ob.conn
+            .execute(
+                "UPDATE outbox SET state = 'delivered' WHERE id != 'msg_2'",
+                [],
+            )
+            .unwrap();
+        assert_eq!(ob.prune(now_ms()).unwrap(), 0, "a week has not passed");
+        let later = now_ms() + KEEP_DONE_MS + 1000;
+        assert_eq!(ob.prune(later).unwrap(), 2);
+        assert_eq!(ob.counts("n").unwrap(), (1, 0, 0), "the pending one stays");
+        let _ = std::fs::remove_file(&path);
+    }
 
     #[test]
     fn backoff_doubles_to_an_hour_with_jitter() {
