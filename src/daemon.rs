@@ -1695,13 +1695,8 @@ fn pipeline_loop(
         alerting.unwrap_or(Duration::from_secs(3600)),
     ));
     let below_floor: RefCell<FxHashSet<String>> = RefCell::default();
-    let raise = |mut alerts: Vec<crate::act::alerts::Alert>| {
-        if alerting.is_none() {
-            return;
-        }
-        let now = Instant::now();
-        let mut d = dedupe.borrow_mut();
-        alerts.retain_mut(|a| d.admit(a, now));
+    // Alerts admitted by the dedupe: numbered and handed to the state thread.
+    let send_alerts = |mut alerts: Vec<crate::act::alerts::Alert>| {
         for a in alerts.iter_mut() {
             a.id = alert_id();
         }
@@ -1709,6 +1704,16 @@ fn pipeline_loop(
             metrics::counter!("routewitness_alerts_total").increment(alerts.len() as u64);
             let _ = to_state.send(StateMsg::Alerts(alerts));
         }
+    };
+    let raise = |mut alerts: Vec<crate::act::alerts::Alert>| {
+        if alerting.is_none() {
+            return;
+        }
+        let now = Instant::now();
+        let mut d = dedupe.borrow_mut();
+        alerts.retain_mut(|a| d.admit(a, now));
+        drop(d);
+        send_alerts(alerts);
     };
     let index = VrpIndex::new(&vrps);
     // What the quarantine feed serves (see crate::act::quarantine), from every decision
@@ -1762,11 +1767,22 @@ fn pipeline_loop(
     let send_decisions = || {
         let ds = std::mem::take(&mut *pending.borrow_mut());
         if alerting.is_some() {
-            raise(
-                ds.iter()
-                    .filter_map(crate::act::alerts::Alert::of_decision)
-                    .collect(),
-            );
+            // The dedupe first: a payload is built only for the alerts that go out.
+            use crate::act::alerts::Alert;
+            let now = Instant::now();
+            let mut dd = dedupe.borrow_mut();
+            let out: Vec<Alert> = ds
+                .iter()
+                .filter_map(|d| {
+                    let c = Alert::classify(d)?;
+                    let updates = dd.admit_key(&c.2, now)?;
+                    let mut a = Alert::of_decision(d, c);
+                    a.set_updates(updates);
+                    Some(a)
+                })
+                .collect();
+            drop(dd);
+            send_alerts(out);
         }
         if act_feeds.quarantine.is_some() && !ds.is_empty() {
             let mut q = quarantine.borrow_mut();

@@ -69,16 +69,17 @@ impl Alert {
         }
     }
 
-    /// The alert a decision raises, if any: holds and their ends.
-    pub fn of_decision(d: &Decision) -> Option<Alert> {
+    /// The alert a decision raises, if any (holds and their ends): its type, severity
+    /// and dedupe key, without building its payload (cheap: most are deduplicated).
+    pub fn classify(d: &Decision) -> Option<(&'static str, Severity, String)> {
         let (was, is) = (d.previous.is_held(), d.outcome.is_held());
-        let rules: Vec<&str> = d.reasons.iter().map(|r| r.rule.as_ref()).collect();
+        let has = |p: &str| d.reasons.iter().any(|r| r.rule.starts_with(p));
         let (kind, severity) = if is && !was {
-            if rules.iter().any(|r| r.starts_with("conflicts.")) {
+            if has("conflicts.") {
                 ("hijack.suspected", Severity::Critical)
-            } else if rules.iter().any(|r| r.starts_with("aspa")) {
+            } else if has("aspa") {
                 ("route.leak", Severity::Warning)
-            } else if rules.iter().any(|r| r.starts_with("rpki.")) {
+            } else if has("rpki.") {
                 ("rpki.invalid", Severity::Warning)
             } else {
                 ("quarantine.entered", Severity::Info)
@@ -95,18 +96,31 @@ impl Alert {
         let origin = d
             .origin
             .map_or_else(|| "AS_SET".to_string(), |o| o.0.to_string());
+        Some((kind, severity, format!("{kind}:{}:{origin}", d.prefix)))
+    }
+
+    /// Says how many times the same happened since the last alert of its key (when
+    /// any did).
+    pub fn set_updates(&mut self, updates: u64) {
+        if updates > 0 {
+            if let Some(m) = self.data.as_object_mut() {
+                m.insert("updates".into(), updates.into());
+            }
+        }
+    }
+
+    /// The alert of a decision that [`Self::classify`] gave `kind`, `severity`, `key`.
+    pub fn of_decision(
+        d: &Decision,
+        (kind, severity, key): (&'static str, Severity, String),
+    ) -> Alert {
         let mut data = serde_json::to_value(d).unwrap_or_default();
         if let Some(m) = data.as_object_mut() {
             m.insert("summary".into(), d.explanation().into());
         }
-        let mut a = Alert::new(
-            kind,
-            severity,
-            format!("{kind}:{}:{origin}", d.prefix),
-            data,
-        );
+        let mut a = Alert::new(kind, severity, key, data);
         a.prefix = Some(d.prefix);
-        Some(a)
+        a
     }
 }
 
@@ -130,28 +144,37 @@ impl Dedupe {
 
     /// Whether `a` goes out now (its `updates` set); `now` is passed in.
     pub fn admit(&mut self, a: &mut Alert, now: Instant) -> bool {
+        match self.admit_key(&a.key, now) {
+            Some(updates) => {
+                a.set_updates(updates);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether an alert of `key` goes out now: `Some(times suppressed since the last)`.
+    pub fn admit_key(&mut self, key: &str, now: Instant) -> Option<u64> {
         if self.seen.len() > 100_000 {
             let repeat = self.repeat;
             self.seen
                 .retain(|_, (t, _)| now.duration_since(*t) < repeat);
         }
-        match self.seen.get_mut(&a.key) {
+        match self.seen.get_mut(key) {
             Some((t, n)) if now.duration_since(*t) < self.repeat => {
                 *n += 1;
                 self.suppressed += 1;
-                false
+                None
             }
             Some((t, n)) => {
-                if let Some(m) = a.data.as_object_mut() {
-                    m.insert("updates".into(), (*n).into());
-                }
+                let updates = *n;
                 *t = now;
                 *n = 0;
-                true
+                Some(updates)
             }
             None => {
-                self.seen.insert(a.key.clone(), (now, 0));
-                true
+                self.seen.insert(key.to_string(), (now, 0));
+                Some(0)
             }
         }
     }
