@@ -51,6 +51,7 @@
 //!        (broadcast)          [filtered] where net = P && bgp_path.last = O) ─► audit log (state: actions)
 //!                         ─► act::frr (a task per FRR: route-map RW-QUARANTINE through vtysh,
 //!                             clear soft in, show bgp json) ─────────────────► audit log
+//!  API: GET /v1/actions (audit log), GET /v1/alerts (outbox), POST /v1/act/resume (after a cap)
 //!
 //!  VRP export ─► rpki::vrps::load ─► rpki::VrpIndex + rpki::AspaSet (immutable; replaced
 //!                                    whole, never edited, held as rpki::RpkiRef)
