@@ -435,21 +435,11 @@ fn expired_rtr_data_raises_an_alert() {
 fn a_peer_falling_below_the_trust_floor_raises_an_alert() {
     let r = Receiver::start(Mode::Ok);
     let dir = scratch("alerts-trust");
-    std::fs::create_dir_all(dir.join("feeds")).unwrap();
-    std::fs::write(
-        dir.join("feeds/bmp.toml"),
-        "type = \"bmp\"\nlisten = \"127.0.0.1:0\"\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("feeds/lab.toml"),
-        format!(
-            "type = \"mrt\"\nfiles = [\"{}\"]\n",
-            fixture("fixtures/lab/gobgp-3.10_bgp4mp-updates.mrt").display()
-        ),
-    )
-    .unwrap();
-    std::fs::copy(fixture("fixtures/bmp/lab/vrps.json"), dir.join("vrps.json")).unwrap();
+    lab::lab_feeds(
+        &dir,
+        "pre-policy",
+        "fixtures/lab/gobgp-3.10_bgp4mp-updates.mrt",
+    );
     std::fs::write(
         dir.join("policy.toml"),
         "name = \"lab-quick-trust\"\nwarmup = \"0s\"\n[anomalies]\nbogon = \"propagate\"\n\
@@ -460,7 +450,7 @@ fn a_peer_falling_below_the_trust_floor_raises_an_alert() {
     std::fs::write(
         &conf,
         format!(
-            "feeds = [\"feeds/bmp.toml\", \"feeds/lab.toml\"]\npolicy = \"policy.toml\"\n\
+            "feeds = [\"feeds/bmp.toml\", \"feeds/rib.toml\"]\npolicy = \"policy.toml\"\n\
              [rpki]\nvrps = \"vrps.json\"\n[api]\nlisten = \"127.0.0.1:0\"\n[state]\npath = \"\"\n\
              [alerts]\n[[alerts.webhook]]\nname = \"noc\"\nurl = \"http://{}/hook\"\n\
              types = [\"peer.trust_low\"]\n",

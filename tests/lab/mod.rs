@@ -122,25 +122,32 @@ pub fn fixture(rel: &str) -> PathBuf {
 /// slice, replayed first: it establishes who originates what) and the lab's `vrps.json`;
 /// returns the configuration's first lines (those feeds, the lab policy).
 pub fn rib_and_gobgp_feeds(dir: &std::path::Path) -> String {
-    std::fs::create_dir_all(dir.join("feeds")).unwrap();
-    std::fs::write(
-        dir.join("feeds/bmp.toml"),
-        "type = \"bmp\"\nlisten = \"127.0.0.1:0\"\nview = \"loc-rib\"\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("feeds/rib.toml"),
-        format!(
-            "type = \"mrt\"\nfiles = [\"{}\"]\n",
-            fixture("fixtures/mrt/routeviews2_rib.20140523.0600_slice.mrt.gz").display()
-        ),
-    )
-    .unwrap();
-    std::fs::copy(fixture("fixtures/bmp/lab/vrps.json"), dir.join("vrps.json")).unwrap();
+    lab_feeds(
+        dir,
+        "loc-rib",
+        "fixtures/mrt/routeviews2_rib.20140523.0600_slice.mrt.gz",
+    );
     format!(
         "feeds = [\"feeds/bmp.toml\", \"feeds/rib.toml\"]\npolicy = \"{}\"\n",
         fixture("tests/lab/policy.toml").display()
     )
+}
+
+/// In `dir`: `feeds/bmp.toml` (a BMP listener on a free port judging `view`),
+/// `feeds/rib.toml` (the MRT fixture `mrt`, replayed first) and the lab's `vrps.json`.
+pub fn lab_feeds(dir: &std::path::Path, view: &str, mrt: &str) {
+    std::fs::create_dir_all(dir.join("feeds")).unwrap();
+    std::fs::write(
+        dir.join("feeds/bmp.toml"),
+        format!("type = \"bmp\"\nlisten = \"127.0.0.1:0\"\nview = \"{view}\"\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("feeds/rib.toml"),
+        format!("type = \"mrt\"\nfiles = [\"{}\"]\n", fixture(mrt).display()),
+    )
+    .unwrap();
+    std::fs::copy(fixture("fixtures/bmp/lab/vrps.json"), dir.join("vrps.json")).unwrap();
 }
 
 /// The lab's VRP JSON, and a lie about it: one VRP (198.51.100.0/24 AS65002) swapped
