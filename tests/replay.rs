@@ -298,3 +298,26 @@ fn the_report_says_how_much_cpu_each_thread_used() {
         "{receiver} vs {elapsed}"
     );
 }
+
+/// A replay that writes no decisions only counts them (the judge does not build them):
+/// the report is the same as when every decision is built and written, and it counts
+/// exactly the decisions written.
+#[test]
+fn counting_decisions_reports_the_same_as_building_them() {
+    let log = std::env::temp_dir().join(format!("rw-counted-{}.jsonl", std::process::id()));
+    let report = |extra: &[&str]| {
+        let mut args = vec!["replay", "--format", "json", "--no-progress", "--top", "50"];
+        args.extend_from_slice(extra);
+        let out = routewitness(&args);
+        assert_eq!(out.status.code(), Some(0));
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        r["judges"].clone()
+    };
+    let counted = report(&[]);
+    let built = report(&["--decisions", log.to_str().unwrap()]);
+    assert_eq!(counted, built);
+    let lines = std::fs::read_to_string(&log).unwrap().lines().count() as u64;
+    assert!(lines > 1000, "{lines}");
+    assert_eq!(n(&counted[0]["stats"]["decisions"]), lines);
+    let _ = std::fs::remove_file(&log);
+}

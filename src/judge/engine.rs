@@ -442,6 +442,9 @@ pub struct Judge<'a> {
     now: EventTime,
     started: Option<EventTime>,
     seq: u64,
+    /// Build the decisions (`false`: only count them, for a replay whose report needs no
+    /// more; see [`Judge::keep_decisions`]).
+    keep: bool,
     out: Vec<Decision>,
     conflicts: Vec<ConflictRecord>,
     stats: JudgeStats,
@@ -521,6 +524,7 @@ impl<'a> Judge<'a> {
             now: EventTime(i64::MIN),
             started: None,
             seq: 0,
+            keep: true,
             out: Vec::new(),
             conflicts: Vec::new(),
             stats: JudgeStats::default(),
@@ -627,6 +631,17 @@ impl<'a> Judge<'a> {
     /// counts in [`Self::stats`]): cheaper than draining them one by one.
     pub fn discard_decisions(&mut self) {
         self.out.clear();
+    }
+
+    /// `false`: decisions are counted in [`Self::stats`] (and numbered) but not built, for
+    /// a caller that would discard them all; nothing else changes. Measured on the 4.6 M
+    /// event update bench (1.5 M decisions): 0.1 s less CPU on the judging thread, most of
+    /// it each held route's reasons.
+    pub fn keep_decisions(&mut self, keep: bool) {
+        self.keep = keep;
+        if !keep {
+            self.out.clear();
+        }
     }
 
     /// An operator holds or releases the claim (prefix, origin): its routes are
@@ -1338,15 +1353,34 @@ impl<'a> Judge<'a> {
     fn count(&self, c: u32, t: EventTime, detail: bool) -> (f64, bool, Vec<WitnessRef>) {
         let cl = &self.claims[c as usize];
         let floor = self.policy.trust.floor;
-        if !detail && cl.witnesses.len() == 1 {
+        if cl.witnesses.len() == 1 {
             // The common case of a claim one peer makes, without the allocations below
             // (measured: ~0.1 s less CPU on the judging thread over the 4.6 M event update
-            // bench, where every claim has one witness).
+            // bench, where every claim has one witness; with the detail, for the reasons of
+            // each held route, another 0.1 s).
             let w = cl.witnesses[0];
-            let trusted = self.trust_of(w.peer, t) >= floor;
-            let asn = self.peers.get(w.peer as usize).map_or(0, |p| p.peer.asn.0);
-            let votes = trusted && cl.origin != Some(Asn(asn));
-            return (if votes { 1.0 } else { 0.0 }, trusted, Vec::new());
+            let score = self.trust_of(w.peer, t);
+            let trusted = score >= floor;
+            let p = self.peers.get(w.peer as usize);
+            let asn = p.map_or(Asn::ZERO, |p| p.peer.asn);
+            let weight = if trusted && cl.origin != Some(asn) {
+                1.0
+            } else {
+                0.0
+            };
+            let refs = if detail {
+                vec![WitnessRef {
+                    peer: p.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.peer.addr),
+                    peer_asn: asn,
+                    trust: (score * 1000.0).round() / 1000.0,
+                    neighbour: Asn(w.neighbour),
+                    since: w.since,
+                    weight,
+                }]
+            } else {
+                Vec::new()
+            };
+            return (weight, trusted, refs);
         }
         let beta = self.policy.confirm.same_neighbour_weight;
         // (peer AS, neighbour, witness index) of trusted witnesses other than the origin.
@@ -1670,7 +1704,7 @@ impl<'a> Judge<'a> {
             (Some(h), Outcome::Propagate) => h.since,
             _ => t,
         };
-        let reasons = if new.is_held() {
+        let reasons = if new.is_held() && self.keep {
             self.reasons(c, wi, t, path)
         } else {
             Reasons::new()
@@ -1720,10 +1754,13 @@ impl<'a> Judge<'a> {
         since: EventTime,
         reasons: Reasons,
     ) {
-        let cl = &self.claims[c as usize];
-        let p = &self.peers[w.peer as usize].peer;
         self.seq += 1;
         self.stats.decisions += 1;
+        if !self.keep {
+            return;
+        }
+        let cl = &self.claims[c as usize];
+        let p = &self.peers[w.peer as usize].peer;
         let d = Decision {
             seq: self.seq,
             time: t,
