@@ -404,6 +404,10 @@ pub struct InspectArgs {
     /// rpki-client's cache): issuers are found there and the chain checked.
     #[arg(long, value_name = "DIR")]
     pub repo: Option<PathBuf>,
+    /// A TAL (RFC 8630): chains must end at its trust anchor (its key); repeat for
+    /// several. Without one, any self-signed certificate ends a chain.
+    #[arg(long, value_name = "FILE", requires = "repo")]
+    pub tal: Vec<PathBuf>,
     /// One JSON object per file instead of text.
     #[arg(long)]
     pub json: bool,
@@ -413,6 +417,8 @@ pub struct InspectArgs {
 /// validated at least as of its issuance), 2 otherwise.
 pub fn rpki(args: RpkiArgs) -> Result<Outcome, CliError> {
     let RpkiCmd::Inspect(a) = args.cmd;
+    let tals = crate::rpki::signed::read_tals(&a.tal)
+        .map_err(|e| CliError::Usage(format!("--tal {e}")))?;
     let mut files = Vec::new();
     for f in &a.files {
         collect_files(f, &mut files);
@@ -421,7 +427,7 @@ pub fn rpki(args: RpkiArgs) -> Result<Outcome, CliError> {
     let mut bad = 0usize;
     let mut out = std::io::stdout().lock();
     for f in &files {
-        let i = crate::rpki::signed::inspect(f, a.repo.as_deref());
+        let i = crate::rpki::signed::inspect(f, a.repo.as_deref(), &tals);
         let fine = i.decoded && (a.repo.is_none() || i.kind == "crl" || i.signature != "invalid");
         bad += usize::from(!fine);
         let line = if a.json {
@@ -620,6 +626,17 @@ pub struct RunArgs {
     /// of them carry it. Every change is judged at once.
     #[arg(long, value_name = "HOST:PORT")]
     pub rtr: Vec<String>,
+    /// A local copy of an RPKI repository (laid out by rsync URI, as rpki-client's cache
+    /// is) whose ROAs and ASPAs are a source: each object's CMS signature, EE certificate,
+    /// resources, CRL and chain up to a trust anchor are validated with the `rpki` crate,
+    /// now; the copy is read again when a file in it changes. Repeat for several. Fetching
+    /// (rsync, RRDP) is left to a relying party.
+    #[arg(long, value_name = "DIR")]
+    pub rpki_dir: Vec<PathBuf>,
+    /// A TAL (RFC 8630) the --rpki-dir chains must end at; repeat for several. Without one,
+    /// any self-signed certificate in the copy is trusted (and the log says so).
+    #[arg(long, value_name = "FILE", requires = "rpki_dir")]
+    pub tal: Vec<PathBuf>,
     /// Sources that must carry a VRP or ASPA for it to be used (default: a majority).
     #[arg(long, value_name = "N")]
     pub quorum: Option<usize>,
@@ -702,6 +719,8 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
             shutdown_timeout: l.config.shutdown_timeout,
             api_token_file: l.config.api.token_file,
             rtr: l.config.rpki.rtr.clone(),
+            rpki_dir: l.config.rpki.directories.clone(),
+            tal: l.config.rpki.tals.clone(),
             quorum: l.config.rpki.quorum,
             no_state: l.config.state.path.is_none(),
             state: l.config.state.path.unwrap_or_default(),
@@ -735,12 +754,38 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
     };
     // With an RTR cache and no file, nothing until the cache answers (not the bundled
     // demo snapshot: live routes judged against someone else's data would mislead).
-    let (vrps, description) = match (args.rtr.first(), &args.vrp.vrps) {
-        (Some(_), _) => (
+    if !args.tal.is_empty() {
+        crate::rpki::signed::read_tals(&args.tal)
+            .map_err(|e| CliError::Usage(format!("--tal {e}")))?;
+    }
+    if args.rpki_dir.is_empty() && !args.tal.is_empty() {
+        return Err(CliError::Usage(
+            "--tal: give the repository with --rpki-dir".into(),
+        ));
+    }
+    for d in &args.rpki_dir {
+        if !d.is_dir() {
+            return Err(CliError::Usage(format!(
+                "--rpki-dir {}: not a directory",
+                d.display()
+            )));
+        }
+    }
+    let (vrps, description) = match (args.rtr.first(), args.rpki_dir.first(), &args.vrp.vrps) {
+        (Some(_), _, _) | (None, Some(_), _) => (
             crate::rpki::VrpSet::default(),
             format!(
-                "none yet: waiting for the RPKI sources (RTR cache {})",
-                args.rtr.join(", ")
+                "none yet: waiting for the RPKI sources ({})",
+                args.rtr
+                    .iter()
+                    .map(|c| format!("RTR cache {c}"))
+                    .chain(
+                        args.rpki_dir
+                            .iter()
+                            .map(|d| format!("repository {}", d.display()))
+                    )
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ),
         _ => {
@@ -812,9 +857,18 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
                     .iter()
                     .map(|c| crate::daemon::SourceSpec::Rtr(c.clone()))
                     .collect();
-                // The VRP file: a source beside the caches when given, the only one
-                // (reloaded when it changes) without caches.
-                if args.rtr.is_empty() || args.vrp.vrps.is_some() {
+                v.extend(
+                    args.rpki_dir
+                        .iter()
+                        .map(|d| crate::daemon::SourceSpec::Directory {
+                            dir: d.clone(),
+                            tals: args.tal.clone(),
+                        }),
+                );
+                let others = !args.rtr.is_empty() || !args.rpki_dir.is_empty();
+                // The VRP file: a source beside the caches and repositories when given,
+                // the only one (reloaded when it changes) without them.
+                if !others || args.vrp.vrps.is_some() {
                     v.push(crate::daemon::SourceSpec::File {
                         path: args
                             .vrp
@@ -822,7 +876,7 @@ pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
                             .clone()
                             .unwrap_or_else(|| fixtures_dir().join(BUNDLED_VRPS)),
                         options,
-                        loaded: args.rtr.is_empty(),
+                        loaded: !others,
                     });
                 }
                 v

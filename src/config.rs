@@ -273,6 +273,12 @@ pub struct RpkiConfig {
     pub ignore_expires: bool,
     /// RTR caches (`HOST:PORT`), sources beside the file (when `vrps` is set).
     pub rtr: Vec<String>,
+    /// Local copies of RPKI repositories (laid out by rsync URI) whose validated ROAs and
+    /// ASPAs are sources, relative to this file.
+    pub directories: Vec<PathBuf>,
+    /// TALs the repositories' chains must end at, relative to this file (none: any
+    /// self-signed certificate).
+    pub tals: Vec<PathBuf>,
     /// Sources that must carry a payload for it to be used (none: a majority).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quorum: Option<usize>,
@@ -297,6 +303,8 @@ impl Default for RpkiConfig {
             skip_invalid: false,
             ignore_expires: false,
             rtr: Vec::new(),
+            directories: Vec::new(),
+            tals: Vec::new(),
             quorum: None,
             max_loss: 0.1,
             freeze: Duration::from_secs(3600),
@@ -465,6 +473,25 @@ impl Loaded {
         }
         if let Some(p) = config.state.path.as_mut() {
             *p = relative(base, p);
+        }
+        for d in &mut config.rpki.directories {
+            *d = relative(base, d);
+            if !d.is_dir() {
+                return Err(invalid(format!(
+                    "rpki.directories: not a directory: {}",
+                    d.display()
+                )));
+            }
+        }
+        for t in &mut config.rpki.tals {
+            *t = relative(base, t);
+        }
+        crate::rpki::signed::read_tals(&config.rpki.tals)
+            .map_err(|e| invalid(format!("rpki.tals: {e}")))?;
+        if !config.rpki.tals.is_empty() && config.rpki.directories.is_empty() {
+            return Err(invalid(
+                "rpki.tals: no rpki.directories to check with them".into(),
+            ));
         }
         if !(0.0..=1.0).contains(&config.rpki.max_loss) {
             return Err(invalid(format!(

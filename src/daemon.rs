@@ -116,6 +116,10 @@ pub enum SourceSpec {
         /// Loaded already at start (its data is in force): reload only on a change.
         loaded: bool,
     },
+    /// A local copy of an RPKI repository (laid out by rsync URI, as rpki-client's cache):
+    /// its ROAs and ASPAs, each validated up to a trust anchor (one of the TALs when given;
+    /// see [`crate::rpki::signed::scan_repository`]), read again when a file changes.
+    Directory { dir: PathBuf, tals: Vec<PathBuf> },
 }
 
 impl SourceSpec {
@@ -123,6 +127,7 @@ impl SourceSpec {
         match self {
             SourceSpec::Rtr(c) => format!("rtr:{c}"),
             SourceSpec::File { path, .. } => format!("file:{}", path.display()),
+            SourceSpec::Directory { dir, .. } => format!("repository:{}", dir.display()),
         }
     }
 }
@@ -891,6 +896,30 @@ impl Slots {
     }
 }
 
+/// What changes when a file under `dir` is added, removed, replaced or rewritten: the
+/// number of files, their total size and the latest modification (`None`: unreadable).
+fn tree_stamp(dir: &std::path::Path) -> Option<(usize, u64, Option<std::time::SystemTime>)> {
+    let mut stamp = (0usize, 0u64, None);
+    let mut dirs = vec![dir.to_path_buf()];
+    std::fs::read_dir(dir).ok()?;
+    while let Some(d) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(m) = e.metadata() else { continue };
+            if m.is_dir() {
+                dirs.push(e.path());
+            } else {
+                stamp.0 += 1;
+                stamp.1 += m.len();
+                stamp.2 = stamp.2.max(m.modified().ok());
+            }
+        }
+    }
+    Some(stamp)
+}
+
 /// The RPKI sources (RTR caches, VRP files polled for changes), merged in quorum (see
 /// [`crate::rpki::sources`]), SLURM applied, guarded against sudden loss, indexed off the
 /// runtime's threads and handed to the pipeline, which re-judges against each new set.
@@ -963,6 +992,71 @@ async fn rpki_sources(
                     )
                     .await;
             })),
+            SourceSpec::Directory { dir, tals } => {
+                let poll = rs.file_poll;
+                let mut stop = stop;
+                tasks.push(tokio::spawn(async move {
+                    let name = dir.display().to_string();
+                    let tals = match crate::rpki::signed::read_tals(&tals) {
+                        Ok(t) => Arc::new(t),
+                        Err(e) => {
+                            // Checked at start; a TAL gone since leaves the source silent.
+                            tracing::error!("RPKI repository {name}: TAL {e}; not read");
+                            return;
+                        }
+                    };
+                    let mut seen = None;
+                    loop {
+                        let d = dir.clone();
+                        let stamp = tokio::task::spawn_blocking(move || tree_stamp(&d)).await;
+                        let Ok(stamp) = stamp else { return };
+                        if stamp != seen {
+                            seen = stamp;
+                            let (d, t) = (dir.clone(), tals.clone());
+                            let scanned = tokio::task::spawn_blocking(move || {
+                                crate::rpki::signed::scan_repository(&d, &t)
+                            })
+                            .await;
+                            let Ok(scan) = scanned else { return };
+                            for (state, n) in
+                                [("valid", scan.accepted), ("invalid", scan.rejected.len())]
+                            {
+                                metrics::gauge!("routewitness_rpki_objects", "source" => name.clone(), "state" => state)
+                                    .set(n as f64);
+                            }
+                            metrics::gauge!("routewitness_rpki_vrps", "source" => name.clone())
+                                .set(scan.vrps.len() as f64);
+                            tracing::info!(
+                                "RPKI repository {name}: {} of {} ROAs and ASPAs valid: {} VRPs, {} ASPAs",
+                                scan.accepted,
+                                scan.objects,
+                                scan.vrps.len(),
+                                scan.aspas.len()
+                            );
+                            for (f, why) in scan.rejected.iter().take(20) {
+                                tracing::warn!("RPKI repository {name}: {} not used: {why}", f.display());
+                            }
+                            if scan.rejected.len() > 20 {
+                                tracing::warn!(
+                                    "RPKI repository {name}: {} more objects not used",
+                                    scan.rejected.len() - 20
+                                );
+                            }
+                            slots.put(
+                                i,
+                                SourceNews {
+                                    payloads: Some(Arc::new(Payloads::new(&scan.vrps, &scan.aspas))),
+                                    serial: None,
+                                },
+                            );
+                        }
+                        tokio::select! {
+                            _ = tokio::time::sleep(poll) => {}
+                            _ = stop.changed() => return,
+                        }
+                    }
+                }));
+            }
             SourceSpec::File {
                 path,
                 options,
@@ -1190,6 +1284,12 @@ async fn rpki_sources(
                 },
                 SourceSpec::File { path, .. } => {
                     format!("{nv} VRPs, {na} ASPAs from {}{local}", path.display())
+                }
+                SourceSpec::Directory { dir, .. } => {
+                    format!(
+                        "{nv} VRPs, {na} ASPAs from the signed objects in {}{local}",
+                        dir.display()
+                    )
                 }
             }
         } else {

@@ -38,8 +38,11 @@
 //!  RPKI sources (daemon, tokio tasks):                        ▲ Input::Rpki: a new VrpIndex + AspaSet;
 //!  RTR caches ─► rpki::rtr::RtrClient (v2/v1/v0) ─┐           │ Tally::set_rpki re-judges every live
 //!  VRP files (polled) ─► rpki::vrps::load ────────┼─► rpki::sources::merge (quorum, per-source
-//!                                                  │   disagreement) ─► rpki::slurm ─► Freeze
-//!                                                  └   (sudden loss held off) ─► index (blocking thread)
+//!  repository copies (polled) ─►                  │   disagreement) ─► rpki::slurm ─► Freeze
+//!    rpki::signed::scan_repository (ROAs, ASPAs ──┤
+//!    valid now: CMS, EE, resources, CRL, chain    │
+//!    to a TAL's trust anchor) ────────────────────┘
+//!                                                      (sudden loss held off) ─► index (blocking thread)
 //!
 //!  act (routers obey through their own interfaces):
 //!  merged RPKI set (above) ─► act::rtr_server::Feed "rpki" ──RTR (v0-v2, notify)──► BIRD / FRR roa_check
@@ -80,7 +83,8 @@
 //! peer trust, policies, decisions), the replay report (`routewitness replay`,
 //! `routewitness validate`) and the daemon (`routewitness run`: BMP listener, HTTP API,
 //! metrics, a configuration file, SQLite state that survives kill -9, SIGHUP reload, RPKI
-//! from RTR caches and files in quorum with SLURM and live re-judging), `rpki inspect`,
+//! from RTR caches, files and signed repository copies in quorum with SLURM and live
+//! re-judging), `rpki inspect`,
 //! and acting over RTR (an RTR server for routers' RPKI and a quarantine feed, taken by
 //! BIRD, each change verified over BIRD's control socket and logged; on FRR through
 //! vtysh), and alerts to the NOC over signed webhooks (`act::alerts`, `act::outbox`,

@@ -2,6 +2,7 @@
 //! shutdown; and a real GoBGP streaming BMP to it (tests/lab.rs has the harness).
 
 mod lab;
+mod rpki_repo;
 
 use lab::{free_port, http_get, http_post, wait_for, Daemon};
 use serde_json::Value;
@@ -1065,4 +1066,85 @@ fn a_frozen_rpki_set_is_taken_when_the_freeze_ends() {
     .unwrap_or_else(|| panic!("the set was not taken after the freeze:\n{}", d.log()));
     assert!(taken.contains("RTR cache"), "{taken}");
     assert!(status_of(&d).unwrap()["rpki_frozen"].is_null());
+}
+
+/// The daemon takes its RPKI data from a signed repository copy (made now by the `rpki`
+/// crate's builders, pinned by its TAL): the GoBGP stream's routes are judged against the
+/// ROAs that validate, and a ROA added to the copy re-judges the route it covers.
+#[test]
+fn a_signed_repository_is_an_rpki_source_read_again_when_it_changes() {
+    use std::net::Ipv4Addr;
+    let dir = std::env::temp_dir().join(format!("rw-daemon-repo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut repo = rpki_repo::Repo::new(
+        &dir,
+        &[
+            (Ipv4Addr::new(198, 51, 100, 0), 24),
+            (Ipv4Addr::new(203, 0, 113, 0), 24),
+        ],
+        (65000, 65535),
+    );
+    repo.roa(
+        "ok.roa",
+        65002,
+        &[(Ipv4Addr::new(198, 51, 100, 0), 24, None)],
+    );
+    repo.roa(
+        "other-origin.roa",
+        65099,
+        &[(Ipv4Addr::new(203, 0, 113, 0), 24, None)],
+    );
+    repo.aspa("customer.asa", 65002, &[65001, 65003]);
+    let conf = write_config(
+        &dir,
+        "view = \"loc-rib\"\n",
+        &format!(
+            "policy = {:?}\n[rpki]\ndirectories = [{:?}]\ntals = [{:?}]\npoll = \"200ms\"",
+            fixture("tests/lab/policy.toml"),
+            repo.dir,
+            repo.tal,
+        ),
+    );
+    let d = Daemon::start_raw(&["--config", conf.to_str().unwrap()]);
+    let s = wait_for(Duration::from_secs(10), || {
+        let s = status_of(&d)?;
+        s["rpki"]
+            .as_str()?
+            .starts_with("2 VRPs, 1 ASPAs")
+            .then_some(s)
+    })
+    .unwrap_or_else(|| panic!("the repository's payloads:\n{}", d.log()));
+    assert!(
+        s["rpki"].as_str().unwrap().contains("signed objects"),
+        "{s}"
+    );
+    let _router = gobgp_stream(&d);
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            (claim_rpki(&d, "198.51.100.0/24")? == "valid"
+                && claim_rpki(&d, "203.0.113.0/24")? == "invalid")
+                .then_some(())
+        })
+        .is_some(),
+        "{}",
+        d.log()
+    );
+    // The route's own origin gets a ROA: read again, re-judged.
+    repo.roa(
+        "fixed.roa",
+        65002,
+        &[(Ipv4Addr::new(203, 0, 113, 0), 24, None)],
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            (claim_rpki(&d, "203.0.113.0/24")? == "valid").then_some(())
+        })
+        .is_some(),
+        "{}",
+        d.log()
+    );
+    let log = d.log();
+    assert!(log.contains("3 of 3 ROAs and ASPAs valid"), "{log}");
+    assert!(log.contains("4 of 4 ROAs and ASPAs valid"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -170,6 +170,34 @@ proptest! {
         }
     }
 
+    /// Signed objects, mutated: `rpki inspect`'s reading and the repository scan the
+    /// `directory` source runs give an answer, never a panic.
+    #[test]
+    fn signed_object_readers_survive_mutated_objects(
+        which in 0usize..5,
+        muts in proptest::collection::vec(mutation(), 1..4),
+    ) {
+        let rel = [
+            "rpki/rpki-prover/AS204325.asa",
+            "rpki/rpki-prover/afrinic_mft1.mft",
+            "rpki/rpki-prover/smaller.cer",
+            "rpki/lab-repo/repo/rpki.example.net/rpki/TA/CA/1e14bfa6037247b150f1d64c859db710b779c7a2a0f56c93cb5529c1672ea448.roa",
+            "rpki/lab-repo/repo/rpki.example.net/rpki/TA/CA/revoked.crl",
+        ][which];
+        let bytes = apply(std::fs::read(fixture(rel)).unwrap(), &muts);
+        let dir = std::env::temp_dir().join(format!("rw-fuzz-signed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ext = Path::new(rel).extension().unwrap().to_str().unwrap();
+        let file = dir.join(format!("object.{ext}"));
+        std::fs::write(&file, &bytes).unwrap();
+        let repo = fixture("rpki/lab-repo/repo");
+        let i = routewitness::rpki::signed::inspect(&file, Some(&repo), &[]);
+        prop_assert!(i.decoded || i.error.is_some());
+        let scan = routewitness::rpki::signed::scan_repository(&dir, &[]);
+        prop_assert_eq!(scan.accepted + scan.rejected.len(), scan.objects);
+        let _ = std::fs::remove_file(&file);
+    }
+
     #[test]
     fn asn_parser_never_panics_and_round_trips(s in ".{0,24}", n in any::<u32>()) {
         let _ = s.parse::<Asn>();

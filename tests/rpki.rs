@@ -2,6 +2,7 @@
 //! validation against an independent implementation over bgpdump's output.
 
 mod common;
+mod rpki_repo;
 use common::*;
 use routewitness::model::Asn;
 use routewitness::rpki::{vrps, LoadOptions, VrpFormat};
@@ -252,8 +253,8 @@ fn every_signed_object_fixture_is_inspected_without_a_panic() {
             stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
             continue;
         }
-        let a = inspect(&p, None);
-        let b = inspect(&p, Some(&repo));
+        let a = inspect(&p, None, &[]);
+        let b = inspect(&p, Some(&repo), &[]);
         assert_eq!(a.decoded, b.decoded, "{}", p.display());
         n += 1;
     }
@@ -269,26 +270,40 @@ fn the_lab_repository_chain_validates_and_its_objects_say_why_not() {
     use routewitness::rpki::signed::inspect;
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/rpki/lab-repo/repo");
     let base = repo.join("rpki.example.net/rpki");
-    let ta = inspect(&base.join("TA.cer"), Some(&repo));
+    let ta = inspect(&base.join("TA.cer"), Some(&repo), &[]);
     assert_eq!(ta.signature, "valid", "{ta:?}");
-    let ca = inspect(&base.join("TA/CA.cer"), Some(&repo));
+    let ca = inspect(&base.join("TA/CA.cer"), Some(&repo), &[]);
     assert_eq!(ca.signature, "valid", "{ca:?}");
     // The CA certificate itself, then the trust anchor above it.
     assert_eq!(ca.chain.len(), 2, "{ca:?}");
-    assert!(ca.chain[1].ends_with("(trust anchor)"));
+    assert!(
+        ca.chain[1].ends_with("(trust anchor, not pinned: no TAL)"),
+        "{ca:?}"
+    );
+    // The lab's own TAL pins that trust anchor.
+    let tals =
+        routewitness::rpki::signed::read_tals(&[std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/rpki/lab-repo/tals/TA.tal")])
+        .unwrap();
+    let pinned = inspect(&base.join("TA/CA.cer"), Some(&repo), &tals);
+    assert_eq!(pinned.signature, "valid", "{pinned:?}");
+    assert!(
+        pinned.chain[1].ends_with("(trust anchor, pinned by its TAL)"),
+        "{pinned:?}"
+    );
     let roa = std::fs::read_dir(base.join("TA/CA"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|e| e == "roa"))
         .unwrap();
-    let r = inspect(&roa, Some(&repo));
+    let r = inspect(&roa, Some(&repo), &[]);
     assert!(!r.decoded);
     assert!(
         r.error.as_deref().unwrap().contains("signing time"),
         "{r:?}"
     );
     // Without the repository the chain is not checked, and says so.
-    let alone = inspect(&base.join("TA/CA.cer"), None);
+    let alone = inspect(&base.join("TA/CA.cer"), None, &[]);
     assert_eq!(alone.signature, "unchecked");
 }
 
@@ -318,7 +333,7 @@ fn the_conformance_suite_bad_signed_objects_are_rejected() {
         } else {
             continue;
         };
-        let i = inspect(&p, None);
+        let i = inspect(&p, None, &[]);
         let accepted = i.decoded && i.strict.is_none();
         if group == "bad" && matches!(i.kind, "roa" | "manifest") {
             assert!(!accepted, "{name} accepted: {i:?}");
@@ -410,4 +425,141 @@ fn a_lost_trust_anchor_is_outvoted_in_quorum_and_frozen_alone() {
     assert_eq!(f.check(pb.vrp_count(), t), Verdict::Take);
     assert!(matches!(f.check(pc.vrp_count(), t), Verdict::Hold { .. }));
     assert_eq!(f.check(pa.vrp_count(), t), Verdict::Take);
+}
+
+/// A repository signed now (by the `rpki` crate's builders): the directory scan keeps
+/// exactly the ROAs and ASPAs whose signature, EE certificate, resources, CRL and chain
+/// to the TAL's trust anchor validate, and says why it drops the others.
+#[test]
+fn a_signed_repository_gives_the_payloads_of_its_valid_objects_only() {
+    use routewitness::rpki::signed::{read_tals, scan_repository};
+    use std::net::Ipv4Addr;
+    let root = std::env::temp_dir().join(format!("rw-repo-scan-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let mut repo = rpki_repo::Repo::new(&root, &[(Ipv4Addr::new(10, 0, 0, 0), 8)], (64496, 64511));
+    repo.roa(
+        "a.roa",
+        64500,
+        &[(Ipv4Addr::new(10, 1, 0, 0), 16, Some(24))],
+    );
+    repo.roa(
+        "b.roa",
+        64501,
+        &[
+            (Ipv4Addr::new(10, 2, 0, 0), 16, None),
+            (Ipv4Addr::new(10, 3, 0, 0), 24, None),
+        ],
+    );
+    repo.aspa("c.asa", 64500, &[64511, 64510]);
+    let (_, revoked) = repo.roa(
+        "revoked.roa",
+        64502,
+        &[(Ipv4Addr::new(10, 4, 0, 0), 16, None)],
+    );
+    repo.revoke(&[revoked]);
+    // Outside the CA's 10.0.0.0/8: the EE certificate overclaims.
+    repo.roa(
+        "overclaim.roa",
+        64503,
+        &[(Ipv4Addr::new(192, 0, 2, 0), 24, None)],
+    );
+    // A signature byte flipped.
+    let (tampered, _) = repo.roa(
+        "tampered.roa",
+        64504,
+        &[(Ipv4Addr::new(10, 5, 0, 0), 16, None)],
+    );
+    let mut bytes = std::fs::read(&tampered).unwrap();
+    let n = bytes.len();
+    bytes[n - 10] ^= 0xff;
+    std::fs::write(&tampered, bytes).unwrap();
+
+    let tals = read_tals(&[repo.tal.clone()]).unwrap();
+    let scan = scan_repository(&repo.dir, &tals);
+    assert_eq!((scan.objects, scan.accepted), (6, 3), "{:?}", scan.rejected);
+    let mut vrps: Vec<String> = scan
+        .vrps
+        .iter()
+        .map(|v| {
+            format!(
+                "{} {} AS{} {}",
+                v.prefix,
+                v.max_length,
+                v.asn.0,
+                v.ta.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    vrps.sort();
+    assert_eq!(
+        vrps,
+        [
+            "10.1.0.0/16 24 AS64500 test",
+            "10.2.0.0/16 16 AS64501 test",
+            "10.3.0.0/24 24 AS64501 test"
+        ]
+    );
+    assert!(scan.vrps.iter().all(|v| v
+        .expires
+        .is_some_and(|e| e > chrono::Utc::now().timestamp())));
+    assert_eq!(scan.aspas.len(), 1);
+    assert_eq!(scan.aspas[0].customer, Asn(64500));
+    assert_eq!(scan.aspas[0].providers, [Asn(64510), Asn(64511)]);
+    let why = |name: &str| {
+        scan.rejected
+            .iter()
+            .find(|(p, _)| p.ends_with(name))
+            .map(|(_, e)| e.clone())
+            .unwrap_or_else(|| panic!("{name} not rejected: {:?}", scan.rejected))
+    };
+    assert!(
+        why("revoked.roa").contains("revoked"),
+        "{}",
+        why("revoked.roa")
+    );
+    assert!(!why("overclaim.roa").is_empty());
+    assert!(!why("tampered.roa").is_empty());
+
+    // Pinned to another trust anchor, nothing is taken; unpinned, the same three.
+    let other = read_tals(&[repo.other_tal.clone()]).unwrap();
+    let scan = scan_repository(&repo.dir, &other);
+    assert_eq!(scan.accepted, 0);
+    assert!(
+        why_any(&scan.rejected, "no TAL has its key"),
+        "{:?}",
+        scan.rejected
+    );
+    assert_eq!(scan_repository(&repo.dir, &[]).accepted, 3);
+
+    // `rpki inspect` with the TAL: the valid ones say so, the revoked one is not checked
+    // against the CRL there (inspect reads one object; the scan is what the daemon uses).
+    let out = routewitness(&[
+        "rpki",
+        "inspect",
+        "--repo",
+        repo.dir.to_str().unwrap(),
+        "--tal",
+        repo.tal.to_str().unwrap(),
+        repo.dir.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!("/{name}: ")))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .to_string()
+    };
+    assert!(line("a.roa").contains("roa {\"asn\":64500"), "{text}");
+    for ok in ["a.roa", "b.roa", "c.asa", "revoked.roa", "ca.cer", "ta.cer"] {
+        assert!(line(ok).contains("signature valid"), "{text}");
+    }
+    for bad in ["overclaim.roa", "tampered.roa"] {
+        assert!(line(bad).contains("signature invalid"), "{text}");
+    }
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+fn why_any(rejected: &[(std::path::PathBuf, String)], needle: &str) -> bool {
+    rejected.iter().all(|(_, e)| e.contains(needle))
 }

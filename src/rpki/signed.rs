@@ -14,9 +14,14 @@
 //! the chain was valid (the latest start of validity along it), so an archived object
 //! reads "valid when issued, expired now" rather than "invalid".
 //!
+//! [`scan_repository`] is the daemon's `directory` source: every ROA and ASPA of a
+//! repository copy, kept when it validates now (signature, EE certificate, resources
+//! within the EE certificate's, not on the CRL its EE certificate names, chain up to a
+//! trust anchor that a given TAL pins).
+//!
 //! Not done here (say so): fetching (rsync, RRDP), manifests' file lists against the
-//! directory, CRL checks of each link. Full relying-party work stays with Routinator and
-//! rpki-client; their output is what the daemon's sources read.
+//! directory, CRL checks of the CA certificates above the EE. Full relying-party work
+//! stays with Routinator and rpki-client.
 
 use rpki::repository::aspa::Aspa;
 use rpki::repository::cert::{Cert, ResourceCert};
@@ -24,7 +29,7 @@ use rpki::repository::crl::Crl;
 use rpki::repository::manifest::Manifest;
 use rpki::repository::roa::Roa;
 use rpki::repository::sigobj::SignedObject;
-use rpki::repository::tal::TalInfo;
+use rpki::repository::tal::{Tal, TalInfo};
 use rpki::repository::x509::Time;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -130,11 +135,15 @@ fn issuer_file(cert: &Cert, repo: &Path) -> Option<PathBuf> {
 
 /// Validates `cert` as a CA certificate up to a self-signed trust anchor in `repo`,
 /// at `at`. Returns the validated certificate and the chain's subjects.
+///
+/// With `tals`, the trust anchor must be one of theirs (its key the TAL's); without, any
+/// self-signed certificate ends the chain (and the chain says it was not pinned).
 fn ca_chain(
     cert: Cert,
     repo: &Path,
     at: Time,
     depth: usize,
+    tals: &[Tal],
 ) -> Result<(ResourceCert, Vec<String>), ChainError> {
     if depth > 32 {
         return Err(ChainError::Invalid(
@@ -143,14 +152,27 @@ fn ca_chain(
     }
     let name = format!("SKI {}", cert.subject_key_identifier());
     if cert.is_self_signed() {
-        let tal = TalInfo::from_name("local".into()).into_arc();
+        let (info, pinned) = if tals.is_empty() {
+            (
+                TalInfo::from_name("local".into()).into_arc(),
+                "not pinned: no TAL",
+            )
+        } else {
+            let tal = tals
+                .iter()
+                .find(|t| t.key_info() == cert.subject_public_key_info())
+                .ok_or_else(|| {
+                    ChainError::Invalid(format!("trust anchor {name}: no TAL has its key"))
+                })?;
+            (tal.info().clone(), "pinned by its TAL")
+        };
         let rc = cert
-            .validate_ta_at(tal, false, at)
+            .validate_ta_at(info, false, at)
             .map_err(|e| ChainError::Invalid(format!("trust anchor {name}: {e}")))?;
-        return Ok((rc, vec![format!("{name} (trust anchor)")]));
+        return Ok((rc, vec![format!("{name} (trust anchor, {pinned})")]));
     }
     let issuer = read_issuer(&cert, repo)?;
-    let (issuer_rc, mut chain) = ca_chain(issuer, repo, at, depth + 1)?;
+    let (issuer_rc, mut chain) = ca_chain(issuer, repo, at, depth + 1, tals)?;
     let rc = cert
         .validate_ca_at(&issuer_rc, false, at)
         .map_err(|e| ChainError::Invalid(format!("{name}: {e}")))?;
@@ -160,17 +182,24 @@ fn ca_chain(
 
 /// Validates a signed object (its CMS signature and EE certificate) with its issuer
 /// chain from `repo`, at `at`.
-fn signed_chain(bytes: &[u8], ee: &Cert, repo: &Path, at: Time) -> Result<Vec<String>, ChainError> {
+fn signed_chain(
+    bytes: &[u8],
+    ee: &Cert,
+    repo: &Path,
+    at: Time,
+    tals: &[Tal],
+) -> Result<Vec<String>, ChainError> {
     let issuer = read_issuer(ee, repo)?;
-    let (issuer_rc, chain) = ca_chain(issuer, repo, at, 0)?;
+    let (issuer_rc, chain) = ca_chain(issuer, repo, at, 0, tals)?;
     let obj = SignedObject::decode(bytes, false).map_err(|e| ChainError::Invalid(e.to_string()))?;
     obj.validate_at(&issuer_rc, false, at)
         .map_err(|e| ChainError::Invalid(format!("signed object: {e}")))?;
     Ok(chain)
 }
 
-/// Inspects one file; `repo`: a repository copy to find issuers in.
-pub fn inspect(path: &Path, repo: Option<&Path>) -> Inspection {
+/// Inspects one file; `repo`: a repository copy to find issuers in; `tals`: the trust
+/// anchors its chain must end at (none: any self-signed certificate).
+pub fn inspect(path: &Path, repo: Option<&Path>, tals: &[Tal]) -> Inspection {
     let kind = kind_of(path);
     let mut out = Inspection {
         file: path.to_path_buf(),
@@ -294,9 +323,9 @@ pub fn inspect(path: &Path, repo: Option<&Path>) -> Inspection {
     };
     let check = |at: Time| -> Result<Vec<String>, ChainError> {
         if kind == "certificate" {
-            ca_chain(cert.clone(), repo, at, 0).map(|(_, c)| c)
+            ca_chain(cert.clone(), repo, at, 0, tals).map(|(_, c)| c)
         } else {
-            signed_chain(&bytes, &cert, repo, at)
+            signed_chain(&bytes, &cert, repo, at, tals)
         }
     };
     match check(Time::now()) {
@@ -325,4 +354,166 @@ pub fn inspect(path: &Path, repo: Option<&Path>) -> Inspection {
         }
     }
     out
+}
+
+/// Reads TAL files (RFC 8630).
+pub fn read_tals(paths: &[PathBuf]) -> Result<Vec<Tal>, String> {
+    paths
+        .iter()
+        .map(|p| {
+            let mut f = std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            Tal::read(p, &mut f).map_err(|e| format!("{}: {e}", p.display()))
+        })
+        .collect()
+}
+
+/// What a repository copy asserts: the payloads of its ROAs and ASPAs that validate now.
+#[derive(Debug, Default)]
+pub struct RepoScan {
+    pub vrps: Vec<crate::rpki::Vrp>,
+    pub aspas: Vec<crate::rpki::Aspa>,
+    /// ROAs and ASPAs found.
+    pub objects: usize,
+    /// Those that validated (their payloads are above).
+    pub accepted: usize,
+    /// Those that did not, and why.
+    pub rejected: Vec<(PathBuf, String)>,
+}
+
+/// Whether the CRL the EE certificate names (in the repository copy, signed by the
+/// issuer) lists it. A missing or unreadable CRL rejects the object, as RFC 6487 §4.8.6
+/// relying parties do.
+fn check_crl(ee: &Cert, issuer: &ResourceCert, repo: &Path) -> Result<(), String> {
+    let uri = ee.crl_uri().ok_or("the EE certificate names no CRL")?;
+    let file = repo
+        .join(uri.authority())
+        .join(uri.module_name())
+        .join(uri.path());
+    let bytes = std::fs::read(&file).map_err(|e| format!("CRL {}: {e}", file.display()))?;
+    let crl = Crl::decode(bytes.as_slice()).map_err(|e| format!("CRL {}: {e}", file.display()))?;
+    crl.verify_signature(issuer.subject_public_key_info())
+        .map_err(|e| format!("CRL {}: {e}", file.display()))?;
+    if crl.contains(ee.serial_number()) {
+        return Err(format!("revoked by {}", file.display()));
+    }
+    Ok(())
+}
+
+/// The payloads of one ROA or ASPA, validated now: CMS signature, EE certificate,
+/// resources within the EE certificate's, not revoked, chain up to a trust anchor (one of
+/// `tals` when given).
+fn validate_object(
+    path: &Path,
+    repo: &Path,
+    tals: &[Tal],
+) -> Result<(Vec<crate::rpki::Vrp>, Option<crate::rpki::Aspa>), String> {
+    use crate::model::Asn;
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let now = Time::now();
+    let chain_err = |e: ChainError| match e {
+        ChainError::Missing(m) => format!("not in the repository copy: {m}"),
+        ChainError::Invalid(m) => m,
+    };
+    let issuer_of = |ee: &Cert| -> Result<(ResourceCert, String), String> {
+        let issuer = read_issuer(ee, repo).map_err(chain_err)?;
+        let (rc, chain) = ca_chain(issuer, repo, now, 0, tals).map_err(chain_err)?;
+        let ta = chain.last().cloned().unwrap_or_default();
+        Ok((rc, ta))
+    };
+    let ta_name = |rc: &ResourceCert| rc.tal().name().to_string();
+    let expires = |rc: &ResourceCert| Some(rc.validity().not_after().timestamp());
+    match kind_of(path) {
+        "roa" => {
+            let roa = Roa::decode(bytes.as_slice(), false).map_err(|e| e.to_string())?;
+            let (issuer, _) = issuer_of(roa.cert())?;
+            let mut crl = Ok(());
+            let (ee, content) = roa
+                .process(&issuer, false, |ee| {
+                    crl = check_crl(ee, &issuer, repo);
+                    Ok(())
+                })
+                .map_err(|e| e.to_string())?;
+            crl?;
+            let asn = Asn(content.as_id().into_u32());
+            let mut vrps = Vec::new();
+            for a in content.iter() {
+                let prefix = ipnet::IpNet::new(a.address(), a.address_length())
+                    .map_err(|e| e.to_string())?;
+                vrps.push(crate::rpki::Vrp {
+                    prefix,
+                    max_length: a.max_length(),
+                    asn,
+                    ta: Some(ta_name(&ee)),
+                    expires: expires(&ee),
+                });
+            }
+            Ok((vrps, None))
+        }
+        "aspa" => {
+            let aspa = Aspa::decode(bytes.as_slice(), false).map_err(|e| e.to_string())?;
+            let (issuer, _) = issuer_of(aspa.cert())?;
+            let mut crl = Ok(());
+            let (ee, content) = aspa
+                .process(&issuer, false, |ee| {
+                    crl = check_crl(ee, &issuer, repo);
+                    Ok(())
+                })
+                .map_err(|e| e.to_string())?;
+            crl?;
+            let mut providers: Vec<Asn> = content
+                .provider_as_set()
+                .iter()
+                .map(|p| Asn(p.into_u32()))
+                .collect();
+            providers.sort();
+            providers.dedup();
+            Ok((
+                Vec::new(),
+                Some(crate::rpki::Aspa {
+                    customer: Asn(content.customer_as().into_u32()),
+                    providers,
+                    afi: None,
+                    expires: expires(&ee),
+                }),
+            ))
+        }
+        _ => Ok((Vec::new(), None)),
+    }
+}
+
+/// Reads every `.roa` and `.asa` under `repo` (a repository copy laid out by rsync URI)
+/// and keeps the payloads of those that validate now (see [`validate_object`]). Never
+/// fails: an object that does not read or validate is listed with the reason.
+pub fn scan_repository(repo: &Path, tals: &[Tal]) -> RepoScan {
+    let mut files = Vec::new();
+    let mut dirs = vec![repo.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => dirs.push(p),
+                Ok(_) if matches!(kind_of(&p), "roa" | "aspa") => files.push(p),
+                _ => {}
+            }
+        }
+    }
+    files.sort();
+    let mut scan = RepoScan {
+        objects: files.len(),
+        ..RepoScan::default()
+    };
+    for f in files {
+        match validate_object(&f, repo, tals) {
+            Ok((vrps, aspa)) => {
+                scan.accepted += 1;
+                scan.vrps.extend(vrps);
+                scan.aspas.extend(aspa);
+            }
+            Err(e) => scan.rejected.push((f, e)),
+        }
+    }
+    scan
 }
