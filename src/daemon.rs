@@ -1483,6 +1483,7 @@ async fn bmp_session(
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut start = 0usize;
     let mut logged_skip = false;
+    let messages = metrics::counter!("routewitness_bmp_messages_total");
     let why = 'session: loop {
         // Everything whole in the buffer, sent as one batch.
         let mut msgs = Vec::new();
@@ -1492,7 +1493,7 @@ async fn bmp_session(
                 Ok(Some(n)) => {
                     let msg = &buf[start..start + n];
                     start += n;
-                    metrics::counter!("routewitness_bmp_messages_total").increment(1);
+                    messages.increment(1);
                     match decode(msg) {
                         Ok(m) => msgs.push(m),
                         Err(e) => {
@@ -1865,7 +1866,13 @@ fn pipeline_loop(
         move |d: Decision| pending.borrow_mut().push(d)
     };
     let send_decisions = || {
-        let ds = std::mem::take(&mut *pending.borrow_mut());
+        // The next batch's vector sized like this one's: pushing ~1,000 decisions into an
+        // empty vector reallocates and copies them ten times.
+        let ds = {
+            let mut p = pending.borrow_mut();
+            let n = p.len();
+            std::mem::replace(&mut *p, Vec::with_capacity(n))
+        };
         if alerting.is_some() {
             // The dedupe first: a payload is built only for the alerts that go out.
             use crate::act::alerts::Alert;
