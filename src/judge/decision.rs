@@ -246,15 +246,13 @@ impl Decision {
         for r in &mut self.reasons {
             if let Detail::Rpki { vrps: v @ None, .. } = &mut r.detail {
                 let mut vrps = Vrps::new();
-                index.for_each_covering(&self.prefix, |_, p| {
+                index.for_each_covering_net(&self.prefix, |prefix, p| {
                     if !(honour_expires && p.expires < at) {
-                        if let Some(vrp) = index.vrps.get(p.id as usize) {
-                            vrps.push(VrpBrief {
-                                prefix: vrp.prefix,
-                                max_length: vrp.max_length,
-                                asn: vrp.asn,
-                            });
-                        }
+                        vrps.push(VrpBrief {
+                            prefix,
+                            max_length: p.max_length,
+                            asn: p.asn,
+                        });
                     }
                 });
                 *v = Some(vrps);

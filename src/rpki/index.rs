@@ -38,6 +38,8 @@ trait Addr: Copy + Ord + Default {
     fn top_bits(self, n: u32) -> usize;
     /// Does the prefix (start, len) contain `addr`?
     fn covers(start: Self, len: u8, addr: Self) -> bool;
+    /// The prefix (start, len).
+    fn net(start: Self, len: u8) -> IpNet;
 }
 
 impl Addr for u32 {
@@ -50,6 +52,11 @@ impl Addr for u32 {
     fn covers(start: u32, len: u8, addr: u32) -> bool {
         len == 0 || (start ^ addr) >> (32 - u32::from(len)) == 0
     }
+    #[inline]
+    fn net(start: u32, len: u8) -> IpNet {
+        // Keys are VRP prefixes: a valid length.
+        IpNet::V4(ipnet::Ipv4Net::new(start.into(), len).unwrap_or_default())
+    }
 }
 
 impl Addr for u128 {
@@ -61,6 +68,10 @@ impl Addr for u128 {
     #[inline]
     fn covers(start: u128, len: u8, addr: u128) -> bool {
         len == 0 || (start ^ addr) >> (128 - u32::from(len)) == 0
+    }
+    #[inline]
+    fn net(start: u128, len: u8) -> IpNet {
+        IpNet::V6(ipnet::Ipv6Net::new(start.into(), len).unwrap_or_default())
     }
 }
 
@@ -177,6 +188,20 @@ impl<A: Addr> Family<A> {
 
     /// Walks the parent chain from `e` (a [`Self::deepest_covering`] result).
     #[inline]
+    /// [`Self::for_each_from`] with each VRP's prefix, from the key (no look-up in the
+    /// full VRP list).
+    fn for_each_net_from(&self, mut e: u32, mut f: impl FnMut(IpNet, &Payload)) {
+        while e != NONE {
+            let i = e as usize;
+            let (start, len) = self.keys[i];
+            let net = A::net(start, len);
+            for p in &self.payloads[self.offsets[i] as usize..self.offsets[i + 1] as usize] {
+                f(net, p);
+            }
+            e = self.parent[i];
+        }
+    }
+
     fn for_each_from(&self, mut e: u32, mut f: impl FnMut(u8, &Payload)) {
         while e != NONE {
             let i = e as usize;
@@ -301,6 +326,17 @@ impl VrpIndex {
         }
     }
 
+    /// Calls `f` with every VRP covering `prefix` as (its prefix, its payload), deepest
+    /// first: the VRPs themselves, without reading [`Self::vrps`] (one cache miss each on a
+    /// full table).
+    pub fn for_each_covering_net(&self, prefix: &IpNet, f: impl FnMut(IpNet, &Payload)) {
+        match self.cover(prefix).0 {
+            NONE => {}
+            e if e & Cover::V6 != 0 => self.v6.for_each_net_from(e & !Cover::V6, f),
+            e => self.v4.for_each_net_from(e, f),
+        }
+    }
+
     /// The VRPs covering `prefix` (deepest first), expired ones too.
     pub fn covering(&self, prefix: &IpNet) -> Vec<&Vrp> {
         let mut out = Vec::new();
@@ -350,6 +386,15 @@ mod tests {
     }
 
     fn indexed(idx: &VrpIndex, q: &IpNet) -> Vec<Vrp> {
+        // The VRPs as the keys and payloads give them, in the same order as the full list.
+        let mut keyed = Vec::new();
+        idx.for_each_covering_net(q, |net, p| keyed.push((net, p.max_length, p.asn)));
+        let full: Vec<_> = idx
+            .covering(q)
+            .into_iter()
+            .map(|v| (v.prefix, v.max_length, v.asn))
+            .collect();
+        assert_eq!(keyed, full, "query {q}");
         let mut v: Vec<Vrp> = idx.covering(q).into_iter().cloned().collect();
         v.sort_by_key(|v| (v.prefix, v.asn, v.max_length));
         v
