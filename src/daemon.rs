@@ -1005,12 +1005,25 @@ async fn rpki_sources(
                             return;
                         }
                     };
+                    if tals.is_empty() {
+                        tracing::warn!(
+                            "RPKI repository {name}: no TAL given: any self-signed certificate \
+                             in it is taken as a trust anchor"
+                        );
+                    }
                     let mut seen = None;
                     loop {
                         let d = dir.clone();
                         let stamp = tokio::task::spawn_blocking(move || tree_stamp(&d)).await;
                         let Ok(stamp) = stamp else { return };
-                        if stamp != seen {
+                        if stamp.is_none() && seen.is_some() {
+                            // Gone or unreadable: what it gave stays until it reads again.
+                            tracing::error!(
+                                "RPKI repository {name}: cannot be read; its previous data stays"
+                            );
+                            seen = None;
+                        }
+                        if stamp.is_some() && stamp != seen {
                             seen = stamp;
                             let (d, t) = (dir.clone(), tals.clone());
                             let scanned = tokio::task::spawn_blocking(move || {

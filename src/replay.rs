@@ -429,12 +429,13 @@ impl InvalidClaims {
     /// Stage 0: the prefix's head; stage 1: its first claim.
     #[inline]
     fn prefetch(&self, pid: PrefixId, stage: u8) {
-        let Some(&head) = self.heads.get(pid.0 as usize) else {
+        let Some(head) = self.heads.get(pid.0 as usize) else {
             return;
         };
         if stage == 0 {
-            crate::mem::prefetch(&self.heads[pid.0 as usize]);
-        } else if let Some(a) = self.accs.get(head as usize) {
+            // The slot's address only: reading it now would wait for it.
+            crate::mem::prefetch(head);
+        } else if let Some(a) = self.accs.get(*head as usize) {
             crate::mem::prefetch(a);
         }
     }

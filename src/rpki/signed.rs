@@ -414,18 +414,18 @@ fn validate_object(
         ChainError::Missing(m) => format!("not in the repository copy: {m}"),
         ChainError::Invalid(m) => m,
     };
-    let issuer_of = |ee: &Cert| -> Result<(ResourceCert, String), String> {
+    let issuer_of = |ee: &Cert| -> Result<ResourceCert, String> {
         let issuer = read_issuer(ee, repo).map_err(chain_err)?;
-        let (rc, chain) = ca_chain(issuer, repo, now, 0, tals).map_err(chain_err)?;
-        let ta = chain.last().cloned().unwrap_or_default();
-        Ok((rc, ta))
+        ca_chain(issuer, repo, now, 0, tals)
+            .map(|(rc, _)| rc)
+            .map_err(chain_err)
     };
     let ta_name = |rc: &ResourceCert| rc.tal().name().to_string();
     let expires = |rc: &ResourceCert| Some(rc.validity().not_after().timestamp());
     match kind_of(path) {
         "roa" => {
             let roa = Roa::decode(bytes.as_slice(), false).map_err(|e| e.to_string())?;
-            let (issuer, _) = issuer_of(roa.cert())?;
+            let issuer = issuer_of(roa.cert())?;
             let mut crl = Ok(());
             let (ee, content) = roa
                 .process(&issuer, false, |ee| {
@@ -451,7 +451,7 @@ fn validate_object(
         }
         "aspa" => {
             let aspa = Aspa::decode(bytes.as_slice(), false).map_err(|e| e.to_string())?;
-            let (issuer, _) = issuer_of(aspa.cert())?;
+            let issuer = issuer_of(aspa.cert())?;
             let mut crl = Ok(());
             let (ee, content) = aspa
                 .process(&issuer, false, |ee| {
