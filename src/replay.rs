@@ -866,8 +866,9 @@ impl<'a> Tally<'a> {
                     if let Some(pid) = verdicts.get(i + STEP).and_then(invalid) {
                         self.claims.prefetch(pid, 1);
                     }
+                    let v = verdicts.get(i).copied();
                     i += 1;
-                    verdicts.get(i - 1).copied()
+                    v
                 }
                 _ => None,
             };
