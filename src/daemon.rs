@@ -1497,18 +1497,28 @@ async fn bmp_session(
     let mut start = 0usize;
     let mut logged_skip = false;
     let messages = metrics::counter!("routewitness_bmp_messages_total");
+    // Events per batch, to size the next batch's vector (a Route Monitoring message of a
+    // full-table dump carries ~6 routes; growing the vector from a guess copied it).
+    let mut last_batch = 1024;
     let why = 'session: loop {
-        // Everything whole in the buffer, sent as one batch.
-        let mut msgs = Vec::new();
+        // Everything whole in the buffer, converted as it is decoded (no vector of
+        // decoded messages in between) and sent as one batch.
+        let mut events = Vec::new();
         let mut broken = None;
+        let received = now();
+        let mut registry = &net.registry;
         loop {
             match frame(&buf[start..], cap) {
                 Ok(Some(n)) => {
                     let msg = &buf[start..start + n];
                     start += n;
                     messages.increment(1);
+                    if events.capacity() == 0 {
+                        events.reserve(last_batch);
+                    }
                     match decode(msg) {
-                        Ok(m) => msgs.push(m),
+                        Ok(m) => conv
+                            .message(router, m, received, &mut registry, &mut |e| events.push(e)),
                         Err(e) => {
                             metrics::counter!("routewitness_bmp_errors_total", "kind" => e.kind)
                                 .increment(1);
@@ -1528,16 +1538,11 @@ async fn bmp_session(
                 }
             }
         }
-        if !msgs.is_empty() {
-            let received = now();
-            let mut events = Vec::with_capacity(msgs.len() * 4);
-            let mut registry = &net.registry;
-            for msg in msgs {
-                conv.message(router, msg, received, &mut registry, &mut |e| {
-                    events.push(e)
-                });
-            }
+        if start > 0 {
             net.update(session, &conv);
+        }
+        if !events.is_empty() {
+            last_batch = events.len().next_power_of_two();
             if tx.send(Input::Events(events)).await.is_err() {
                 break 'session "shutting down".to_string();
             }
@@ -2201,7 +2206,14 @@ fn pipeline_loop(
         }
         for input in inputs {
             match input {
-                Input::Events(mut evs) => events.append(&mut evs),
+                // Judged where they lie (appending them to one vector copied every
+                // event once more); what came before them first.
+                Input::Events(mut evs) => {
+                    if !events.is_empty() {
+                        handle(&mut events, &mut rov, &mut tally);
+                    }
+                    handle(&mut evs, &mut rov, &mut tally);
+                }
                 Input::Routes {
                     prefix,
                     origin,
