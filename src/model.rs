@@ -269,6 +269,11 @@ impl AsPath {
         self.0.is_empty()
     }
 
+    /// The same allocation (so the same path): the routes of one UPDATE share theirs.
+    pub fn same_allocation(&self, other: &AsPath) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// The segments in order, first (neighbour side) to last (origin side).
     pub fn segments(&self) -> Segments<'_> {
         Segments { words: &self.0 }
