@@ -33,7 +33,7 @@
 use crate::act::quarantine::QuarantineSet;
 use crate::act::verify::{BirdStatus, Change};
 use crate::act::ActionRecord;
-use crate::ingest::bmp::{decode, frame, BmpConverter, BmpCounts, RouterInfo, View};
+use crate::ingest::bmp::{frame, BmpConverter, BmpCounts, RouterInfo, View};
 use crate::ingest::{mrt, IngestEvent, PeerRegistry};
 use crate::judge::{
     parse_claim_id, Decision, HeldRoute, Judge, JudgeStats, OperatorAction, PeerTrust, Policy,
@@ -1516,9 +1516,10 @@ async fn bmp_session(
                     if events.capacity() == 0 {
                         events.reserve(last_batch);
                     }
-                    match decode(msg) {
-                        Ok(m) => conv
-                            .message(router, m, received, &mut registry, &mut |e| events.push(e)),
+                    match conv.bytes(router, msg, received, &mut registry, &mut |e| {
+                        events.push(e)
+                    }) {
+                        Ok(()) => {}
                         Err(e) => {
                             metrics::counter!("routewitness_bmp_errors_total", "kind" => e.kind)
                                 .increment(1);

@@ -22,11 +22,11 @@
 //!  `run` (daemon::run): the same RovStage, Tally and Judge, on one pipeline thread
 //!  routers ─BMP/TCP─► session task per router ─► bounded ─► daemon pipeline thread ─────────► HTTP API (axum):
 //!                     (tokio: ingest::bmp        channel    RovStage ─► Tally ─► Judge        /v1/status, /v1/peers,
-//!                      frame + decode, caps;     (64        (restored from the state at       /v1/routes, /v1/quarantine,
-//!                      BmpConverter: peers by     batches)   start; checkpoints)              /v1/decisions (from the
-//!                      router+view, views, EoR,               │ decisions, checkpoints          log), /metrics
-//!                      FRR prepend, session end)              ▼ (bounded: 16 x 8,192)
-//!                                                           state thread ─► state::Store (SQLite: decision log,
+//!                      frame, caps; UPDATEs      (64        (restored from the state at       /v1/routes, /v1/quarantine,
+//!                      in place, else bgpkit;     batches)   start; checkpoints)              /v1/decisions (from the
+//!                      BmpConverter: peers by                 │ decisions, checkpoints          log), /metrics
+//!                      router+view, views, EoR,               ▼ (bounded: 16 x 8,192)
+//!                      FRR prepend, session end)            state thread ─► state::Store (SQLite: decision log,
 //!                                                           (commits before the API       quarantine, trust, claims,
 //!                                                            shows a decision)            operator overrides, actions)
 //!                                                             │ alerts (act::alerts: per claim, deduplicated)

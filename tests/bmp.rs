@@ -396,3 +396,355 @@ fn bmp_and_mrt_of_the_same_routes_are_judged_alike() {
         b.len()
     );
 }
+
+/// What one way of reading gave: the events (as Debug lines) and the counts.
+type Way = (Vec<String>, String);
+
+/// A stream read message by message both ways: `BmpConverter::bytes` (in place when it
+/// can) and bgpkit's decoder with `BmpConverter::message`. Returns the events (as Debug
+/// lines) and counts of each way, and how many messages went in place.
+fn both_ways(bytes: &[u8], view: View) -> (Way, Way, u64) {
+    use routewitness::ingest::bmp::decode;
+    let mut fast = (
+        BmpConverter::new(view),
+        PeerRegistry::default(),
+        Vec::new(),
+        0u64,
+    );
+    let mut slow = (
+        BmpConverter::new(view),
+        PeerRegistry::default(),
+        Vec::new(),
+        0u64,
+    );
+    let (r1, r2) = (fast.0.router("t", "t"), slow.0.router("t", "t"));
+    let mut at = 0;
+    while let Ok(Some(n)) = frame(&bytes[at..], DEFAULT_MAX_MESSAGE) {
+        let msg = &bytes[at..at + n];
+        at += n;
+        let (conv, reg, out, errors) = &mut fast;
+        if conv
+            .bytes(r1, msg, EventTime(7), reg, &mut |e| {
+                out.push(format!("{e:?}"))
+            })
+            .is_err()
+        {
+            *errors += 1;
+        }
+        let (conv, reg, out, errors) = &mut slow;
+        match decode(msg) {
+            Ok(m) => conv.message(r2, m, EventTime(7), reg, &mut |e| {
+                out.push(format!("{e:?}"))
+            }),
+            Err(_) => *errors += 1,
+        }
+    }
+    let counts = |c: &BmpConverter, errors: u64| {
+        format!(
+            "{} routes {:?} errors {errors}",
+            serde_json::to_string(&c.counts).unwrap(),
+            c.routes()
+        )
+    };
+    let in_place = fast.0.read_in_place;
+    (
+        (fast.2, counts(&fast.0, fast.3)),
+        (slow.2, counts(&slow.0, slow.3)),
+        in_place,
+    )
+}
+
+/// The PCH 2015 update fixture re-encoded as BMP (as the BMP bench does).
+fn pch_as_bmp() -> Vec<u8> {
+    use std::io::Read as _;
+    let mut mrt = Vec::new();
+    routewitness::input::InputReader::open(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/mrt/pch_updates.et-header.20151023.gz"),
+    )
+    .unwrap()
+    .read_to_end(&mut mrt)
+    .unwrap();
+    let mut bmp = Vec::new();
+    routewitness::ingest::mrt2bmp::convert(&mrt, &mut bmp);
+    bmp
+}
+
+#[test]
+fn reading_in_place_gives_what_bgpkit_gives_on_every_capture() {
+    let (mut in_place, mut messages) = (0, 0);
+    let mut streams: Vec<(String, Vec<u8>)> = captures()
+        .iter()
+        .map(|f| (f.display().to_string(), std::fs::read(f).unwrap()))
+        .collect();
+    streams.push(("PCH 2015 updates as BMP".into(), pch_as_bmp()));
+    for (name, bytes) in &streams {
+        for view in [View::PrePolicy, View::PostPolicy, View::LocRib] {
+            let (fast, slow, n) = both_ways(bytes, view);
+            assert_eq!(fast.1, slow.1, "{name} {view:?}: counts");
+            assert_eq!(fast.0.len(), slow.0.len(), "{name} {view:?}: events");
+            for (i, (a, b)) in fast.0.iter().zip(&slow.0).enumerate() {
+                assert_eq!(a, b, "{name} {view:?}: event {i}");
+            }
+            in_place += n;
+        }
+        let mut at = 0;
+        while let Ok(Some(n)) = frame(&bytes[at..], DEFAULT_MAX_MESSAGE) {
+            at += n;
+            messages += 3;
+        }
+    }
+    // Most messages are Route Monitoring of the common shapes; the rest (Peer Up,
+    // statistics, VPN routes, AS4_PATH...) go through bgpkit.
+    eprintln!("{in_place} of {messages} messages read in place");
+    assert!(
+        in_place * 10 > messages * 8,
+        "{in_place} of {messages} messages read in place"
+    );
+}
+
+/// A message with its common header's length set to its size, as `frame` cuts them.
+fn framed(mut msg: Vec<u8>) -> Vec<u8> {
+    if msg.len() >= 6 {
+        let n = (msg.len() as u32).to_be_bytes();
+        msg[1..5].copy_from_slice(&n);
+    }
+    msg
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Real Route Monitoring messages with bytes flipped, inserted or cut after the
+    /// common header: read in place or not, the events, counts and errors are bgpkit's.
+    #[test]
+    fn damaged_updates_read_in_place_give_what_bgpkit_gives(
+        pick in any::<prop::sample::Index>(),
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        insert in proptest::option::of((any::<prop::sample::Index>(), proptest::collection::vec(any::<u8>(), 1..8))),
+        cut in proptest::option::of(any::<prop::sample::Index>()),
+    ) {
+        static MSGS: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+        let msgs = MSGS.get_or_init(|| {
+            let bytes = pch_as_bmp();
+            let mut out = Vec::new();
+            let mut at = 0;
+            while let Ok(Some(n)) = frame(&bytes[at..], DEFAULT_MAX_MESSAGE) {
+                out.push(bytes[at..at + n].to_vec());
+                at += n;
+            }
+            // And the captures' messages, other vendors' shapes.
+            for f in captures() {
+                let bytes = std::fs::read(f).unwrap();
+                let mut at = 0;
+                while let Ok(Some(n)) = frame(&bytes[at..], DEFAULT_MAX_MESSAGE) {
+                    out.push(bytes[at..at + n].to_vec());
+                    at += n;
+                }
+            }
+            out
+        });
+        let mut msg = msgs[pick.index(msgs.len())].clone();
+        let body = msg.len() - 6;
+        for (at, b) in flips {
+            let i = 6 + at.index(body);
+            msg[i] ^= b;
+        }
+        if let Some((at, bytes)) = insert {
+            let i = 6 + at.index(msg.len() - 5);
+            msg.splice(i..i, bytes);
+        }
+        if let Some(at) = cut {
+            msg.truncate(6 + at.index(msg.len() - 5));
+        }
+        let msg = framed(msg);
+        let (fast, slow, _) = both_ways(&msg, View::PrePolicy);
+        prop_assert_eq!(fast, slow);
+    }
+}
+
+/// A generated path attribute.
+#[derive(Clone, Debug)]
+enum Attr {
+    AsPath(Vec<(u8, Vec<u32>)>),
+    As4Path(Vec<(u8, Vec<u32>)>),
+    MpReach(u16, u8, Vec<u8>, Vec<(u8, u128)>),
+    MpUnreach(u16, u8, Vec<(u8, u128)>),
+    Other(u8, Vec<u8>),
+}
+
+/// Prefixes as (length, address); mostly valid for IPv4 (`v6` false) or IPv6, with
+/// some /0 (bgpkit's ADD-PATH heuristic) and some too long for the family.
+fn prefix(v6: bool) -> impl Strategy<Value = (u8, u128)> + Clone {
+    let max = if v6 { 128u8 } else { 32 };
+    (
+        prop_oneof![2 => Just(0u8), 1 => max + 1..=255, 30 => 1u8..=max],
+        any::<u128>(),
+    )
+}
+
+fn segments() -> impl Strategy<Value = Vec<(u8, Vec<u32>)>> {
+    proptest::collection::vec(
+        (0u8..=5, proptest::collection::vec(any::<u32>(), 0..5)),
+        0..4,
+    )
+}
+
+fn attr() -> impl Strategy<Value = Attr> {
+    let afi = prop_oneof![4 => 1u16..=2, 1 => 0u16..=3, 1 => Just(16388u16)];
+    let safi = prop_oneof![4 => Just(1u8), 1 => Just(2u8), 1 => Just(4u8), 1 => Just(128u8)];
+    let next_hop = prop_oneof![prop::sample::select(vec![4usize, 16, 32]), 0usize..=48]
+        .prop_flat_map(|n| proptest::collection::vec(any::<u8>(), n));
+    // The prefixes of the AFI's family (others as IPv4).
+    let prefixes = |afi: u16| proptest::collection::vec(prefix(afi == 2), 0..4);
+    prop_oneof![
+        3 => segments().prop_map(Attr::AsPath),
+        1 => segments().prop_map(Attr::As4Path),
+        2 => (afi.clone(), safi.clone(), next_hop)
+            .prop_flat_map(move |(a, s, nh)| (Just(a), Just(s), Just(nh), prefixes(a)))
+            .prop_map(|(a, s, nh, p)| Attr::MpReach(a, s, nh, p)),
+        2 => (afi, safi)
+            .prop_flat_map(move |(a, s)| (Just(a), Just(s), prefixes(a)))
+            .prop_map(|(a, s, p)| Attr::MpUnreach(a, s, p)),
+        2 => (
+            prop::sample::select(vec![1u8, 3, 4, 5, 8, 16, 32, 99, 255]),
+            proptest::collection::vec(any::<u8>(), 0..10)
+        )
+            .prop_map(|(t, v)| Attr::Other(t, v)),
+    ]
+}
+
+/// Wire bytes of prefixes of a family (`v6`), each cut to its length's octets.
+fn nlri_bytes(prefixes: &[(u8, u128)], v6: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    for &(len, addr) in prefixes {
+        let octets = if v6 {
+            addr.to_be_bytes().to_vec()
+        } else {
+            (addr as u32).to_be_bytes().to_vec()
+        };
+        out.push(len);
+        let n = usize::from(len).div_ceil(8).min(octets.len());
+        out.extend_from_slice(&octets[..n]);
+    }
+    out
+}
+
+fn path_bytes(segs: &[(u8, Vec<u32>)], asn4: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (kind, asns) in segs {
+        out.extend([*kind, asns.len() as u8]);
+        for a in asns {
+            if asn4 {
+                out.extend(a.to_be_bytes());
+            } else {
+                out.extend((*a as u16).to_be_bytes());
+            }
+        }
+    }
+    out
+}
+
+/// A BMPv3 Route Monitoring message (pre-policy, an IPv4 peer) holding one UPDATE.
+fn route_monitoring(asn4: bool, withdrawn: &[u8], attrs: &[(Attr, bool)], nlri: &[u8]) -> Vec<u8> {
+    let mut a = Vec::new();
+    for (attr, extended) in attrs {
+        let (flags, kind, value) = match attr {
+            Attr::AsPath(s) => (0x40, 2, path_bytes(s, asn4)),
+            Attr::As4Path(s) => (0xc0, 17, path_bytes(s, true)),
+            Attr::MpReach(afi, safi, nh, p) => {
+                let mut v = afi.to_be_bytes().to_vec();
+                v.extend([*safi, nh.len() as u8]);
+                v.extend(nh);
+                v.push(0);
+                v.extend(nlri_bytes(p, *afi == 2));
+                (0x80, 14, v)
+            }
+            Attr::MpUnreach(afi, safi, p) => {
+                let mut v = afi.to_be_bytes().to_vec();
+                v.push(*safi);
+                v.extend(nlri_bytes(p, *afi == 2));
+                (0x80, 15, v)
+            }
+            Attr::Other(t, v) => (0xc0, *t, v.clone()),
+        };
+        if *extended || value.len() > 255 {
+            a.extend([flags | 0x10, kind]);
+            a.extend((value.len() as u16).to_be_bytes());
+        } else {
+            a.extend([flags, kind, value.len() as u8]);
+        }
+        a.extend(value);
+    }
+    let mut body = (withdrawn.len() as u16).to_be_bytes().to_vec();
+    body.extend(withdrawn);
+    body.extend((a.len() as u16).to_be_bytes());
+    body.extend(a);
+    body.extend(nlri);
+    let mut m = vec![3, 0, 0, 0, 0, 0];
+    m.extend([0, if asn4 { 0 } else { 0x20 }]);
+    m.extend([0u8; 8]);
+    m.extend([0u8; 12]);
+    m.extend([192, 0, 2, 1]);
+    m.extend(64500u32.to_be_bytes());
+    m.extend([192, 0, 2, 1]);
+    m.extend(1_500_000_000u32.to_be_bytes());
+    m.extend(250_000u32.to_be_bytes());
+    m.extend([0xff; 16]);
+    m.extend(((19 + body.len()) as u16).to_be_bytes());
+    m.push(2);
+    m.extend(body);
+    framed(m)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// Generated UPDATEs of every shape (both AS number sizes; /0 and overlong prefixes;
+    /// several AS_PATHs, an AS4_PATH; MP attributes of other families, SAFIs and next-hop
+    /// lengths; unknown attributes, extended lengths): read in place or not, the events
+    /// and counts are bgpkit's.
+    #[test]
+    fn generated_updates_read_in_place_give_what_bgpkit_gives(
+        asn4 in any::<bool>(),
+        withdrawn in proptest::collection::vec(prefix(false), 0..3),
+        attrs in proptest::collection::vec((attr(), any::<bool>()), 0..5),
+        nlri in proptest::collection::vec(prefix(false), 0..3),
+    ) {
+        let msg = route_monitoring(asn4, &nlri_bytes(&withdrawn, false), &attrs, &nlri_bytes(&nlri, false));
+        let (fast, slow, _) = both_ways(&msg, View::PrePolicy);
+        prop_assert_eq!(fast, slow);
+    }
+}
+
+#[test]
+fn generated_updates_of_the_common_shapes_are_read_in_place() {
+    // The generator's common case goes the fast way (so the property above tests it).
+    let attrs = [
+        (Attr::Other(1, vec![0]), false),
+        (Attr::AsPath(vec![(2, vec![64500, 3356, 13335])]), false),
+        (
+            Attr::MpReach(
+                2,
+                1,
+                vec![0x20; 16],
+                vec![(32, 0x2001_0db8 << 96), (48, 1 << 100)],
+            ),
+            true,
+        ),
+        (Attr::MpUnreach(2, 1, vec![(64, 7 << 80)]), false),
+    ];
+    for asn4 in [true, false] {
+        let msg = route_monitoring(
+            asn4,
+            &nlri_bytes(&[(8, 10 << 24)], false),
+            &attrs,
+            &nlri_bytes(&[(24, 0xc633_6400)], false),
+        );
+        let (fast, slow, n) = both_ways(&msg, View::PrePolicy);
+        assert_eq!(n, 1);
+        assert_eq!(fast, slow);
+        // A peer, 2 withdrawals, 3 announcements.
+        assert_eq!(fast.0.len(), 6, "{:#?}", fast.0);
+    }
+}

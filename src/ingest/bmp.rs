@@ -13,6 +13,16 @@
 //! - [`BmpConverter`] turns messages from any number of routers into [`IngestEvent`]s, the
 //!   same events MRT replay produces, so the same judge sees both.
 //!
+//! [`BmpConverter::bytes`] is the way in for a framed message. A Route Monitoring message
+//! whose UPDATE has the shape nearly all have (unicast routes, an AS_PATH, no AS4_PATH)
+//! is read in place: bgpkit's per-peer header (read once per run of one peer's messages),
+//! then [`super::bgp::scan_update`] over the UPDATE's bytes. Every other message, and any
+//! UPDATE the scan does not take, malformed or unusual, is decoded by bgpkit as above, so
+//! bgpkit's reading stays the reference: `tests/bmp.rs` checks that both ways give the
+//! same events and counts on every capture, on damaged real messages and on generated
+//! UPDATEs of every shape. Why: building each UPDATE's attributes into bgpkit's models
+//! was most of the session thread's work (the BMP bench's figures are in the README).
+//!
 //! What the converter decides (and why):
 //! - **Which view is judged**: pre-policy Adj-RIB-In by default (what peers said, before the
 //!   router's own filters); post-policy or Loc-RIB by configuration ([`View`]). Messages of
@@ -34,10 +44,10 @@
 //! - **GoBGP's Loc-RIB** uses peer 0.0.0.0 and an empty AS path for its own routes: the
 //!   origin is then the speaker's AS (RFC 6811 §2), the per-peer header's AS.
 
-use super::bgp::UpdateReader;
+use super::bgp::{scan_update, UpdateParts, UpdateReader};
 use super::{IngestEvent, PeerRegistry};
 use crate::model::{Asn, EventTime, PeerIdx};
-use bgpkit_parser::models::BgpMessage;
+use bgpkit_parser::models::{AsnLength, BgpMessage, BgpUpdateMessage};
 use bgpkit_parser::parser::bmp::messages::{
     BmpMessage, BmpMessageBody, BmpPeerType, BmpPerPeerHeader, InitiationTlvType, PerPeerFlags,
 };
@@ -129,6 +139,17 @@ pub fn decode(msg: &[u8]) -> Result<BmpMessage, DecodeError> {
             kind,
             detail: e.to_string(),
         }
+    })
+}
+
+/// The per-peer header's timestamp when the router sets one, else `received`.
+fn time_of(h: Option<&BmpPerPeerHeader>, received: EventTime) -> EventTime {
+    h.filter(|h| h.timestamp > 0.0).map_or(received, |h| {
+        EventTime(
+            (h.timestamp * 1e6)
+                .round()
+                .clamp(i64::MIN as f64, i64::MAX as f64) as i64,
+        )
     })
 }
 
@@ -299,6 +320,17 @@ pub struct BmpConverter {
     peers: FxHashMap<PeerKey, PeerState>,
     updates: UpdateReader,
     pub counts: BmpCounts,
+    /// The per-peer header the fast path read last, and its bytes but the timestamp: a
+    /// router sends one peer's routes in runs, so most headers are read once.
+    last_header: Option<([u8; 34], BmpPerPeerHeader)>,
+    /// Route Monitoring messages read in place rather than by bgpkit (see [`Self::bytes`]).
+    pub read_in_place: u64,
+}
+
+/// An UPDATE as bgpkit read it, or as [`scan_update`] found it.
+enum Update<'a> {
+    Parsed(BgpUpdateMessage),
+    Parts(UpdateParts<'a>),
 }
 
 impl BmpConverter {
@@ -309,7 +341,80 @@ impl BmpConverter {
             peers: FxHashMap::default(),
             updates: UpdateReader::default(),
             counts: BmpCounts::default(),
+            last_header: None,
+            read_in_place: 0,
         }
+    }
+
+    /// One message as [`frame`] cut it, from `router`, which arrived at `received`. A
+    /// Route Monitoring message whose UPDATE has a common shape is read in place (see
+    /// [`scan_update`]); any other message is decoded by bgpkit-parser ([`decode`]) and
+    /// given to [`Self::message`]. Either way the events are the same; an error is a
+    /// message skipped.
+    pub fn bytes(
+        &mut self,
+        router: RouterId,
+        msg: &[u8],
+        received: EventTime,
+        registry: &mut impl NewPeer,
+        emit: &mut impl FnMut(IngestEvent),
+    ) -> Result<(), DecodeError> {
+        if let Some((h, parts)) = self.in_place(msg) {
+            let Some(r) = self.routers.get_mut(router.0 as usize) else {
+                return Ok(());
+            };
+            r.info.messages += 1;
+            self.read_in_place += 1;
+            let time = time_of(Some(&h), received);
+            self.route_monitoring(
+                router,
+                Some(h),
+                time,
+                Some(Update::Parts(parts)),
+                registry,
+                emit,
+            );
+            return Ok(());
+        }
+        let m = decode(msg)?;
+        self.message(router, m, received, registry, emit);
+        Ok(())
+    }
+
+    /// A BMPv3 Route Monitoring message holding exactly one BGP UPDATE that
+    /// [`scan_update`] takes: its per-peer header and the UPDATE's parts.
+    fn in_place<'m>(&mut self, msg: &'m [u8]) -> Option<(BmpPerPeerHeader, UpdateParts<'m>)> {
+        const PEER: usize = COMMON_HEADER + 42;
+        const BGP: usize = PEER + 19;
+        if msg.len() < BGP || msg[0] != 3 || msg[5] != 0 {
+            return None;
+        }
+        let bgp = &msg[PEER..];
+        let len = usize::from(u16::from_be_bytes([bgp[16], bgp[17]]));
+        if bgp[..16] != [0xff; 16] || len != bgp.len() || bgp[18] != 2 {
+            return None;
+        }
+        let key: [u8; 34] = msg[COMMON_HEADER..COMMON_HEADER + 34].try_into().ok()?;
+        let h = match &self.last_header {
+            Some((k, h)) if *k == key => {
+                // The timestamp as bgpkit reads it.
+                let t = &msg[COMMON_HEADER + 34..PEER];
+                let secs = u32::from_be_bytes([t[0], t[1], t[2], t[3]]);
+                let usecs = u32::from_be_bytes([t[4], t[5], t[6], t[7]]);
+                BmpPerPeerHeader {
+                    timestamp: f64::from(secs) + f64::from(usecs) / 1_000_000.0,
+                    ..*h
+                }
+            }
+            _ => {
+                let mut b = Bytes::copy_from_slice(&msg[COMMON_HEADER..PEER]);
+                let h = bgpkit_parser::parser::bmp::messages::parse_per_peer_header(&mut b).ok()?;
+                self.last_header = Some((key, h));
+                h
+            }
+        };
+        let parts = scan_update(&bgp[19..], h.asn_length() == AsnLength::Bits32)?;
+        Some((h, parts))
     }
 
     /// Announcements and withdrawals emitted so far.
@@ -317,7 +422,6 @@ impl BmpConverter {
         (self.updates.announcements, self.updates.withdrawals)
     }
 
-    /// A new router connection, named e.g. by its address and port.
     /// A new router connection: `name` names the session (e.g. address and port), `feed`
     /// the router (e.g. its address), which its peers carry and are known by across
     /// sessions.
@@ -353,16 +457,7 @@ impl BmpConverter {
         };
         r.info.messages += 1;
         let header = msg.per_peer_header;
-        let time = header
-            .as_ref()
-            .filter(|h| h.timestamp > 0.0)
-            .map_or(received, |h| {
-                EventTime(
-                    (h.timestamp * 1e6)
-                        .round()
-                        .clamp(i64::MIN as f64, i64::MAX as f64) as i64,
-                )
-            });
+        let time = time_of(header.as_ref(), received);
         match msg.message_body {
             BmpMessageBody::InitiationMessage(m) => {
                 self.counts.initiation += 1;
@@ -418,50 +513,78 @@ impl BmpConverter {
                 }
             }
             BmpMessageBody::RouteMonitoring(rm) => {
-                self.counts.route_monitoring += 1;
-                r.info.route_monitoring += 1;
-                let Some(h) = header else { return };
-                let Some(key) = self.key(router, &h) else {
-                    self.counts.other_view += 1;
-                    return;
+                let update = match rm.bgp_message {
+                    BgpMessage::Update(u) => Some(Update::Parsed(u)),
+                    _ => None,
                 };
-                let eor = rm.is_end_of_rib();
-                let BgpMessage::Update(u) = rm.bgp_message else {
-                    return;
-                };
-                let was_up = self.peers.get(&key).is_some_and(|p| p.up);
-                let p = self.peer(key, &h, time, registry, emit);
-                // Routes of a peer with no Peer Up (some routers skip it, e.g. for
-                // Loc-RIB) count it as up from here.
-                p.up = true;
-                if eor {
-                    p.initial_until = None;
-                    self.counts.end_of_rib += 1;
-                    if !was_up {
-                        self.count_up(router);
-                    }
-                    return;
-                }
-                let snapshot = match p.initial_until {
-                    Some(until) if time <= until => true,
-                    Some(_) => {
-                        p.initial_until = None;
-                        false
-                    }
-                    None => false,
-                };
-                let (idx, strip) = (p.idx, p.strip);
-                let stripped = self.updates.stripped;
-                self.updates.update(time, idx, &u, snapshot, strip, emit);
-                if self.updates.stripped != stripped {
-                    if let Some(r) = self.routers.get_mut(router.0 as usize) {
-                        r.info.prepends_removed += 1;
-                    }
-                }
-                if !was_up {
-                    self.count_up(router);
-                }
+                self.route_monitoring(router, header, time, update, registry, emit);
             }
+        }
+    }
+
+    /// A Route Monitoring message (`update` is `None` when it holds another BGP message).
+    fn route_monitoring(
+        &mut self,
+        router: RouterId,
+        header: Option<BmpPerPeerHeader>,
+        time: EventTime,
+        update: Option<Update<'_>>,
+        registry: &mut impl NewPeer,
+        emit: &mut impl FnMut(IngestEvent),
+    ) {
+        let Some(r) = self.routers.get_mut(router.0 as usize) else {
+            return;
+        };
+        self.counts.route_monitoring += 1;
+        r.info.route_monitoring += 1;
+        let Some(h) = header else { return };
+        let Some(key) = self.key(router, &h) else {
+            self.counts.other_view += 1;
+            return;
+        };
+        let Some(u) = update else {
+            return;
+        };
+        let eor = match &u {
+            Update::Parsed(u) => u.is_end_of_rib(),
+            Update::Parts(p) => p.is_end_of_rib(),
+        };
+        let was_up = self.peers.get(&key).is_some_and(|p| p.up);
+        let p = self.peer(key, &h, time, registry, emit);
+        // Routes of a peer with no Peer Up (some routers skip it, e.g. for
+        // Loc-RIB) count it as up from here.
+        p.up = true;
+        if eor {
+            p.initial_until = None;
+            self.counts.end_of_rib += 1;
+            if !was_up {
+                self.count_up(router);
+            }
+            return;
+        }
+        let snapshot = match p.initial_until {
+            Some(until) if time <= until => true,
+            Some(_) => {
+                p.initial_until = None;
+                false
+            }
+            None => false,
+        };
+        let (idx, strip) = (p.idx, p.strip);
+        let stripped = self.updates.stripped;
+        match &u {
+            Update::Parsed(u) => self.updates.update(time, idx, u, snapshot, strip, emit),
+            Update::Parts(p) => self
+                .updates
+                .update_parts(time, idx, p, snapshot, strip, emit),
+        }
+        if self.updates.stripped != stripped {
+            if let Some(r) = self.routers.get_mut(router.0 as usize) {
+                r.info.prepends_removed += 1;
+            }
+        }
+        if !was_up {
+            self.count_up(router);
         }
     }
 
@@ -605,9 +728,8 @@ pub fn read_stream(
         match frame(&bytes[at..], DEFAULT_MAX_MESSAGE) {
             Ok(Some(n)) => {
                 summary.messages += 1;
-                match decode(&bytes[at..at + n]) {
-                    Ok(msg) => conv.message(router, msg, received, registry, emit),
-                    Err(e) => *skipped.entry(e.kind).or_default() += 1,
+                if let Err(e) = conv.bytes(router, &bytes[at..at + n], received, registry, emit) {
+                    *skipped.entry(e.kind).or_default() += 1;
                 }
                 at += n;
             }
