@@ -1516,17 +1516,17 @@ async fn bmp_session(
                     if events.capacity() == 0 {
                         events.reserve(last_batch);
                     }
-                    match conv.bytes(router, msg, received, &mut registry, &mut |e| {
+                    let read = conv.bytes(router, msg, received, &mut registry, &mut |e| {
                         events.push(e)
-                    }) {
-                        Ok(()) => {}
-                        Err(e) => {
-                            metrics::counter!("routewitness_bmp_errors_total", "kind" => e.kind)
-                                .increment(1);
-                            if !logged_skip {
-                                tracing::warn!("BMP from {name}: message skipped ({e}); further skips only counted");
-                                logged_skip = true;
-                            }
+                    });
+                    if let Err(e) = read {
+                        metrics::counter!("routewitness_bmp_errors_total", "kind" => e.kind)
+                            .increment(1);
+                        if !logged_skip {
+                            tracing::warn!(
+                                "BMP from {name}: message skipped ({e}); further skips only counted"
+                            );
+                            logged_skip = true;
                         }
                     }
                 }

@@ -628,6 +628,78 @@ mod tests {
             .trunc()
     }
 
+    fn decision(seq: u64, prefix: IpNet, peer: u8, outcome: Outcome, since: i64) -> Decision {
+        Decision {
+            seq,
+            time: EventTime(since),
+            outcome,
+            previous: Outcome::Propagate,
+            cause: crate::judge::Cause::Announced,
+            peer: IpAddr::from([192, 0, 2, peer]),
+            peer_asn: Asn(64500 + u32::from(peer)),
+            prefix,
+            path_id: None,
+            origin: Some(Asn(64496)),
+            as_path: None,
+            since: EventTime(since),
+            reasons: Vec::new(),
+            policy: "test".into(),
+            rpki_serial: None,
+            peer_idx: crate::model::PeerIdx(u32::from(peer)),
+            prefix_id: crate::rib::PrefixId(0),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// After any decisions, written in any batches, the quarantine table holds each
+        /// route's last decision when that one holds it, and nothing else.
+        #[test]
+        fn the_quarantine_table_holds_each_routes_last_decision(
+            ops in prop::collection::vec((0u8..3, 0u8..2, 0u8..4, any::<i32>()), 1..60),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..4),
+        ) {
+            let outcomes = [Outcome::Propagate, Outcome::Quarantine, Outcome::Reject, Outcome::Withdrawn];
+            let ds: Vec<Decision> = ops
+                .iter()
+                .enumerate()
+                .map(|(i, &(p, peer, o, since))| {
+                    decision(i as u64 + 1, prefix(u32::from(p) << 24, 8), peer, outcomes[usize::from(o)], i64::from(since))
+                })
+                .collect();
+            let mut bounds: Vec<usize> = cuts.iter().map(|c| c.index(ds.len() + 1)).collect();
+            bounds.extend([0, ds.len()]);
+            bounds.sort_unstable();
+            bounds.dedup();
+            let path = temp("quarantine");
+            {
+                let (mut st, _) = Store::open(&path, 1000).unwrap();
+                for w in bounds.windows(2) {
+                    st.write_decisions(&ds[w[0]..w[1]]).unwrap();
+                }
+            }
+            let mut want = std::collections::BTreeMap::new();
+            for d in &ds {
+                if d.outcome.is_held() {
+                    want.insert(decision_key(d), (d.outcome, d.since, d.seq));
+                } else {
+                    want.remove(&decision_key(d));
+                }
+            }
+            let (_, r) = Store::open(&path, 1000).unwrap();
+            let got: std::collections::BTreeMap<_, _> = r
+                .quarantine
+                .iter()
+                .map(|h| {
+                    let k = (h.route.id.clone(), h.route.peer, h.route.peer_asn, h.route.path_id.unwrap_or(0));
+                    (k, (h.route.outcome, h.route.since, h.seq))
+                })
+                .collect();
+            prop_assert_eq!(got, want);
+            prop_assert_eq!(r.decisions, ds.len() as u64);
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
         /// What a checkpoint saves is what the next open restores, whatever it holds.
