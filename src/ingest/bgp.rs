@@ -44,17 +44,28 @@ impl UpdateReader {
                 AsPathSegment::ConfedSequence(v) => (SegmentKind::ConfedSequence, v),
                 AsPathSegment::ConfedSet(v) => (SegmentKind::ConfedSet, v),
             };
-            let skip = usize::from(
-                i == 0
-                    && kind == SegmentKind::Sequence
-                    && strip_first.is_some()
-                    && asns.first().map(|a| a.to_u32()) == strip_first,
-            );
-            self.stripped += skip as u64;
-            self.paths
-                .push_segment(kind, asns[skip..].iter().map(|a| a.to_u32()));
+            self.push_segment(i == 0, kind, asns.iter().map(|a| a.to_u32()), strip_first);
         }
         self.paths.finish()
+    }
+
+    /// Adds one segment to the path being built; the `first` segment loses its first AS
+    /// when it is an AS_SEQUENCE starting with `strip_first` (see [`Self::path_of`]).
+    fn push_segment(
+        &mut self,
+        first: bool,
+        kind: SegmentKind,
+        asns: impl ExactSizeIterator<Item = u32> + Clone,
+        strip_first: Option<u32>,
+    ) {
+        let skip = usize::from(
+            first
+                && kind == SegmentKind::Sequence
+                && strip_first.is_some()
+                && asns.clone().next() == strip_first,
+        );
+        self.stripped += skip as u64;
+        self.paths.push_segment(kind, asns.skip(skip));
     }
 
     /// Emits the UPDATE's withdrawals, then its announcements. `snapshot` marks state
@@ -376,17 +387,8 @@ impl UpdateReader {
                 ]),
                 false => u32::from(u16::from_be_bytes([asns[2 * i], asns[2 * i + 1]])),
             };
-            let n = usize::from(count);
-            let skip = usize::from(
-                first
-                    && kind == SegmentKind::Sequence
-                    && strip_first.is_some()
-                    && n > 0
-                    && Some(asn(0)) == strip_first,
-            );
+            self.push_segment(first, kind, (0..usize::from(count)).map(asn), strip_first);
             first = false;
-            self.stripped += skip as u64;
-            self.paths.push_segment(kind, (skip..n).map(asn));
         }
         self.paths.finish()
     }

@@ -384,6 +384,9 @@ impl BmpConverter {
     /// A BMPv3 Route Monitoring message holding exactly one BGP UPDATE that
     /// [`scan_update`] takes: its per-peer header and the UPDATE's parts.
     fn in_place<'m>(&mut self, msg: &'m [u8]) -> Option<(BmpPerPeerHeader, UpdateParts<'m>)> {
+        // The per-peer header (RFC 7854 §4.2) is 42 bytes: type, flags, distinguisher (8),
+        // address (16), AS (4), BGP ID (4), then the timestamp (8). The BGP message's
+        // header is 19: marker (16), length (2), type (1).
         const PEER: usize = COMMON_HEADER + 42;
         const BGP: usize = PEER + 19;
         if msg.len() < BGP || msg[0] != 3 || msg[5] != 0 {
