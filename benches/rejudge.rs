@@ -73,6 +73,7 @@ fn main() {
                     rpki_serial: Some(1),
                     decisions: None,
                     sink: None,
+                    observer: None,
                 }),
             );
             let mut verdicts = Vec::new();

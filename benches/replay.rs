@@ -158,6 +158,7 @@ fn routewitness_replay(
             rpki_serial: None,
             decisions: None,
             sink: built.then_some(&mut drop_it as &mut dyn FnMut(_)),
+            observer: None,
         });
         replay::run(
             ReplayConfig {
@@ -165,6 +166,7 @@ fn routewitness_replay(
                 honour_expires: true,
                 top: 0,
                 progress: None,
+                inject: Vec::new(),
             },
             index,
             None,

@@ -60,6 +60,12 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Show the RPKI state of one route and the VRPs that decide it.
     Validate(ValidateArgs),
+    /// Measure a policy on real days: replay MRT with labelled incidents (a labels file,
+    /// and/or hijacks injected into the real background with `--inject`) and report,
+    /// per incident, whether and when it was held and whether it stayed held until it
+    /// ended; outside them, the false holds (claims, the busiest minute, route-hours by
+    /// rule).
+    Eval(EvalArgs),
     /// The daemon: judge BMP from routers live (and replay MRT as a demo feed first),
     /// answer the HTTP API, until SIGTERM or SIGINT.
     ///
@@ -1014,6 +1020,55 @@ pub struct ReplayArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// MRT files, replayed in the order of their first record's time (history first).
+    #[arg(value_name = "MRT", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Labelled incidents: one JSON object per line, `{"id", "kind": "origin" |
+    /// "sub-prefix" | "forged-origin" | "leak" | "other", "prefix", "origin"?, "path"?
+    /// (the routes' path ends with these ASes), "start", "end"}` (RFC 3339 or Unix
+    /// seconds).
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+    /// Inject N hijacks into the real background (origin, sub-prefix and forged-origin in
+    /// turn), each from every peer with a route to the attacker, along that route.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub inject: usize,
+    /// Seed of the injection's choices (the same seed gives the same cases).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Kinds to inject (repeatable; default: origin, sub-prefix, forged-origin).
+    #[arg(long = "inject-kind", value_enum, value_name = "KIND")]
+    pub inject_kinds: Vec<InjectKind>,
+    /// Write the injected incidents' labels to FILE (JSON lines, as --labels reads).
+    #[arg(long, value_name = "FILE")]
+    pub write_labels: Option<PathBuf>,
+    /// Count false holds (and inject) from this time on; what comes before is history
+    /// (RFC 3339 or Unix seconds). Default: the whole replay.
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// Judge without any RPKI data (the world of 2008, and of every prefix without a ROA).
+    #[arg(long, conflicts_with = "vrps")]
+    pub no_rpki: bool,
+    #[command(flatten)]
+    pub vrp: VrpArgs,
+    /// Judge policy: a built-in name (default, strict, monitor-only) or a TOML file.
+    #[arg(long, value_name = "NAME|FILE", default_value = "default")]
+    pub policy: String,
+    /// Report format on stdout.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ReportFormat,
+}
+
+/// Injectable incident kinds.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum InjectKind {
+    Origin,
+    SubPrefix,
+    ForgedOrigin,
+}
+
+#[derive(Args, Debug)]
 pub struct ValidateArgs {
     /// The route's prefix, e.g. 1.1.1.0/24.
     pub prefix: IpNet,
@@ -1187,6 +1242,7 @@ pub fn replay(args: ReplayArgs) -> Result<Outcome, CliError> {
         honour_expires: !args.vrp.ignore_expires,
         top: args.top,
         progress,
+        inject: Vec::new(),
     };
     if args.output.as_deref() == Some(Path::new("-"))
         && args.decisions.as_deref() == Some(Path::new("-"))
@@ -1203,6 +1259,7 @@ pub fn replay(args: ReplayArgs) -> Result<Outcome, CliError> {
         rpki_serial,
         decisions: decisions_out.as_mut().map(|w| w as &mut dyn Write),
         sink: None,
+        observer: None,
     });
     let report = replay::run(
         config,
@@ -1235,6 +1292,112 @@ pub fn replay(args: ReplayArgs) -> Result<Outcome, CliError> {
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
     Ok(if report.complete {
+        Outcome::Ok
+    } else {
+        Outcome::Incomplete
+    })
+}
+
+/// `routewitness eval`.
+pub fn eval(args: EvalArgs) -> Result<Outcome, CliError> {
+    use crate::eval::{self, IncidentKind};
+    let from = args
+        .from
+        .as_deref()
+        .map(eval::time_arg)
+        .transpose()
+        .map_err(|e| CliError::Usage(format!("--from: {e}")))?;
+    let mut labels = match &args.labels {
+        Some(p) => eval::read_labels(p).map_err(CliError::Usage)?,
+        None => Vec::new(),
+    };
+    let mut injected = Vec::new();
+    if args.inject > 0 {
+        let kinds = args
+            .inject_kinds
+            .iter()
+            .map(|k| match k {
+                InjectKind::Origin => IncidentKind::Origin,
+                InjectKind::SubPrefix => IncidentKind::SubPrefix,
+                InjectKind::ForgedOrigin => IncidentKind::ForgedOrigin,
+            })
+            .collect();
+        let plan = eval::InjectPlan {
+            count: args.inject,
+            seed: args.seed,
+            from,
+            kinds,
+        };
+        let (l, evs) = eval::plan_injections(&args.files, &plan).map_err(Failed)?;
+        if let Some(path) = &args.write_labels {
+            let mut text = String::new();
+            for label in &l {
+                text.push_str(&serde_json::to_string(label).map_err(|e| Failed(e.to_string()))?);
+                text.push('\n');
+            }
+            std::fs::write(path, text).map_err(|e| Failed(format!("{}: {e}", path.display())))?;
+        }
+        labels.extend(l);
+        injected = evs;
+    }
+    if labels.is_empty() && args.inject == 0 {
+        tracing::warn!("no labels and no --inject: every hold is counted as a false hold");
+    }
+    let mut set = if args.no_rpki {
+        crate::rpki::vrps::VrpSet {
+            vrps: Vec::new(),
+            aspas: Vec::new(),
+            warnings: Vec::new(),
+            source: None,
+        }
+    } else {
+        load_vrps(&args.vrp)?
+    };
+    let index = VrpIndex::new(&set);
+    set.vrps = Vec::new();
+    let policy = Policy::load(&args.policy).map_err(|e| CliError::Usage(format!("policy: {e}")))?;
+    let (name, hash) = (policy.name.clone(), policy.hash());
+    let aspa = AspaSet::new(&set.aspas);
+    let mut tracker = eval::Tracker::new(&labels, from).map_err(CliError::Usage)?;
+    let config = ReplayConfig {
+        files: args.files.clone(),
+        honour_expires: !args.vrp.ignore_expires,
+        top: 0,
+        progress: None,
+        inject: injected,
+    };
+    let started = std::time::Instant::now();
+    let judging = Judging {
+        policies: vec![policy],
+        aspa: &aspa,
+        rpki_serial: None,
+        decisions: None,
+        sink: None,
+        observer: Some(&mut tracker),
+    };
+    let replayed =
+        replay::run(config, &index, None, Some(judging)).map_err(|e| Failed(e.to_string()))?;
+    let stats = replayed.judges.first().map(|j| j.stats).unwrap_or_default();
+    let report = tracker.finish(
+        &name,
+        &hash,
+        args.files.len(),
+        started.elapsed().as_secs_f64(),
+        stats,
+    );
+    let text = match args.format {
+        ReportFormat::Table => eval::table(&report),
+        ReportFormat::Json => {
+            let mut s = serde_json::to_string_pretty(&report)
+                .map_err(|e| Failed(format!("cannot encode report: {e}")))?;
+            s.push('\n');
+            s
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+    Ok(if replayed.complete {
         Outcome::Ok
     } else {
         Outcome::Incomplete

@@ -1947,6 +1947,7 @@ fn pipeline_loop(
             rpki_serial,
             decisions: None,
             sink: Some(&mut sink),
+            observer: None,
         }),
     );
     let was_restored = restored.saved.is_some();

@@ -15,7 +15,9 @@
 //!                                damage with        ▲         over rpki::VrpIndex    ▼
 //!                                offsets)           │                          judge::Judge ──────► Decisions (JSONL)
 //!                                                   │                          claims + witnesses,  trust table,
-//!                                                   │                          conflicts, trust,    conflicts, --diff
+//!                                                   │                          standing (holders,   conflicts, --diff
+//!                                                   │                          links, relations),
+//!                                                   │                          conflicts, trust,
 //!                                                   │                          ASPA, policy
 //!                                                   └──── judged batches go back to be dropped and reused
 //!
@@ -55,6 +57,11 @@
 //!                         ─► act::frr (a task per FRR: route-map RW-QUARANTINE through vtysh,
 //!                             clear soft in, show bgp json) ─────────────────► audit log
 //!  API: GET /v1/actions (audit log), GET /v1/alerts (outbox), POST /v1/act/resume (after a cap)
+//!
+//!  `eval` (eval::Tracker, a replay::Observer): the same replay with labelled incidents, and
+//!  hijacks injected into the real background (eval::plan_injections, merged in time order
+//!  by ReplayConfig::inject) ─► per incident: held at first, held whole, rules; outside
+//!  them: false holds (claims, busiest minute, route-hours by rule)
 //!
 //!  VRP export ─► rpki::vrps::load ─► rpki::VrpIndex + rpki::AspaSet (immutable; replaced
 //!                                    whole, never edited, held as rpki::RpkiRef)
@@ -106,7 +113,10 @@
 //!   origin validation ([`rpki::rov`]), ASPA path verification ([`rpki::aspa`]), the RTR
 //!   client ([`rpki::rtr`]), SLURM ([`rpki::slurm`]), sources in quorum
 //!   ([`rpki::sources`]), signed objects ([`rpki::signed`]).
-//! - [`judge`]: claims and witnesses, conflicts, peer trust, policies, decisions (pure).
+//! - [`judge`]: claims and witnesses, standing ([`judge::standing`]: holders, the links
+//!   and relationships the paths show), conflicts, peer trust, policies, decisions (pure).
+//! - [`eval`]: `routewitness eval`: a policy measured on real days against labelled and
+//!   injected incidents.
 //! - [`rib`]: the Adj-RIB-In with interned prefixes and AS paths.
 //! - [`replay`]: the replay pipeline and its report; [`report`] renders it.
 //! - [`daemon`]: `routewitness run`: BMP sessions, the pipeline thread, the HTTP API.
@@ -119,6 +129,7 @@ pub mod act;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod eval;
 pub mod ingest;
 pub mod input;
 pub mod judge;

@@ -46,6 +46,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Replay(args) => cli::replay(args),
         Command::Validate(args) => cli::validate(args).map_err(CliError::from),
+        Command::Eval(args) => cli::eval(args),
         Command::Run(args) => cli::run(*args),
         Command::Mrt2bmp(args) => cli::mrt2bmp(args).map_err(CliError::from),
         Command::Config(args) => cli::config(args),

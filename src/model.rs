@@ -292,6 +292,23 @@ impl AsPath {
         }
     }
 
+    /// The ASes of its sequences in order (neighbour side first), prepends collapsed: the
+    /// path as links between networks (sets and confederation segments left out).
+    pub fn sequence_asns(&self) -> smallvec::SmallVec<[u32; 8]> {
+        let mut out = smallvec::SmallVec::new();
+        for (kind, asns) in self.segments() {
+            if kind != SegmentKind::Sequence {
+                continue;
+            }
+            for &a in asns {
+                if out.last() != Some(&a) {
+                    out.push(a);
+                }
+            }
+        }
+        out
+    }
+
     /// Number of bytes this path occupies on the heap (for memory accounting).
     pub fn heap_bytes(&self) -> usize {
         16 + self.0.len() * 4

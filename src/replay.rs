@@ -144,6 +144,9 @@ pub struct ReplayConfig {
     pub top: usize,
     /// Called now and then with (bytes read from disk, bytes in total).
     pub progress: Option<Box<dyn FnMut(u64, u64)>>,
+    /// Announcements and withdrawals to merge into the files' events in time order
+    /// (`routewitness eval --inject`), sorted by time; peers by identity.
+    pub inject: Vec<crate::eval::Injected>,
 }
 
 /// The judge's part of a replay.
@@ -158,6 +161,19 @@ pub struct Judging<'a> {
     pub decisions: Option<&'a mut dyn Write>,
     /// Or each decision of the first policy as it is (the daemon keeps the latest).
     pub sink: Option<&'a mut dyn FnMut(Decision)>,
+    /// Or an observer of every route event and decision of the first policy
+    /// (`routewitness eval`).
+    pub observer: Option<&'a mut dyn Observer>,
+}
+
+/// Sees what the first judge made of every route event, and its decisions (for
+/// `routewitness eval`, which measures holds against labelled incidents).
+pub trait Observer {
+    /// A route event, once judged: the route's outcome now (`None` for a withdrawal, or
+    /// a route the judge did not take).
+    fn route(&mut self, r: &RouteEvent, origin: Option<Asn>, outcome: Option<Outcome>);
+    /// A decision of the first judge, with its AS path filled in.
+    fn decision(&mut self, d: &Decision);
 }
 
 /// What one judge did, for the report.
@@ -711,6 +727,7 @@ pub struct Tally<'a> {
     judges: Vec<Judge<'a>>,
     decision_log: Option<&'a mut dyn Write>,
     sink: Option<&'a mut dyn FnMut(Decision)>,
+    observer: Option<&'a mut dyn Observer>,
     /// Per policy, how each decided route fared (only with two policies).
     traces: Vec<FxHashMap<RouteName, RouteTrace>>,
 }
@@ -741,7 +758,7 @@ impl<'a> Tally<'a> {
         judging: Option<Judging<'a>>,
     ) -> Self {
         let index: RpkiRef<'a, VrpIndex> = index.into();
-        let (judges, decision_log, sink, traces) = match judging {
+        let (judges, decision_log, sink, observer, traces) = match judging {
             Some(j) => {
                 let n = j.policies.len();
                 let judges: Vec<Judge<'a>> = j
@@ -755,19 +772,23 @@ impl<'a> Tally<'a> {
                     Vec::new()
                 };
                 // Nobody reads them: the judges count their decisions without building them.
-                let wanted = j.decisions.is_some() || j.sink.is_some() || !traces.is_empty();
+                let wanted = j.decisions.is_some()
+                    || j.sink.is_some()
+                    || j.observer.is_some()
+                    || !traces.is_empty();
                 let mut judges = judges;
                 for judge in &mut judges {
                     judge.keep_decisions(wanted);
                 }
-                (judges, j.decisions, j.sink, traces)
+                (judges, j.decisions, j.sink, j.observer, traces)
             }
-            None => (Vec::new(), None, None, Vec::new()),
+            None => (Vec::new(), None, None, None, Vec::new()),
         };
         Tally {
             judges,
             decision_log,
             sink,
+            observer,
             traces,
             index,
             honour_expires,
@@ -993,6 +1014,13 @@ impl<'a> Tally<'a> {
                 }
             }
         }
+        if let (Some(o), Some(j)) = (self.observer.as_mut(), self.judges.first()) {
+            let outcome = match r.action {
+                RouteAction::Withdraw => None,
+                RouteAction::Announce(_) => j.route_outcome(r.peer, pid, r.path_id),
+            };
+            o.route(r, v.origin, outcome);
+        }
         self.drain_decisions()
     }
 
@@ -1004,11 +1032,13 @@ impl<'a> Tally<'a> {
             rib,
             decision_log,
             sink,
+            observer,
             traces,
             honour_expires,
             ..
         } = self;
-        let wanted = decision_log.is_some() || sink.is_some() || !traces.is_empty();
+        let wanted =
+            decision_log.is_some() || sink.is_some() || observer.is_some() || !traces.is_empty();
         for (ji, j) in judges.iter_mut().enumerate() {
             if !wanted {
                 // Counted in the judge's stats already; dropped where they lie.
@@ -1038,6 +1068,9 @@ impl<'a> Tally<'a> {
                         .record(&d);
                 }
                 if ji == 0 {
+                    if let Some(o) = observer.as_mut() {
+                        o.decision(&d);
+                    }
                     if let Some(sink) = sink.as_mut() {
                         sink(d);
                     }
@@ -1366,6 +1399,7 @@ pub fn run<'a>(
     // their buffers: allocation, reference counting and freeing all stay on one core.
     let (back_tx, back_rx) = sync_channel::<Batch>(BATCHES_IN_FLIGHT + 2);
     let honour_expires = config.honour_expires;
+    let inject = std::mem::take(&mut config.inject);
 
     // ROV runs where there is room. Without a judge the parser thread is the busier, so
     // all of ROV runs on the receiving thread; the judge makes the receiving thread
@@ -1387,6 +1421,9 @@ pub fn run<'a>(
             .spawn_scoped(scope, move || {
                 let mut interner = intern_on_parser.then(Interner::default);
                 let mut registry = PeerRegistry::default();
+                let mut inject = inject.into_iter().peekable();
+                let mut known: FxHashMap<(std::net::IpAddr, Asn), crate::model::PeerIdx> =
+                    FxHashMap::default();
                 let mut batch = Batch::with_capacity(BATCH);
                 let fresh = || match back_rx.try_recv() {
                     Ok(mut b) => {
@@ -1398,6 +1435,31 @@ pub fn run<'a>(
                 for path in files {
                     let tx = &tx;
                     let mut push = |ev: IngestEvent, batch: &mut Batch| {
+                        match &ev {
+                            IngestEvent::Peer(idx, p) => {
+                                known.insert((p.addr, p.asn), *idx);
+                            }
+                            IngestEvent::Route(r) => {
+                                while inject.peek().is_some_and(|i| i.time <= r.time) {
+                                    let Some(i) = inject.next() else { break };
+                                    let Some(&peer) = known.get(&(i.peer_addr, i.peer_asn)) else {
+                                        continue;
+                                    };
+                                    batch.events.push(IngestEvent::Route(RouteEvent {
+                                        time: i.time,
+                                        peer,
+                                        prefix: i.prefix,
+                                        path_id: None,
+                                        action: match i.path {
+                                            Some(p) => RouteAction::Announce(p),
+                                            None => RouteAction::Withdraw,
+                                        },
+                                        snapshot: false,
+                                    }));
+                                }
+                            }
+                            _ => {}
+                        }
                         batch.events.push(ev);
                         if batch.events.len() >= BATCH {
                             if let Some(interner) = interner.as_mut() {

@@ -312,6 +312,7 @@ fn judge_all(
                 rpki_serial: Some(1),
                 decisions: Some(&mut out),
                 sink: None,
+                observer: None,
             }),
         );
         for ev in events {

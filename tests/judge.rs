@@ -111,102 +111,57 @@ fn peers(j: &mut Judge<'_>, asns: &[u32]) {
     }
 }
 
-#[test]
-fn sub_prefix_hijack_is_held_until_independent_witnesses_confirm_it() {
-    let idx = VrpIndex::from_vrps(Vec::new());
-    let aspa = AspaSet::default();
-    let mut lab = Lab::new(&idx);
-    let mut j = Judge::new(policy(|_| {}), &idx, &aspa, true, Some(7));
-    peers(&mut j, &[100, 200, 300, 400, 500]);
-    // Three peers in three ASes establish 11.0.0.0/22 from AS65.
-    for p in 0..3 {
-        let d = announce(
-            &mut lab,
-            &mut j,
-            0,
-            p,
-            "11.0.0.0/22",
-            &[100 * (p + 1), 7, 65],
-            false,
-        );
-        assert!(d.is_empty(), "clean routes decide nothing: {d:?}");
-    }
-    // Peer 3 (AS400) announces a more-specific with its own origin.
-    let d = announce(&mut lab, &mut j, 60, 3, "11.0.1.0/24", &[400, 9, 66], false);
-    assert_eq!(d.len(), 1);
-    assert_eq!(d[0].outcome, Outcome::Quarantine);
-    assert_eq!(d[0].cause, Cause::Announced);
-    assert_eq!(rules(&d[0]), ["conflicts.sub_prefix"]);
-    let json = serde_json::to_value(&d[0]).unwrap();
-    assert_eq!(json["reasons"][0]["against"][0]["prefix"], "11.0.0.0/22");
-    assert_eq!(json["reasons"][0]["against"][0]["origin"], 65);
-    assert_eq!(json["reasons"][0]["witnesses"]["effective"], 1.0);
-    assert_eq!(json["rpki_serial"], 7);
-    assert!(
-        d[0].explanation()
-            .contains("more-specific of established 11.0.0.0/22 (AS65)"),
-        "{}",
-        d[0].explanation()
-    );
-    // A second witness in another AS, reaching AS66 through another neighbour: confirmed.
-    let d = announce(&mut lab, &mut j, 90, 4, "11.0.1.0/24", &[500, 8, 66], false);
-    let released: Vec<_> = d
-        .iter()
-        .filter(|d| d.outcome == Outcome::Propagate)
-        .collect();
-    assert_eq!(released.len(), 1, "{d:?}");
-    assert_eq!(released[0].cause, Cause::Confirmed);
-    assert_eq!(released[0].previous, Outcome::Quarantine);
-    assert_eq!(released[0].since, at(60));
-    assert!(d.iter().all(|d| d.outcome != Outcome::Quarantine));
-    let rec = &j.conflicts()[0];
-    assert_eq!(rec.resolution, Resolution::Confirmed);
-    assert_eq!(rec.resolved_at, Some(at(90)));
-    assert_eq!(j.stats().conflicts_confirmed, 1);
-}
-
+/// The observer question: a change related to the holder (here AS66, seen as AS65's
+/// customer) propagates, but gains standing only once independent witnesses confirm it.
 #[test]
 fn witnesses_in_one_as_or_behind_one_neighbour_count_less_and_the_origin_not_at_all() {
     let idx = VrpIndex::from_vrps(Vec::new());
     let aspa = AspaSet::default();
     let mut lab = Lab::new(&idx);
-    let mut j = Judge::new(policy(|p| p.confirm.k = 2.0), &idx, &aspa, true, None);
+    let mut j = Judge::new(
+        policy(|p| {
+            p.confirm.k = 2.0;
+            p.standing.link_age = std::time::Duration::ZERO;
+        }),
+        &idx,
+        &aspa,
+        true,
+        None,
+    );
     // Peers 0,1 in AS100 (one witness); peer 2 is the origin AS66 itself; peers 3,4 in
     // AS300/AS400 both reach AS66 through neighbour 9.
     peers(&mut j, &[100, 100, 66, 300, 400, 500]);
     for p in 0..3 {
         announce(&mut lab, &mut j, 0, p, "11.0.0.0/22", &[100 + p, 65], false);
     }
-    let held = announce(&mut lab, &mut j, 10, 0, "11.0.0.0/22", &[100, 9, 66], false);
-    assert_eq!(rules(&held[0]), ["conflicts.moas"]);
-    assert!(
-        announce(&mut lab, &mut j, 11, 1, "11.0.0.0/22", &[100, 9, 66], false)
-            .iter()
-            .all(|d| d.outcome == Outcome::Quarantine)
-    );
-    assert!(
-        announce(&mut lab, &mut j, 12, 2, "11.0.0.0/22", &[66], false)
-            .iter()
-            .all(|d| d.outcome == Outcome::Quarantine)
+    // AS66 is AS65's customer (AS65 just before it on its own routes).
+    announce(&mut lab, &mut j, 0, 5, "66.0.0.0/16", &[500, 65, 66], false);
+    let (pid, _) = lab.prefixes.intern(&net("11.0.0.0/22"));
+    let claim = |j: &Judge<'_>| {
+        j.claims_of(pid)
+            .into_iter()
+            .find(|c| c.origin == Some(Asn(66)))
+            .unwrap()
+    };
+    let d = announce(&mut lab, &mut j, 10, 0, "11.0.0.0/22", &[100, 9, 66], false);
+    assert!(d.is_empty(), "related: watched, not held: {d:?}");
+    assert_eq!(j.conflicts()[0].resolution, Resolution::Legitimate);
+    announce(&mut lab, &mut j, 11, 1, "11.0.0.0/22", &[100, 9, 66], false);
+    announce(&mut lab, &mut j, 12, 2, "11.0.0.0/22", &[66], false);
+    assert_eq!(
+        claim(&j).witnesses.effective,
+        1.0,
+        "one AS, and the origin not at all"
     );
     // AS300 via neighbour 9: AS100 counted 1, AS300 behind the same neighbour 0.5.
-    let d = announce(&mut lab, &mut j, 13, 3, "11.0.0.0/22", &[300, 9, 66], false);
-    assert!(d.iter().all(|d| d.outcome == Outcome::Quarantine), "{d:?}");
-    let (pid, _) = lab.prefixes.intern(&net("11.0.0.0/22"));
-    let claim = j
-        .claims_of(pid)
-        .into_iter()
-        .find(|c| c.origin == Some(Asn(66)))
-        .unwrap();
-    assert_eq!(claim.witnesses.effective, 1.5);
-    assert!(claim.established.is_none());
-    // AS400, also via 9: 2.0 = k, confirmed; every held route is released.
+    announce(&mut lab, &mut j, 13, 3, "11.0.0.0/22", &[300, 9, 66], false);
+    assert_eq!(claim(&j).witnesses.effective, 1.5);
+    assert!(claim(&j).established.is_none());
+    // AS400, also via 9: 2.0 = k, confirmed: the claim has standing now.
     let d = announce(&mut lab, &mut j, 14, 4, "11.0.0.0/22", &[400, 9, 66], false);
-    let released = d
-        .iter()
-        .filter(|d| d.outcome == Outcome::Propagate && d.cause == Cause::Confirmed)
-        .count();
-    assert_eq!(released, 4, "{d:?}");
+    assert!(d.is_empty(), "{d:?}");
+    assert_eq!(claim(&j).established, Some(at(14)));
+    assert_eq!(j.stats().conflicts_confirmed, 1);
 }
 
 #[test]
@@ -215,7 +170,10 @@ fn an_unconfirmed_moas_is_refuted_its_witnesses_lose_trust_and_withdrawal_ends_t
     let aspa = AspaSet::default();
     let mut lab = Lab::new(&idx);
     let mut j = Judge::new(
-        policy(|p| p.confirm.on_unconfirmed = routewitness::judge::Action::Reject),
+        policy(|p| {
+            p.confirm.on_unconfirmed = routewitness::judge::Action::Reject;
+            p.standing.link_age = std::time::Duration::ZERO;
+        }),
         &idx,
         &aspa,
         true,
@@ -224,8 +182,19 @@ fn an_unconfirmed_moas_is_refuted_its_witnesses_lose_trust_and_withdrawal_ends_t
     peers(&mut j, &[100, 200, 300]);
     announce(&mut lab, &mut j, 0, 0, "11.0.0.0/22", &[100, 65], false);
     announce(&mut lab, &mut j, 0, 1, "11.0.0.0/22", &[200, 65], false);
+    // AS666 is AS65's provider (seen just before it): related, so the MOAS is watched
+    // while it waits for a second witness (the observer question).
+    announce(
+        &mut lab,
+        &mut j,
+        0,
+        1,
+        "12.1.0.0/16",
+        &[200, 666, 65],
+        false,
+    );
     let d = announce(&mut lab, &mut j, 10, 2, "11.0.0.0/22", &[300, 666], false);
-    assert_eq!(d[0].outcome, Outcome::Quarantine);
+    assert!(d.is_empty(), "{d:?}");
     let before = j.trust_table(at(10))[2].score;
     // The window (15 minutes) passes with no second witness: the next event runs the timer.
     let d = announce(
@@ -246,6 +215,7 @@ fn an_unconfirmed_moas_is_refuted_its_witnesses_lose_trust_and_withdrawal_ends_t
         "decided at the deadline itself"
     );
     assert_eq!(rules(&d[0]), ["confirm.on_unconfirmed"]);
+    assert_eq!(d[0].previous, Outcome::Propagate);
     assert_eq!(j.conflicts()[0].resolution, Resolution::Refuted);
     let t = j.trust_table(at(16 * 60));
     assert_eq!(t[2].counts.refuted, 1);
@@ -257,15 +227,19 @@ fn an_unconfirmed_moas_is_refuted_its_witnesses_lose_trust_and_withdrawal_ends_t
 }
 
 /// A state transfer (RIB dump entries, a router's table after Peer Up) teaches claims
-/// without conflicts while the judge is warming up; afterwards it is judged like any
-/// announcement, so a router that reconnects cannot slip a hijack in with its table.
+/// without conflicts; after the warm-up a claim in it that would contradict a holder is
+/// left unchecked (neither held nor given standing) until a peer announces it as news,
+/// so a router that reconnects cannot slip a hijack in with its table.
 #[test]
 fn rib_entries_teach_claims_in_the_warm_up_and_are_judged_after_it() {
     let idx = VrpIndex::from_vrps(Vec::new());
     let aspa = AspaSet::default();
     let mut lab = Lab::new(&idx);
     let mut j = Judge::new(
-        policy(|p| p.warmup = std::time::Duration::from_secs(900)),
+        policy(|p| {
+            p.warmup = std::time::Duration::from_secs(900);
+            p.conflicts.recurring = routewitness::judge::Action::Quarantine;
+        }),
         &idx,
         &aspa,
         true,
@@ -297,13 +271,23 @@ fn rib_entries_teach_claims_in_the_warm_up_and_are_judged_after_it() {
         assert!(d.is_empty(), "{d:?}");
     }
     assert_eq!(j.stats().conflicts, 0);
-    // Learned, but not established: both witnesses reach AS77 through AS65 (1 + 0.5 < 2).
-    assert_eq!(j.stats().claims_established, 1);
+    // Both learned, with standing.
+    assert_eq!(j.stats().claims_established, 2);
     // After the warm-up, a table sent after Peer Up with another origin's more-specific.
     let d = announce(&mut lab, &mut j, 1000, 2, "11.0.6.0/24", &[300, 99], true);
-    assert_eq!(d.len(), 1, "{d:?}");
-    assert_eq!(d[0].outcome, Outcome::Quarantine);
-    assert_eq!(j.stats().conflicts, 1);
+    assert!(d.is_empty(), "{d:?}");
+    assert_eq!(j.stats().conflicts, 0);
+    let (pid, _) = lab.prefixes.intern(&net("11.0.6.0/24"));
+    assert!(j.claims_of(pid)[0].established.is_none());
+    // A peer announces it as news: judged now, as a claim seen before (in the table):
+    // recurring, which the default watches and this policy holds (both routes).
+    let d = announce(&mut lab, &mut j, 1010, 0, "11.0.6.0/24", &[100, 99], false);
+    assert_eq!(d.len(), 2, "{d:?}");
+    assert!(d.iter().all(|d| d.outcome == Outcome::Quarantine));
+    assert!(
+        d.iter().all(|d| rules(d) == ["conflicts.recurring"]),
+        "{d:?}"
+    );
 }
 
 #[test]
@@ -463,7 +447,9 @@ fn run_events(
                 t,
                 liar,
                 prefix,
-                &[liar_asns[(liar as usize) - honest], neighbour, origin],
+                // Forged through the holder (AS65), so the claim is related to it and
+                // only witnesses stand between the liars and standing.
+                &[liar_asns[(liar as usize) - honest], 65, neighbour, origin],
                 false,
             )
         };
@@ -611,8 +597,10 @@ fn injected_hijack_moas_and_leak_on_the_real_rib() {
         }
     }
     assert_eq!(j.stats().conflicts, 0);
-    // 9,072 prefixes from 47 peers: nearly every claim has independent witnesses.
-    assert!(j.stats().claims_established > 8_500, "{:?}", j.stats());
+    // 9,072 prefixes from 47 peers: every claim that contradicts nobody has standing, but
+    // not the RPKI-invalid ones (RPKI is decisive where it covers: 2025 ROAs against a 2014
+    // table make a fifth of them invalid).
+    assert!(j.stats().claims_established > 7_000, "{:?}", j.stats());
     // Targets: real prefixes with one origin, carried by many peer ASes, RPKI not-found for
     // the prefix and its first /24 (so only the conflict rules speak).
     let not_found = |p: &IpNet, o: u32| {
@@ -672,11 +660,13 @@ fn injected_hijack_moas_and_leak_on_the_real_rib() {
     assert_eq!(sub["against"][0]["prefix"], victim.to_string());
     assert_eq!(sub["against"][0]["origin"], victim_origin);
     assert_eq!(sub["witnesses"]["effective"], 1.0);
-    // The origin AS64999 is private: the reserved-ASN rule speaks too.
-    assert!(r.contains(&"anomalies.reserved_asn".to_string()), "{r:?}");
+    // The origin AS64999 is private: the default policy only watches reserved ASNs (a
+    // 2008 day has a hundred legitimate claims with one in the path).
+    assert!(!r.contains(&"anomalies.reserved_asn".to_string()), "{r:?}");
 
-    // 2. MOAS: the same peer claims the second real prefix for another origin. Nobody
-    //    confirms it; the window passes; it is refuted and the peer pays for it.
+    // 2. MOAS: the same peer claims the second real prefix for another origin, unrelated
+    //    to its holder: a suspected hijack, held while it lasts; the window passing
+    //    changes nothing, and the peer is not made to pay (it may have been fooled).
     let (moas_prefix, moas_origin) = targets[1];
     let d = feed(
         &inject(t0, liar, moas_prefix, &[liar_asn, 3491, 17557]),
@@ -695,20 +685,19 @@ fn injected_hijack_moas_and_leak_on_the_real_rib() {
     let before = j.trust_table(t0)[li].counts.refuted;
     let later = EventTime(t0.0 + 16 * 60 * 1_000_000);
     j.advance(later);
-    assert!(
-        j.drain().next().is_none(),
-        "refuted, still quarantined: no change"
-    );
+    assert!(j.drain().next().is_none(), "still quarantined: no change");
     let rec = j
         .conflicts()
         .iter()
         .find(|c| c.prefix == moas_prefix)
         .unwrap();
-    assert_eq!(rec.resolution, Resolution::Refuted);
-    assert_eq!(
-        j.trust_table(later)[li].counts.refuted,
-        before + 2,
-        "both claims refuted"
+    assert_eq!(rec.resolution, Resolution::Pending);
+    assert_eq!(rec.relation, None);
+    assert_eq!(j.trust_table(later)[li].counts.refuted, before);
+    assert!(
+        j.held().iter().any(|h| h.prefix == moas_prefix)
+            && j.held().iter().any(|h| h.prefix == hijack),
+        "both hijacks still held"
     );
 
     // 3. An ASPA leak: a real ASPA customer's route reaches a peer through an AS its ASPA
@@ -801,7 +790,8 @@ fn squats_are_held_only_once_the_judge_has_watched_long_enough() {
             .any(|d| d.outcome == Outcome::Propagate && d.cause == Cause::Confirmed),
         "{d:?}"
     );
-    // Space withdrawn long ago counts as unannounced again.
+    // Space withdrawn an hour ago: its claim is remembered (the holder's history, kept
+    // for `conflicts.memory`), so its origin announcing it again is no squat.
     withdraw(&mut lab, &mut j, 7300, 0, "12.1.0.0/16");
     let d = announce(
         &mut lab,
@@ -812,7 +802,7 @@ fn squats_are_held_only_once_the_judge_has_watched_long_enough() {
         &[200, 66],
         false,
     );
-    assert_eq!(rules(&d[0]), ["conflicts.squat"], "{d:?}");
+    assert!(d.is_empty(), "{d:?}");
 }
 
 /// Regression: timers used to fire queue by queue, so a hold-down release due before a
@@ -826,6 +816,8 @@ fn timers_fire_in_time_order_across_kinds() {
         policy(|p| {
             p.hold_down = std::time::Duration::from_secs(60);
             p.confirm.on_unconfirmed = routewitness::judge::Action::Reject;
+            p.anomalies.reserved_asn = routewitness::judge::Action::Quarantine;
+            p.standing.link_age = std::time::Duration::ZERO;
         }),
         &idx,
         &aspa,
@@ -835,7 +827,9 @@ fn timers_fire_in_time_order_across_kinds() {
     peers(&mut j, &[100, 200, 300]);
     announce(&mut lab, &mut j, 0, 0, "11.0.0.0/16", &[100, 65], false);
     announce(&mut lab, &mut j, 0, 1, "11.0.0.0/16", &[200, 65], false);
-    // A MOAS held at t=0 (deadline 900), a reserved ASN held at t=5, repaired at t=20
+    // AS66 is AS65's customer: its MOAS is related, watched until its window ends.
+    announce(&mut lab, &mut j, 0, 1, "66.0.0.0/16", &[200, 65, 66], false);
+    // A related MOAS at t=0 (deadline 900), a reserved ASN held at t=5, repaired at t=20
     // (release due at 65).
     announce(&mut lab, &mut j, 0, 2, "11.0.0.0/16", &[300, 66], false);
     announce(
@@ -911,7 +905,8 @@ fn a_restored_judge_keeps_established_claims_trust_and_operator_holds() {
     listed(&mut j);
     let trust_before = j.trust_table(at(1001));
     let saved = j.save(true);
-    assert_eq!(saved.claims.as_ref().map(Vec::len), Some(1));
+    // Both claims have standing (12.0.0.0/16 contradicts nobody); the MOAS has none.
+    assert_eq!(saved.claims.as_ref().map(Vec::len), Some(2));
     assert_eq!(saved.operators.len(), 1);
     let seq = saved.seq;
     assert!(seq >= 2);
@@ -931,8 +926,16 @@ fn a_restored_judge_keeps_established_claims_trust_and_operator_holds() {
         assert_eq!(again.counts, t.counts, "{:?}", t.peer);
         assert!((again.score - t.score).abs() < 1e-12);
     }
-    // AS300's table after Peer Up (a snapshot) has the MOAS again: held, not learned.
-    let d = announce(&mut lab2, &mut r, 2010, 0, "11.0.0.0/22", &[300, 666], true);
+    // AS300 announces the MOAS again: held, not learned.
+    let d = announce(
+        &mut lab2,
+        &mut r,
+        2010,
+        0,
+        "11.0.0.0/22",
+        &[300, 666],
+        false,
+    );
     assert_eq!(d.len(), 1, "{d:?}");
     assert_eq!(d[0].outcome, Outcome::Quarantine);
     assert_eq!(rules(&d[0]), ["conflicts.moas"]);
@@ -947,7 +950,7 @@ fn a_restored_judge_keeps_established_claims_trust_and_operator_holds() {
     // Saving again keeps what is not seen yet (AS200's trust, no claims lost).
     let again = r.save(true);
     assert_eq!(again.trust.len(), saved.trust.len());
-    assert_eq!(again.claims.map(|c| c.len()), Some(1));
+    assert_eq!(again.claims.map(|c| c.len()), Some(2));
 }
 
 /// A policy swapped into a running judge applies at once to the routes it holds: a
@@ -1085,4 +1088,391 @@ fn a_new_rpki_set_rejudges_origins_and_paths() {
     let leak = d.iter().find(|x| x.prefix == net("12.0.0.0/16")).unwrap();
     assert_eq!(leak.outcome, Outcome::Quarantine);
     assert_eq!(rules(leak), ["anomalies.aspa_invalid"]);
+}
+
+// ----- standing (issue 16): the lying-origin question, kept apart from witnesses -----
+
+/// The YouTube case in miniature: a more-specific of a holder's space from an origin the
+/// paths show no relationship with is held from its first announcement, for as long as
+/// any peer carries it: more peers carrying it release nothing (they were fooled, they
+/// did not lie, and lose no trust). The holder announcing the same more-specific itself
+/// (fighting back) is never held.
+#[test]
+fn a_sub_prefix_from_an_unrelated_origin_stays_held_however_many_carry_it() {
+    let idx = VrpIndex::from_vrps(Vec::new());
+    let aspa = AspaSet::default();
+    let mut lab = Lab::new(&idx);
+    let mut j = Judge::new(policy(|_| {}), &idx, &aspa, true, None);
+    peers(&mut j, &[100, 200, 300, 400, 500]);
+    // The holder: AS36561's /22, seen from one peer only (never confirmed by two).
+    let d = announce(
+        &mut lab,
+        &mut j,
+        0,
+        0,
+        "208.65.152.0/22",
+        &[100, 1239, 36561],
+        false,
+    );
+    assert!(d.is_empty(), "{d:?}");
+    // The hijack, hours later, through the attacker's real upstream.
+    let d = announce(
+        &mut lab,
+        &mut j,
+        3600,
+        1,
+        "208.65.153.0/24",
+        &[200, 3491, 17557],
+        false,
+    );
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].outcome, Outcome::Quarantine);
+    assert_eq!(rules(&d[0]), ["conflicts.sub_prefix"]);
+    // Every other peer carries it: each route held, nothing released.
+    for p in 2..5 {
+        let d = announce(
+            &mut lab,
+            &mut j,
+            3601,
+            p,
+            "208.65.153.0/24",
+            &[100 * (p + 1), 3491, 17557],
+            false,
+        );
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].outcome, Outcome::Quarantine, "{d:?}");
+    }
+    assert_eq!(j.held_routes(), 4);
+    // An hour later it is still held (no window, no confirmation).
+    let d = announce(&mut lab, &mut j, 7200, 0, "12.0.0.0/16", &[100, 5], false);
+    assert!(d.is_empty(), "{d:?}");
+    assert_eq!(j.held_routes(), 4);
+    assert!(j
+        .trust_table(at(7200))
+        .iter()
+        .all(|t| t.counts.refuted == 0 && t.counts.conflict_held == 0));
+    // The holder fights back with the same /24: not held; the peer's hijack route is
+    // replaced by the holder's (a closing decision for the hijack's claim).
+    let d = announce(
+        &mut lab,
+        &mut j,
+        7300,
+        1,
+        "208.65.153.0/24",
+        &[200, 1239, 36561],
+        false,
+    );
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].outcome, Outcome::Withdrawn);
+    assert_eq!(d[0].origin, Some(Asn(17557)));
+    let d = announce(
+        &mut lab,
+        &mut j,
+        7300,
+        0,
+        "208.65.153.128/25",
+        &[100, 1239, 36561],
+        false,
+    );
+    assert!(d.is_empty(), "the holder's own more-specific: {d:?}");
+    assert_eq!(j.held_routes(), 3, "the others still carry the hijack");
+    let rec = j
+        .conflicts()
+        .iter()
+        .find(|c| c.origin == Some(Asn(17557)))
+        .unwrap();
+    assert_eq!(rec.relation, None);
+    assert_eq!(rec.resolution, Resolution::Pending);
+}
+
+/// A new origin the paths relate to the holder is a legitimate change: recorded, not
+/// held: the holder carrying it (transit), a customer (the holder seen upstream of it
+/// before), a provider (seen upstream of the holder before). Evidence newer than
+/// `standing.link_age` does not count.
+#[test]
+fn an_origin_related_to_the_holder_is_a_legitimate_change() {
+    let idx = VrpIndex::from_vrps(Vec::new());
+    let aspa = AspaSet::default();
+    let mut lab = Lab::new(&idx);
+    let mut j = Judge::new(policy(|_| {}), &idx, &aspa, true, None);
+    peers(&mut j, &[100, 200, 300]);
+    announce(
+        &mut lab,
+        &mut j,
+        0,
+        0,
+        "11.0.0.0/16",
+        &[100, 3356, 65],
+        false,
+    );
+    // AS77 seen as AS65's customer (65 just before 77 on 77's own routes).
+    announce(&mut lab, &mut j, 0, 0, "77.0.0.0/16", &[100, 65, 77], false);
+    // AS88 seen as AS65's provider.
+    announce(&mut lab, &mut j, 0, 1, "12.0.0.0/16", &[200, 88, 65], false);
+    let hour = 3600;
+    // Transit: the holder carries the new origin's more-specific.
+    let d = announce(
+        &mut lab,
+        &mut j,
+        hour,
+        1,
+        "11.0.1.0/24",
+        &[200, 65, 99],
+        false,
+    );
+    assert!(d.is_empty(), "{d:?}");
+    // Customer, through another upstream.
+    let d = announce(
+        &mut lab,
+        &mut j,
+        hour,
+        2,
+        "11.0.2.0/24",
+        &[300, 1299, 77],
+        false,
+    );
+    assert!(d.is_empty(), "{d:?}");
+    // Provider originating its customer's more-specific.
+    let d = announce(&mut lab, &mut j, hour, 2, "11.0.3.0/24", &[300, 88], false);
+    assert!(d.is_empty(), "{d:?}");
+    let relations: Vec<_> = j
+        .conflicts()
+        .iter()
+        .map(|c| (c.relation.map(|r| r.name()), c.resolution))
+        .collect();
+    assert_eq!(
+        relations,
+        [
+            (Some("transit"), Resolution::Legitimate),
+            (Some("customer"), Resolution::Legitimate),
+            (Some("provider"), Resolution::Legitimate)
+        ]
+    );
+    assert_eq!(j.stats().legitimate_changes, 3);
+    assert_eq!(j.held_routes(), 0);
+    // A link first seen a minute before is no excuse (link_age is 1 h).
+    announce(
+        &mut lab,
+        &mut j,
+        hour,
+        0,
+        "13.0.0.0/16",
+        &[100, 65, 55],
+        false,
+    );
+    let d = announce(
+        &mut lab,
+        &mut j,
+        hour + 60,
+        2,
+        "11.0.4.0/24",
+        &[300, 1299, 55],
+        false,
+    );
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(rules(&d[0]), ["conflicts.sub_prefix"]);
+}
+
+/// State transfer is not news: a peer sending its table (a burst of claims new to the
+/// judge, as an MRT stream shows a session coming up, with no End-of-RIB) raises no
+/// conflict; the few held before the burst showed are released (cause `transfer`); a
+/// claim learned unchecked is judged when a peer not sending its table announces it.
+#[test]
+fn a_table_sent_again_is_state_transfer_not_news() {
+    let idx = VrpIndex::from_vrps(Vec::new());
+    let aspa = AspaSet::default();
+    let mut lab = Lab::new(&idx);
+    let mut j = Judge::new(
+        policy(|p| {
+            p.standing.transfer_burst = 5;
+            p.conflicts.recurring = routewitness::judge::Action::Quarantine;
+        }),
+        &idx,
+        &aspa,
+        true,
+        None,
+    );
+    peers(&mut j, &[100, 200]);
+    announce(&mut lab, &mut j, 0, 0, "11.0.0.0/16", &[100, 65], false);
+    // Peer 1 sends its table an hour later: more-specifics of 11.0.0.0/16 from AS66.
+    let mut held = Vec::new();
+    let mut released = Vec::new();
+    for i in 0..10 {
+        let d = announce(
+            &mut lab,
+            &mut j,
+            3600 + i,
+            1,
+            &format!("11.0.{i}.0/24"),
+            &[200, 66],
+            false,
+        );
+        for d in d {
+            match d.outcome {
+                Outcome::Quarantine => held.push(d.prefix),
+                Outcome::Propagate => {
+                    assert_eq!(d.cause, Cause::Transfer);
+                    released.push(d.prefix);
+                }
+                _ => panic!("{d:?}"),
+            }
+        }
+    }
+    assert_eq!(held.len(), 4, "judged as news until the 5th new claim");
+    assert_eq!(
+        released, held,
+        "then the early ones were state transfer too"
+    );
+    assert_eq!(j.held_routes(), 0);
+    assert!(j.stats().transfer_routes >= 10);
+    // Peer 0, not sending a table, announces one of them: judged now, as a claim seen
+    // before in the table (recurring: the default watches it, this policy holds it).
+    let d = announce(&mut lab, &mut j, 3700, 0, "11.0.7.0/24", &[100, 66], false);
+    let held: Vec<_> = d
+        .iter()
+        .filter(|d| d.outcome == Outcome::Quarantine)
+        .collect();
+    assert_eq!(held.len(), 2, "both routes of the claim: {d:?}");
+    assert!(held.iter().all(|d| rules(d) == ["conflicts.recurring"]));
+}
+
+/// An unrelated origin that claimed the space before (and went away) is recurring:
+/// watched by default, held by strict. What one collector's stream shows again and again
+/// of long-standing routes is not news the second time.
+#[test]
+fn an_unrelated_origin_seen_before_is_recurring() {
+    let idx = VrpIndex::from_vrps(Vec::new());
+    let aspa = AspaSet::default();
+    for (strict, held_again) in [(false, false), (true, true)] {
+        let mut lab = Lab::new(&idx);
+        let p = if strict {
+            policy(|p| {
+                p.conflicts.recurring = routewitness::judge::Action::Quarantine;
+            })
+        } else {
+            policy(|_| {})
+        };
+        let mut j = Judge::new(p, &idx, &aspa, true, None);
+        peers(&mut j, &[100, 200]);
+        announce(&mut lab, &mut j, 0, 0, "11.0.0.0/16", &[100, 65], false);
+        let d = announce(&mut lab, &mut j, 3600, 1, "11.0.9.0/24", &[200, 66], false);
+        assert_eq!(rules(&d[0]), ["conflicts.sub_prefix"]);
+        withdraw(&mut lab, &mut j, 3700, 1, "11.0.9.0/24");
+        let d = announce(&mut lab, &mut j, 7200, 1, "11.0.9.0/24", &[200, 66], false);
+        assert_eq!(!d.is_empty(), held_again, "strict {strict}: {d:?}");
+        if held_again {
+            assert_eq!(rules(&d[0]), ["conflicts.recurring"]);
+        }
+    }
+}
+
+/// Forged origin (type-1): a route of the holder's own origin whose last link comes from
+/// an AS never seen giving transit (nor the holder's customer) is flagged
+/// (`conflicts.forged_origin`, held by strict, watched by default); the holder's routes
+/// through its known upstreams are not, nor a new upstream that carries others' routes.
+#[test]
+fn a_forged_origin_from_a_stub_is_flagged() {
+    let idx = VrpIndex::from_vrps(Vec::new());
+    let aspa = AspaSet::default();
+    let mut lab = Lab::new(&idx);
+    let mut j = Judge::new(
+        policy(|p| p.conflicts.forged_origin = routewitness::judge::Action::Quarantine),
+        &idx,
+        &aspa,
+        true,
+        None,
+    );
+    peers(&mut j, &[100, 200, 300]);
+    // The victim AS65 with its upstream AS3356; the attacker AS666, a stub with its own
+    // prefix behind AS174; AS1299, a transit carrying AS70's routes.
+    announce(
+        &mut lab,
+        &mut j,
+        0,
+        0,
+        "11.0.0.0/16",
+        &[100, 3356, 65],
+        false,
+    );
+    announce(
+        &mut lab,
+        &mut j,
+        0,
+        1,
+        "66.0.0.0/16",
+        &[200, 174, 666],
+        false,
+    );
+    announce(
+        &mut lab,
+        &mut j,
+        0,
+        2,
+        "70.0.0.0/16",
+        &[300, 1299, 70],
+        false,
+    );
+    // The forged path: the attacker's real path to itself, then the victim.
+    let d = announce(
+        &mut lab,
+        &mut j,
+        3600,
+        1,
+        "11.0.0.0/16",
+        &[200, 174, 666, 65],
+        false,
+    );
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(rules(&d[0]), ["conflicts.forged_origin"]);
+    assert!(
+        d[0].explanation().contains("link AS666 AS65 never seen"),
+        "{}",
+        d[0].explanation()
+    );
+    // A new upstream that gives transit to others: a new provider, not flagged.
+    let d = announce(
+        &mut lab,
+        &mut j,
+        3600,
+        2,
+        "11.0.0.0/16",
+        &[300, 1299, 65],
+        false,
+    );
+    assert!(d.is_empty(), "{d:?}");
+    // The forged route withdrawn: its closing decision.
+    let d = withdraw(&mut lab, &mut j, 4000, 1, "11.0.0.0/16");
+    assert_eq!(d[0].outcome, Outcome::Withdrawn);
+    // The default policy watches it (no hold).
+    let mut lab = Lab::new(&idx);
+    let mut j = Judge::new(policy(|_| {}), &idx, &aspa, true, None);
+    peers(&mut j, &[100, 200]);
+    announce(
+        &mut lab,
+        &mut j,
+        0,
+        0,
+        "11.0.0.0/16",
+        &[100, 3356, 65],
+        false,
+    );
+    announce(
+        &mut lab,
+        &mut j,
+        0,
+        1,
+        "66.0.0.0/16",
+        &[200, 174, 666],
+        false,
+    );
+    let d = announce(
+        &mut lab,
+        &mut j,
+        3600,
+        1,
+        "11.0.0.0/16",
+        &[200, 174, 666, 65],
+        false,
+    );
+    assert!(d.is_empty(), "{d:?}");
 }

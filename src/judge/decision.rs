@@ -68,6 +68,9 @@ pub enum Cause {
     Policy,
     /// The RPKI data changed (the daemon's RPKI source has a new serial).
     Rpki,
+    /// The peer turned out to be sending its table (a burst of claims new to the judge):
+    /// state transfer, not news.
+    Transfer,
 }
 
 /// A claim named as evidence.
@@ -174,6 +177,12 @@ pub enum Detail {
     },
     Untrusted {
         witnesses: WitnessCount,
+    },
+    /// A link at the origin never seen before, from an AS never seen giving transit: a
+    /// forged origin suspected (the path's last two ASes).
+    NewLink {
+        upstream: Asn,
+        origin: Asn,
     },
     /// An operator's hold, with the note they gave.
     Operator {
@@ -376,6 +385,9 @@ impl Reason {
                 witnesses.witnesses.len()
             ),
             Detail::Operator { operator } => format!("held by an operator: {operator}"),
+            Detail::NewLink { upstream, origin } => format!(
+                "forged origin suspected: link {upstream} {origin} never seen, and {upstream} never seen giving transit"
+            ),
         }
     }
 }
@@ -436,6 +448,7 @@ pub fn explain(d: &Decision) -> String {
                 Cause::Confirmed => "confirmed by independent witnesses",
                 Cause::HoldDownEnded => "hold-down ended, nothing holds it any more",
                 Cause::Announced => "re-announced with nothing to hold it",
+                Cause::Transfer => "the peer is sending its table: state transfer, not news",
                 _ => "nothing holds it any more",
             };
             format!(

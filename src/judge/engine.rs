@@ -8,6 +8,7 @@ use super::decision::{
     WitnessCount, WitnessRef,
 };
 use super::policy::{Action, PeerRole, Policy};
+use super::standing::{Links, Relation};
 use super::trust::{Evidence, TrustScore};
 use crate::model::{AsPath, Asn, EventTime, Peer, PeerIdx, SegmentKind};
 use crate::rib::PrefixId;
@@ -41,8 +42,15 @@ mod cond {
     pub const SQUAT: u16 = 1 << 10;
     pub const UNCONFIRMED: u16 = 1 << 11;
     pub const UNTRUSTED: u16 = 1 << 12;
-    pub const COUNT: usize = 13;
+    /// An unrelated origin claiming space it already claimed within the memory.
+    pub const RECURRING: u16 = 1 << 13;
+    /// A new link at the origin from an AS never seen giving transit (type-1 hijack).
+    pub const FORGED_ORIGIN: u16 = 1 << 14;
+    pub const COUNT: usize = 15;
     pub const CONFLICT: u16 = MOAS | SUB_PREFIX | SQUAT;
+    /// A claim contradicting a holder it has no relationship with: never gains standing;
+    /// held while it lasts (MOAS, sub-prefix) or watched (recurring).
+    pub const SUSPECT: u16 = MOAS | SUB_PREFIX | RECURRING;
     pub const RULES: [&str; COUNT] = [
         "rpki.invalid",
         "rpki.not_found",
@@ -57,6 +65,8 @@ mod cond {
         "conflicts.squat",
         "confirm.on_unconfirmed",
         "conflicts.untrusted_source",
+        "conflicts.recurring",
+        "conflicts.forged_origin",
     ];
 }
 
@@ -110,6 +120,13 @@ struct Claim {
     gone_since: Option<EventTime>,
     /// Index into the conflict records (`NONE`: no conflict).
     conflict: u32,
+    /// A new origin related to the holder of its prefix, which contradicts what other
+    /// observers see (MOAS): standing only once independent witnesses confirm it (the
+    /// lying-observer question), watched meanwhile.
+    awaiting: bool,
+    /// Learned from state transfer while it would have contradicted a holder: neither
+    /// held nor given standing until announced as news.
+    unchecked: bool,
     /// Inline for the one-witness claims that dominate update streams (no allocation).
     witnesses: SmallVec<[Witness; 1]>,
 }
@@ -226,6 +243,13 @@ struct PeerState {
     trust: TrustScore,
     /// Routes of this peer quarantined or rejected now (for the trust table).
     held: u32,
+    /// New claims it brought in the minute starting at `burst_start` (µs), whether it is
+    /// sending a table (see `StandingPolicy::transfer_burst`), and the suspected claims it
+    /// brought in that minute before the burst showed (claim, generation).
+    burst_start: i64,
+    burst: u32,
+    transfer: bool,
+    burst_suspects: SmallVec<[(u32, u32); 2]>,
 }
 
 /// Kinds of conflicting claims.
@@ -259,6 +283,9 @@ pub enum Resolution {
     Refuted,
     /// Every witness withdrew it before it was confirmed.
     Withdrawn,
+    /// The new origin is related to the holder (see [`crate::judge::standing`]): a
+    /// legitimate change, recorded, not held.
+    Legitimate,
 }
 
 impl Resolution {
@@ -268,6 +295,7 @@ impl Resolution {
             Resolution::Confirmed => "confirmed",
             Resolution::Refuted => "refuted",
             Resolution::Withdrawn => "withdrawn",
+            Resolution::Legitimate => "legitimate",
         }
     }
 }
@@ -281,6 +309,10 @@ pub struct ConflictRecord {
     pub against: Vec<ClaimRef>,
     pub first_seen: EventTime,
     pub rpki: &'static str,
+    /// How the new origin is related to the holder, when it is (`None` for a MOAS or
+    /// sub-prefix conflict: a suspected hijack, held while it lasts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relation: Option<Relation>,
     pub resolution: Resolution,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resolved_at: Option<EventTime>,
@@ -307,6 +339,10 @@ pub struct JudgeStats {
     pub conflicts_confirmed: u64,
     pub conflicts_refuted: u64,
     pub conflicts_withdrawn: u64,
+    /// New origins and more-specifics related to their holder (not held).
+    pub legitimate_changes: u64,
+    /// Announcements taken as state transfer (a table-sized burst from one peer).
+    pub transfer_routes: u64,
     pub claims_forgotten: u64,
 }
 
@@ -392,8 +428,11 @@ impl<T: Copy> Tries<T> {
     }
 }
 
-/// Conflict records kept in full (all are counted).
+/// Conflict records kept in full (all are counted): legitimate changes up to the first,
+/// suspected hijacks (which hold routes, and whose reasons cite the record) up to the
+/// second.
 const CONFLICTS_KEPT: usize = 10_000;
+const SUSPECTS_KEPT: usize = 100_000;
 /// How often (event time, µs) stale flap marks are swept.
 const SWEEP_EVERY: i64 = 60_000_000;
 
@@ -448,6 +487,15 @@ pub struct Judge<'a> {
     out: Vec<Decision>,
     conflicts: Vec<ConflictRecord>,
     stats: JudgeStats,
+    /// Links at the origins of propagated routes (standing's evidence).
+    links: Links,
+    /// The holders each suspected claim contradicts (by claim slot; few).
+    suspects: FxHashMap<u32, SmallVec<[u32; 2]>>,
+    /// (prefix id, origin) -> when an unrelated origin last claimed that space (held or
+    /// watched), for `conflicts.recurring`; swept after `conflicts.memory`.
+    tried: FxHashMap<(u32, u32), EventTime>,
+    /// The last path whose carriers were recorded as transit.
+    last_carried: Option<AsPath>,
 }
 
 fn neighbour_of(path: &AsPath, origin: Option<Asn>, speaker: Asn) -> u32 {
@@ -471,6 +519,23 @@ fn neighbour_of(path: &AsPath, origin: Option<Asn>, speaker: Asn) -> u32 {
         (Some(p), Some(l)) if l == o.0 => p,
         _ => o.0,
     }
+}
+
+/// Private, documentation and reserved ASNs (and AS_TRANS): a path's artefacts, not
+/// networks whose links mean anything.
+fn reserved_asn(a: u32) -> bool {
+    a == 0 || a == 23456 || (64496..=131071).contains(&a) || (4_200_000_000..=u32::MAX).contains(&a)
+}
+
+/// Can the origin be held to a claim? Not an AS_SET (no single origin), not AS_TRANS
+/// (AS23456: a 2-byte speaker's stand-in for any 4-byte AS).
+fn attributable(origin: Option<Asn>) -> bool {
+    origin.is_some_and(|o| o.0 != 23456)
+}
+
+/// The ASes of a path's sequences in order, prepends collapsed.
+fn path_asns(path: &AsPath) -> SmallVec<[u32; 8]> {
+    path.sequence_asns()
 }
 
 fn afi(p: &IpNet) -> AspaAfi {
@@ -528,6 +593,10 @@ impl<'a> Judge<'a> {
             out: Vec::new(),
             conflicts: Vec::new(),
             stats: JudgeStats::default(),
+            links: Links::default(),
+            suspects: FxHashMap::default(),
+            tried: FxHashMap::default(),
+            last_carried: None,
         }
     }
 
@@ -547,6 +616,8 @@ impl<'a> Judge<'a> {
         actions[10] = policy.conflicts.squat;
         actions[11] = policy.confirm.on_unconfirmed;
         actions[12] = policy.conflicts.untrusted_source;
+        actions[13] = policy.conflicts.recurring;
+        actions[14] = policy.conflicts.forged_origin;
         let mut hold_mask = 0u16;
         for (i, act) in actions.iter().enumerate() {
             if *act != Action::Propagate {
@@ -711,6 +782,17 @@ impl<'a> Judge<'a> {
         out
     }
 
+    /// The outcome of one route now (`None`: the judge has no such route).
+    pub fn route_outcome(
+        &self,
+        peer: PeerIdx,
+        prefix_id: PrefixId,
+        path_id: Option<u32>,
+    ) -> Option<Outcome> {
+        let (c, pos) = self.locate(prefix_id.0, peer.0, path_id.unwrap_or(0))?;
+        Some(self.claims[c as usize].witnesses[pos].outcome)
+    }
+
     /// The VRP set this judge decides against (for [`Decision::list_vrps`]).
     pub fn vrp_index(&self) -> RpkiRef<'a, VrpIndex> {
         self.index.clone()
@@ -843,6 +925,10 @@ impl<'a> Judge<'a> {
                 role: self.policy.role_of(Asn::ZERO),
                 trust: TrustScore::default(),
                 held: 0,
+                burst_start: i64::MIN,
+                burst: 0,
+                transfer: false,
+                burst_suspects: SmallVec::new(),
             });
         }
         self.peers[i].peer = peer.clone();
@@ -983,6 +1069,11 @@ impl<'a> Judge<'a> {
             let keep = micros(self.policy.trust.flap_interval);
             self.withdrawn
                 .retain(|_, w| w.0.saturating_add(keep) >= now.0);
+            if !self.tried.is_empty() {
+                let memory = micros(self.policy.conflicts.memory);
+                self.tried
+                    .retain(|_, w| w.0.saturating_add(memory) >= now.0);
+            }
             self.next_sweep = EventTime(now.0.saturating_add(SWEEP_EVERY));
         }
     }
@@ -1048,6 +1139,8 @@ impl<'a> Judge<'a> {
             established: None,
             gone_since: None,
             conflict: NONE,
+            awaiting: false,
+            unchecked: false,
             witnesses: SmallVec::new(),
         };
         let c = match self.free.pop() {
@@ -1092,6 +1185,9 @@ impl<'a> Judge<'a> {
         }
         self.live[c as usize / 64] &= !(1 << (c % 64));
         self.operators.remove(&c);
+        if !self.suspects.is_empty() {
+            self.suspects.remove(&c);
+        }
         let claim = &mut self.claims[c as usize];
         claim.live = false;
         claim.witnesses = SmallVec::new();
@@ -1207,6 +1303,16 @@ impl<'a> Judge<'a> {
                 cl.rov = rov;
                 cl.flags = (cl.flags & !(cond::RPKI_INVALID | cond::RPKI_NOT_FOUND))
                     | Self::rov_flags(rov);
+                // A ROA is the holder's own word: a suspected claim it authorises is not.
+                let suspect = cl.flags & cond::SUSPECT != 0;
+                if rov == RovState::Valid && suspect && !self.policy.conflicts.hold_rpki_valid {
+                    cl.flags &= !cond::SUSPECT;
+                    self.suspects.remove(&c);
+                    self.resolve(c, t, Resolution::Confirmed);
+                    if self.claims[c as usize].established.is_none() {
+                        self.establish(c, t);
+                    }
+                }
             }
             let pid = self.claims[c as usize].prefix_id;
             for wi in 0..self.claims[c as usize].witnesses.len() {
@@ -1224,8 +1330,15 @@ impl<'a> Judge<'a> {
         changed
     }
 
-    /// Looks for a conflict against established claims when a claim first appears.
-    fn check_conflict(&mut self, c: u32, t: EventTime) {
+    /// Looks for a conflict against the holders (claims with standing) when a claim first
+    /// appears, and judges the new claim's standing: a new origin related to a holder is
+    /// a legitimate change (recorded; a MOAS waits for independent witnesses, watched, not
+    /// held), an unrelated one a suspected hijack, held while it lasts. `path` is the
+    /// route that brought the claim.
+    /// The conflict a claim would raise against the holders now, if any: its kind and the
+    /// claims it contradicts. An origin that cannot be attributed (an AS_SET, AS_TRANS)
+    /// neither raises nor answers a conflict.
+    fn find_conflict(&self, c: u32, t: EventTime) -> Option<(ConflictKind, Vec<ClaimRef>)> {
         let (prefix, origin, rov, pid) = {
             let cl = &self.claims[c as usize];
             (cl.prefix, cl.origin, cl.rov, cl.prefix_id)
@@ -1233,8 +1346,9 @@ impl<'a> Judge<'a> {
         if self.allowed(&prefix)
             || origin.is_some_and(|o| self.policy.allow.origins.contains(&o))
             || (rov == RovState::Valid && !self.policy.conflicts.hold_rpki_valid)
+            || !attributable(origin)
         {
-            return;
+            return None;
         }
         let mut kind = None;
         let mut against = Vec::new();
@@ -1243,7 +1357,7 @@ impl<'a> Judge<'a> {
             let mut x = self.heads[pid as usize];
             while x != NONE {
                 let cl = &self.claims[x as usize];
-                if x != c && cl.origin != origin {
+                if x != c && cl.origin != origin && attributable(cl.origin) {
                     if let Some(e) = cl.established {
                         against.push(ClaimRef {
                             prefix,
@@ -1271,7 +1385,7 @@ impl<'a> Judge<'a> {
                 let mut any = false;
                 while x != NONE {
                     let cl = &self.claims[x as usize];
-                    if cl.established.is_some() {
+                    if cl.established.is_some() && attributable(cl.origin) {
                         any = true;
                         if cl.origin == origin {
                             same_origin = true;
@@ -1287,7 +1401,7 @@ impl<'a> Judge<'a> {
                 let mut x = self.heads[cpid as usize];
                 while x != NONE {
                     let cl = &self.claims[x as usize];
-                    if let Some(e) = cl.established {
+                    if let (Some(e), true) = (cl.established, attributable(cl.origin)) {
                         against.push(ClaimRef {
                             prefix: net,
                             origin: cl.origin,
@@ -1313,26 +1427,88 @@ impl<'a> Judge<'a> {
                 }
             }
         }
-        let Some(kind) = kind else {
+        kind.map(|k| (k, against))
+    }
+
+    fn check_conflict(&mut self, c: u32, t: EventTime, path: &AsPath) {
+        let (prefix, origin, rov, pid) = {
+            let cl = &self.claims[c as usize];
+            (cl.prefix, cl.origin, cl.rov, cl.prefix_id)
+        };
+        let Some((kind, against)) = self.find_conflict(c, t) else {
             return;
         };
-        let bit = match kind {
-            ConflictKind::Moas => cond::MOAS,
-            ConflictKind::SubPrefix => cond::SUB_PREFIX,
-            ConflictKind::Squat => cond::SQUAT,
+        // Standing: is the new origin related to a holder it contradicts?
+        let relation = match (kind, origin) {
+            (ConflictKind::Squat, _) | (_, None) => None,
+            (_, Some(n)) => {
+                let before = EventTime(t.0.saturating_sub(micros(self.policy.standing.link_age)));
+                let asns = path_asns(path);
+                let small = self.policy.standing.small_upstream;
+                against
+                    .iter()
+                    .filter_map(|h| h.origin)
+                    .find_map(|h| self.links.related(n.0, h.0, before, Some(&asns[..]), small))
+            }
         };
-        self.stats.conflicts += 1;
-        let deadline = EventTime(t.0.saturating_add(micros(self.policy.confirm.window)));
+        // An unrelated origin that already claimed this space (or the space it is checked
+        // against) within `conflicts.memory` is recurring: watched, not held, by default.
+        // What is new to the judge is a suspected hijack; what it has seen before (a
+        // customer's route that churns back, a re-announcement after an outage) is what
+        // one collector's update stream is mostly made of.
+        let recurring = relation.is_none()
+            && kind != ConflictKind::Squat
+            && origin.is_some_and(|n| self.tried.contains_key(&(pid, n.0)));
+        let bit = match (kind, relation) {
+            (ConflictKind::Squat, _) => cond::SQUAT,
+            (_, Some(_)) => 0,
+            _ if recurring => cond::RECURRING,
+            (ConflictKind::Moas, None) => cond::MOAS,
+            (ConflictKind::SubPrefix, None) => cond::SUB_PREFIX,
+        };
+        if relation.is_none() && kind != ConflictKind::Squat {
+            self.note_tried(c, t);
+        }
+        let resolution = match relation {
+            Some(_) => Resolution::Legitimate,
+            None => Resolution::Pending,
+        };
+        if relation.is_some() {
+            self.stats.legitimate_changes += 1;
+        } else {
+            self.stats.conflicts += 1;
+        }
         let gen = self.claims[c as usize].gen;
-        self.pending.insert((deadline, c, gen));
-        let record = (self.conflicts.len() < CONFLICTS_KEPT).then(|| ConflictRecord {
+        // Witnesses answer the observer question only: a squat, or a related change,
+        // which propagates meanwhile but gains standing (becomes a holder) only once
+        // independent witnesses confirm it, so f < k lying observers forging a path
+        // through the holder cannot make themselves one.
+        let awaiting = relation.is_some();
+        if kind == ConflictKind::Squat || awaiting {
+            let deadline = EventTime(t.0.saturating_add(micros(self.policy.confirm.window)));
+            self.pending.insert((deadline, c, gen));
+        }
+        if bit & cond::SUSPECT != 0 {
+            let holders = against
+                .iter()
+                .filter_map(|h| h.origin.map(|o| o.0))
+                .collect();
+            self.suspects.insert(c, holders);
+        }
+        let kept = if bit & cond::SUSPECT != 0 {
+            SUSPECTS_KEPT
+        } else {
+            CONFLICTS_KEPT
+        };
+        let record = (self.conflicts.len() < kept).then(|| ConflictRecord {
             kind,
             prefix,
             origin,
             against,
             first_seen: t,
             rpki: rov.name(),
-            resolution: Resolution::Pending,
+            relation,
+            resolution,
             resolved_at: None,
             witnesses: WitnessCount {
                 effective: 0.0,
@@ -1343,6 +1519,7 @@ impl<'a> Judge<'a> {
         });
         let cl = &mut self.claims[c as usize];
         cl.flags |= bit;
+        cl.awaiting = awaiting;
         if let Some(r) = record {
             cl.conflict = self.conflicts.len() as u32;
             self.conflicts.push(r);
@@ -1442,6 +1619,140 @@ impl<'a> Judge<'a> {
         (effective, any_trusted, refs)
     }
 
+    /// Does any witness of the claim have trust at or above the floor?
+    fn any_trusted(&self, c: u32, t: EventTime) -> bool {
+        let floor = self.policy.trust.floor;
+        self.claims[c as usize]
+            .witnesses
+            .iter()
+            .any(|w| self.trust_of(w.peer, t) >= floor)
+    }
+
+    /// Counts a new claim brought by peer `p` and says whether the peer is sending a table
+    /// (state transfer): from the `transfer_burst`-th new claim in a minute until a minute
+    /// with fewer. A table shows as thousands of claims the judge never saw from one peer
+    /// in a minute; news (a hijack included) as a few per peer.
+    fn new_claim_burst(&mut self, p: u32, t: EventTime) -> bool {
+        let threshold = self.policy.standing.transfer_burst;
+        if threshold == 0 {
+            return false;
+        }
+        const MINUTE: i64 = 60_000_000;
+        let ps = &mut self.peers[p as usize];
+        let elapsed = t.0.saturating_sub(ps.burst_start);
+        if elapsed >= MINUTE {
+            ps.transfer = elapsed < 2 * MINUTE && ps.burst >= threshold;
+            ps.burst_start = t.0;
+            ps.burst = 0;
+            ps.burst_suspects.clear();
+        }
+        ps.burst = ps.burst.saturating_add(1);
+        if ps.burst >= threshold && !ps.transfer {
+            ps.transfer = true;
+            let early = std::mem::take(&mut ps.burst_suspects);
+            self.transfer_after_all(p, &early, t);
+        }
+        self.peers[p as usize].transfer
+    }
+
+    /// The forged-origin (type-1) check of one route, DFOH's question on what one
+    /// collector's updates show: is the path's last link, (upstream X, origin V), new, with
+    /// V the holder of the space (its claim has standing), V's upstreams known, and X an
+    /// AS never seen giving transit to anyone (never on a propagated path but at its end),
+    /// nor V's customer (the link seen the other way)? A stub does not become a provider overnight; a new provider or peer of V
+    /// is almost always a network already carrying other origins' routes. Sets the
+    /// route's `conflicts.forged_origin` condition (cleared when the path changes).
+    fn check_new_link(&mut self, c: u32, wi: usize, a: &Announce<'_>, t: EventTime) {
+        let cl = &self.claims[c as usize];
+        let w = cl.witnesses[wi];
+        let mut flag = 0;
+        if let Some(v) = a.origin {
+            let x = w.neighbour;
+            if x != v.0
+                && !a.snapshot
+                && !self.sending_table(a.peer.0, t)
+                && cl.established.is_some()
+                && !self.learning(t)
+                && !reserved_asn(x)
+                && self.links.upstream_count(v.0) > 0
+                && self.links.first_seen(x, v.0).is_none()
+                && self.links.first_seen(v.0, x).is_none()
+                && self.links.customer_count(x) < self.policy.standing.min_transit
+                && !self.links.is_transit(x)
+            {
+                flag = cond::FORGED_ORIGIN;
+            }
+        }
+        let wm = &mut self.claims[c as usize].witnesses[wi];
+        wm.flags = (wm.flags & !cond::FORGED_ORIGIN) | flag;
+    }
+
+    /// Remembers that claim `c`'s origin claimed its prefix without a relationship to the
+    /// holder (`conflicts.recurring`). Only the claim itself: a hijacker's second
+    /// more-specific of the same space is news again.
+    fn note_tried(&mut self, c: u32, t: EventTime) {
+        let cl = &self.claims[c as usize];
+        if let Some(n) = cl.origin {
+            self.tried.insert((cl.prefix_id, n.0), t);
+        }
+    }
+
+    /// Is peer `p` sending a table now (a burst this minute or the last)?
+    fn sending_table(&self, p: u32, t: EventTime) -> bool {
+        let ps = &self.peers[p as usize];
+        ps.transfer && t.0.saturating_sub(ps.burst_start) < 120_000_000
+    }
+
+    /// The burst showed only now: the suspected claims the peer brought earlier in it,
+    /// that no other peer carries, were state transfer too. They are released and left
+    /// unchecked (judged when a peer not sending a table announces them).
+    fn transfer_after_all(&mut self, p: u32, early: &[(u32, u32)], t: EventTime) {
+        for &(c, gen) in early {
+            let cl = &self.claims[c as usize];
+            if !cl.live
+                || cl.gen != gen
+                || cl.flags & cond::SUSPECT == 0
+                || cl.witnesses.iter().any(|w| w.peer != p)
+            {
+                continue;
+            }
+            self.suspects.remove(&c);
+            self.stats.transfer_routes += cl.witnesses.len() as u64;
+            self.resolve(c, t, Resolution::Withdrawn);
+            let cl = &mut self.claims[c as usize];
+            cl.flags &= !cond::SUSPECT;
+            cl.unchecked = true;
+            self.reevaluate_claim_routes(c, t, Cause::Transfer, None);
+        }
+    }
+
+    /// A suspected claim's new witness whose path shows a holder carrying it: the holder's
+    /// own network propagates the new origin's route, which makes it related (transit).
+    fn recheck_suspect(&mut self, c: u32, t: EventTime, path: &AsPath) {
+        let Some(holders) = self.suspects.get(&c) else {
+            return;
+        };
+        let asns = path_asns(path);
+        if asns.len() < 2 || !holders.iter().any(|h| asns[..asns.len() - 1].contains(h)) {
+            return;
+        }
+        self.suspects.remove(&c);
+        self.stats.legitimate_changes += 1;
+        let idx = self.claims[c as usize].conflict;
+        if let Some(r) = self.conflicts.get_mut(idx as usize) {
+            r.relation = Some(Relation::Transit);
+        }
+        self.resolve(c, t, Resolution::Legitimate);
+        let cl = &mut self.claims[c as usize];
+        cl.flags &= !cond::SUSPECT;
+        // Standing only once independent witnesses confirm it (the observer question).
+        cl.awaiting = true;
+        let gen = cl.gen;
+        let deadline = EventTime(t.0.saturating_add(micros(self.policy.confirm.window)));
+        self.pending.insert((deadline, c, gen));
+        self.reevaluate_claim_routes(c, t, Cause::WitnessesChanged, None);
+    }
+
     fn witness_count(&self, c: u32, t: EventTime) -> WitnessCount {
         let (effective, _, witnesses) = self.count(c, t, true);
         WitnessCount {
@@ -1464,12 +1775,26 @@ impl<'a> Judge<'a> {
         }
         let mut cause = Cause::WitnessesChanged;
         let mut flags = before;
-        if !established {
-            let (effective, any_trusted, _) = self.count(c, t, false);
-            if effective >= self.policy.confirm.k && before & cond::UNCONFIRMED == 0 {
-                if before & cond::CONFLICT != 0 {
+        if !established && before & cond::SUSPECT == 0 && !self.claims[c as usize].unchecked {
+            // A suspected hijack never gains standing, however many carry it. A claim that
+            // contradicts nobody has standing from its first trusted sighting; one that
+            // contradicts other observers (a related MOAS, a squat) once independent
+            // witnesses confirm it.
+            let awaiting = self.claims[c as usize].awaiting || before & cond::SQUAT != 0;
+            let (effective, any_trusted, _) = if awaiting {
+                self.count(c, t, false)
+            } else {
+                (0.0, self.any_trusted(c, t), Vec::new())
+            };
+            let confirmed =
+                awaiting && effective >= self.policy.confirm.k && before & cond::UNCONFIRMED == 0;
+            // RPKI is decisive where it covers: an invalid claim is nobody's holder.
+            let invalid = matches!(self.claims[c as usize].rov, RovState::Invalid(_));
+            if confirmed || (!awaiting && !invalid && (any_trusted || self.learning(t))) {
+                if confirmed {
                     cause = Cause::Confirmed;
                     flags &= !cond::CONFLICT;
+                    self.claims[c as usize].awaiting = false;
                     self.stats.conflicts_confirmed += 1;
                     self.resolve(c, t, Resolution::Confirmed);
                 }
@@ -1490,11 +1815,24 @@ impl<'a> Judge<'a> {
     fn establish(&mut self, c: u32, t: EventTime) {
         self.stats.claims_established += 1;
         self.claims_version += 1;
-        let (prefix, pid, rov) = {
+        let (prefix, pid, rov, origin) = {
             let cl = &mut self.claims[c as usize];
             cl.established = Some(t);
-            (cl.prefix, cl.prefix_id, cl.rov)
+            (cl.prefix, cl.prefix_id, cl.rov, cl.origin)
         };
+        // Origins holding this prefix together are siblings (standing's evidence).
+        if let Some(o) = origin {
+            let mut x = self.heads[pid as usize];
+            while x != NONE {
+                let other = &self.claims[x as usize];
+                if x != c && other.established.is_some() {
+                    if let Some(h) = other.origin {
+                        self.links.note_siblings(o.0, h.0, t);
+                    }
+                }
+                x = other.next;
+            }
+        }
         self.established.insert(prefix, pid);
         let e = match rov {
             RovState::Valid => Some(Evidence::ConfirmedValid),
@@ -1530,17 +1868,22 @@ impl<'a> Judge<'a> {
         let Some(cl) = self.claims.get(c as usize) else {
             return;
         };
-        if !cl.live || cl.gen != gen || cl.flags & cond::CONFLICT == 0 {
+        if !cl.live || cl.gen != gen || !(cl.awaiting || cl.flags & cond::SQUAT != 0) {
             return;
         }
         let peers: Vec<u32> = cl.witnesses.iter().map(|w| w.peer).collect();
         self.stats.conflicts_refuted += 1;
         self.resolve(c, t, Resolution::Refuted);
-        for p in peers {
-            self.evidence(p, t, Evidence::Refuted);
+        // Reporting what nobody confirms costs trust only where the policy holds such
+        // claims: a route few observers carry is not suspect for that alone.
+        if self.actions[11] != Action::Propagate {
+            for p in peers {
+                self.evidence(p, t, Evidence::Refuted);
+            }
         }
         let cl = &mut self.claims[c as usize];
-        cl.flags = (cl.flags & !cond::CONFLICT) | cond::UNCONFIRMED;
+        cl.awaiting = false;
+        cl.flags = (cl.flags & !cond::SQUAT) | cond::UNCONFIRMED;
         self.reevaluate_claim_routes(c, t, Cause::WindowExpired, None);
     }
 
@@ -1580,7 +1923,7 @@ impl<'a> Judge<'a> {
             self.gone.push_back((t, c, gen));
             self.claims_version += 1;
         } else {
-            if flags & cond::CONFLICT != 0 {
+            if flags & cond::CONFLICT != 0 || self.claims[c as usize].awaiting {
                 self.stats.conflicts_withdrawn += 1;
                 self.resolve(c, t, Resolution::Withdrawn);
             }
@@ -1725,7 +2068,9 @@ impl<'a> Judge<'a> {
                     // Only a hold for a conflict is evidence of its own: RPKI and ASPA
                     // verdicts were counted when the route came, and a hold for low trust
                     // must not feed on itself.
-                    if bits & cond::CONFLICT != 0 {
+                    // The peers carrying a suspected hijack were fooled, they did not
+                    // lie: only a squat (an observer's claim on space nobody used) costs.
+                    if bits & cond::SQUAT != 0 {
                         self.evidence(w.peer, t, Evidence::ConflictHeld);
                     }
                     let idx = self.claims[c as usize].conflict;
@@ -1857,7 +2202,7 @@ impl<'a> Judge<'a> {
                         max_length: set.and_then(|s| s.max_length),
                     }
                 }
-                cond::MOAS | cond::SUB_PREFIX => Detail::Conflict {
+                cond::MOAS | cond::SUB_PREFIX | cond::RECURRING => Detail::Conflict {
                     against: self
                         .conflicts
                         .get(cl.conflict as usize)
@@ -1868,6 +2213,16 @@ impl<'a> Judge<'a> {
                 cond::SQUAT => Detail::Squat {
                     lookback_s: self.policy.conflicts.squat_lookback.as_secs(),
                 },
+                cond::FORGED_ORIGIN => {
+                    let asns = path.map(path_asns).unwrap_or_default();
+                    let n = asns.len();
+                    let (upstream, origin) = if n >= 2 {
+                        (Asn(asns[n - 2]), Asn(asns[n - 1]))
+                    } else {
+                        (Asn(w.neighbour), cl.origin.unwrap_or(Asn::ZERO))
+                    };
+                    Detail::NewLink { upstream, origin }
+                }
                 cond::UNCONFIRMED => Detail::Unconfirmed {
                     window_s: self.policy.confirm.window.as_secs(),
                     witnesses: self.witness_count(c, t),
@@ -1904,6 +2259,8 @@ impl<'a> Judge<'a> {
         }
         let peer_asn = self.peers[p as usize].peer.asn;
         let role = self.peers[p as usize].role;
+        // State transfer (a RIB dump entry, a router's initial table, or a burst of new
+        // claims from one peer: a table sent again) teaches without raising conflicts.
         let witness = Witness {
             peer: p,
             path_id,
@@ -1918,21 +2275,23 @@ impl<'a> Judge<'a> {
         // `entered`: the route joins this claim now (a new route, or a new origin). Evidence
         // about the peer is taken then, once per route and claim: re-announcing the same
         // claim is churn, which flaps measure.
+        let mut old_neighbour = NONE;
         let (c, wi, entered, old_flags) = match (old, target) {
             (Some((oc, pos)), Some(tc)) if oc == tc => {
                 let w = &mut self.claims[tc as usize].witnesses[pos];
                 let old_flags = w.flags;
+                old_neighbour = w.neighbour;
                 w.neighbour = witness.neighbour;
                 w.flags = witness.flags;
                 (tc, pos, false, old_flags)
             }
             _ => {
-                let mut witness = witness;
                 if let Some((oc, pos)) = old {
-                    // The route moves to another claim: its hold (if any) moves with it.
-                    let from = self.claims[oc as usize].witnesses[pos];
-                    witness.outcome = from.outcome;
-                    witness.held_since = from.held_since;
+                    // The route moves to another claim (a new origin): a hold it had
+                    // there ends with a closing decision for that claim, and it is
+                    // judged afresh under the new one, so every claim's routes have
+                    // their last decision (what the state keeps) right.
+                    self.gone_route(oc, pos, t, Cause::Announced);
                     self.detach(oc, pos, t);
                 }
                 // The old claim may have been removed and its slot reused: look again.
@@ -1940,13 +2299,29 @@ impl<'a> Judge<'a> {
                     Some(c) => c,
                     None => {
                         let c = self.new_claim(&a, t);
-                        // Squats are judged before this prefix counts as seen.
-                        // A state transfer (a RIB dump, a router's table after Peer
-                        // Up) is judged like any announcement once the judge knows
-                        // what is established: a router reconnecting with a hijack in
-                        // its table must not slip it in.
+                        let transfer = a.snapshot || self.new_claim_burst(p, t);
+                        // Squats are judged before this prefix counts as seen. State
+                        // transfer is not news: a claim in it that contradicts nobody
+                        // is learned; one that would is left unchecked (no hold, no
+                        // standing) until a peer not sending a table announces it, so a
+                        // hijack carried by others is still judged when it reaches them.
                         if !self.learning(t) {
-                            self.check_conflict(c, t);
+                            if !transfer {
+                                self.check_conflict(c, t, a.path);
+                                if self.claims[c as usize].flags & cond::SUSPECT != 0 {
+                                    let gen = self.claims[c as usize].gen;
+                                    let ps = &mut self.peers[p as usize];
+                                    if ps.burst_suspects.len() < 64 {
+                                        ps.burst_suspects.push((c, gen));
+                                    }
+                                }
+                            } else if self.find_conflict(c, t).is_some() {
+                                self.stats.transfer_routes += 1;
+                                self.claims[c as usize].unchecked = true;
+                                // Seen in a table: announced as news later, it is recurring
+                                // (a long-standing route), not new.
+                                self.note_tried(c, t);
+                            }
                         }
                         if let Some(seen) = self.seen.as_mut() {
                             seen.insert(a.prefix, EventTime(i64::MAX));
@@ -1982,6 +2357,21 @@ impl<'a> Judge<'a> {
         if witness.flags & cond::ASPA_INVALID != 0 && old_flags & cond::ASPA_INVALID == 0 {
             self.evidence(p, t, Evidence::AspaInvalid);
         }
+        if entered
+            && self.claims[c as usize].flags & cond::SUSPECT != 0
+            && !self.suspects.is_empty()
+        {
+            self.recheck_suspect(c, t, a.path);
+        }
+        // A claim learned unchecked from a table, now announced as news: judge it.
+        if entered && self.claims[c as usize].unchecked && !a.snapshot && !self.sending_table(p, t)
+        {
+            self.claims[c as usize].unchecked = false;
+            self.check_conflict(c, t, a.path);
+            if self.claims[c as usize].flags & cond::SUSPECT != 0 {
+                self.reevaluate_claim_routes(c, t, Cause::Announced, Some((p, path_id)));
+            }
+        }
         let established = self.claims[c as usize].established.is_some();
         if established {
             if entered {
@@ -2002,7 +2392,28 @@ impl<'a> Judge<'a> {
                 None => return,
             },
         };
+        self.check_new_link(c, wi, &a, t);
         self.evaluate_route(c, wi, t, Cause::Announced, Some(a.path));
+        // The link at the origin joins the history, unless the route is held: a hijack
+        // must not become its own evidence.
+        let w = self.claims[c as usize].witnesses[wi];
+        if let Some(o) = a.origin {
+            let suspect = self.claims[c as usize].flags & cond::SUSPECT != 0;
+            if !w.outcome.is_held() && !suspect {
+                if entered || w.neighbour != old_neighbour {
+                    self.links.note(w.neighbour, o.0, t);
+                }
+                // The routes of one UPDATE share their path: its carriers once.
+                let seen = self
+                    .last_carried
+                    .as_ref()
+                    .is_some_and(|p| p.same_allocation(a.path));
+                if !seen {
+                    self.links.note_transit(&path_asns(a.path));
+                    self.last_carried = Some(a.path.clone());
+                }
+            }
+        }
     }
 
     /// A withdrawal of the peer's route for the prefix (a no-op when it has none).

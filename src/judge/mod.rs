@@ -3,34 +3,68 @@
 //! clock reads, no threads. Replay and (later) the daemon feed it the same way, so a replay
 //! is a deterministic function of its inputs.
 //!
-//! ## Claims and witnesses
+//! ## Two questions, two kinds of evidence
 //!
-//! A *claim* is (prefix, origin AS). Its *witnesses* are the peers announcing it now (each
-//! (peer, ADD-PATH id) once). A claim becomes **established** the first time enough
-//! independent, trusted witnesses announce it at once (below). Established claims are
-//! remembered for `conflicts.memory` after their last witness withdraws, so a hijack in
-//! the gap is still a conflict.
+//! Many observers carrying a route shows that it *propagates*, not that it is *true*: the
+//! peers that carried YouTube's hijacker in 2008 were fooled, they did not lie. So the judge
+//! asks two questions and keeps them apart:
 //!
-//! When a claim first appears, it is checked against the established ones:
-//! - **MOAS**: the prefix has an established claim with another origin;
-//! - **sub-prefix**: established prefixes cover it, and none of them has an established
-//!   claim with the same origin; it is reported against the most specific one (a
-//!   customer's more-specific of its provider's block, with the customer's origin, is one
-//!   of these until witnesses confirm it; an AS announcing more-specifics of its own
-//!   block anywhere below is not);
-//! - **squat**: nothing overlapping it (covering or covered) was announced within
-//!   `conflicts.squat_lookback`, and the judge has watched for at least that long.
+//! - **Is the origin lying?** (a claim on space someone else holds.) The claim's
+//!   **standing** answers it (see [`standing`]): RPKI where it covers (decisive); the holder's
+//!   history; the operator's prefix sets; the relationships the paths themselves show.
+//!   Witnesses never answer it.
+//! - **Is an observer lying?** (a peer or router reporting what nobody else confirms.)
+//!   Independent witnesses answer it (below). A claim that contradicts nobody needs none.
 //!
-//! A conflicting claim whose origin RPKI says is Valid is not held (unless
-//! `conflicts.hold_rpki_valid`): a ROA is the holder's own word. Nor is one whose prefix
-//! or origin is on the allow-list. Routes from RIB dumps (state transfer, not news) are
-//! learned without conflict checks.
+//! ## Claims, holders and standing
 //!
-//! A held conflict ends when the claim is **confirmed** (established: its routes are
-//! released), when every witness withdraws it, or when `confirm.window` passes without
-//! confirmation: the claim is then **refuted**, its witnesses lose trust, and
-//! `confirm.on_unconfirmed` applies to its routes from then on.
+//! A *claim* is (prefix, origin AS); its *witnesses* are the peers announcing it now (each
+//! (peer, ADD-PATH id) once). A claim that contradicts no holder has **standing** from its
+//! first trusted sighting (it "is established"): it becomes a *holder* of its prefix, also
+//! when only one peer ever showed it (an update stream shows a stable route only when it
+//! changes). A claim with standing is remembered for `conflicts.memory` (30 days) after its
+//! last witness withdrew it: the holder's history.
 //!
+//! When a claim first appears (not in a state transfer, below), it is checked against the
+//! holders: **MOAS** (a holder of the same prefix with another origin), **sub-prefix**
+//! (holders of the most specific covering prefix, none with the same origin: an origin
+//! holding any covering prefix is the holder announcing its own more-specific, or fighting
+//! back), **squat** (nothing overlapping announced within `conflicts.squat_lookback`; off by
+//! default). AS_SET origins and AS_TRANS neither raise nor answer a conflict. Then:
+//!
+//! - the new origin **related** to a holder ([`standing::Links::related`]: customer,
+//!   customer's customer, provider, sibling, shared small upstream, or the holder on the new
+//!   route's path), each from evidence at least `standing.link_age` older than the claim:
+//!   a **legitimate change**, recorded (`legitimate`), not held. It gains standing only
+//!   once independent witnesses confirm it (the observer question: f < k liars forging a
+//!   path through the holder cannot make themselves holders); unconfirmed within
+//!   `confirm.window` it is refuted and `confirm.on_unconfirmed` applies (default: watch);
+//! - **unrelated**, and not seen before: a **suspected hijack** (`conflicts.moas`,
+//!   `conflicts.sub_prefix`), held from its first announcement for as long as any peer
+//!   carries it. The number of peers carrying it never releases it, and they lose no trust
+//!   for it. It never gains standing (a hijack lasting days does not become the holder).
+//!   RPKI finding it Valid releases it (a ROA is the holder's own word); an operator can;
+//!   a new witness whose path shows a holder carrying it makes it related;
+//! - **unrelated, but the same origin claimed the same prefix within the memory**
+//!   (held, watched, or seen in a table): `conflicts.recurring`, watched by default. What a
+//!   collector's update stream shows again and again is long-standing routes that churn.
+//!
+//! A route whose last link (X, origin) was never seen, X never seen giving transit and the
+//! origin a holder: `conflicts.forged_origin` (type-1, DFOH's question; watched by default).
+//!
+//! **State transfer is not news**: RIB dump entries, a router's BMP table before
+//! End-of-RIB, and a burst of claims new to the judge from one peer (`standing.
+//! transfer_burst` in a minute: a table sent again, which an MRT update stream shows
+//! without any End-of-RIB) teach the judge: a claim in them that contradicts nobody is
+//! learned with standing; one that would contradict a holder is left *unchecked* (neither
+//! held nor a holder) until a peer not sending its table announces it as news; the few
+//! held before a burst showed are released (cause `transfer`). A table re-sent is no flap
+//! and costs no trust. Nothing raises a conflict during the first `warmup` (15 min) of a
+//! cold judge.
+//!
+//! A claim only peers below the trust floor make, and without standing, is held
+//! (`conflicts.untrusted_source`).
+
 //! ## Counting independent witnesses
 //!
 //! 1. Only witnesses whose trust is at or above `trust.floor` vote.
@@ -50,7 +84,8 @@
 //! effective = Σ over neighbour groups g of (1 + β·(m_g − 1)), with m_g the distinct
 //! trusted peer ASes in group g; the claim is confirmed when effective ≥ `confirm.k`.
 //!
-//! **Why f < k lying peers can never establish a claim**: every peer AS contributes at
+//! **Why f < k lying peers can never give standing to a claim that contradicts a holder**
+//! (an unrelated one never gains any; a related one only through witnesses): every peer AS contributes at
 //! most 1 (β ≤ 1 is enforced), and a peer's AS is the session's, not something it can put
 //! in a path. So f peers, however they forge their paths, add at most f < k. The neighbour
 //! AS comes from the (forgeable) path, but it can only lower a vote's weight, never raise
@@ -77,6 +112,7 @@ pub mod anomaly;
 pub mod decision;
 pub mod engine;
 pub mod policy;
+pub mod standing;
 pub mod trust;
 
 pub use decision::{Cause, Decision, Detail, Outcome, Reason};

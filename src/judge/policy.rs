@@ -71,7 +71,7 @@ impl Default for Confirm {
             k: 2.0,
             same_neighbour_weight: 0.5,
             window: d(15 * 60),
-            on_unconfirmed: Action::Quarantine,
+            on_unconfirmed: Action::Propagate,
         }
     }
 }
@@ -180,6 +180,13 @@ pub struct Conflicts {
     pub hold_rpki_valid: bool,
     /// A claim only peers below the trust floor make (and not established).
     pub untrusted_source: Action,
+    /// An unrelated new origin (or more-specific) that claimed the same space within
+    /// `memory` already: what a collector's update stream shows again and again of
+    /// long-standing routes. Watched by default; `quarantine` holds it like a new one.
+    pub recurring: Action,
+    /// A route whose last link (X, origin) was never seen, from an X never seen giving
+    /// transit: a forged origin (type-1 hijack) suspected.
+    pub forged_origin: Action,
     /// An established claim is remembered this long after its last witness withdrew it, so
     /// that a hijack in the gap is still a conflict.
     #[serde(with = "humantime_serde")]
@@ -195,7 +202,42 @@ impl Default for Conflicts {
             squat_lookback: d(24 * 3600),
             hold_rpki_valid: false,
             untrusted_source: Action::Quarantine,
-            memory: d(24 * 3600),
+            recurring: Action::Propagate,
+            forged_origin: Action::Propagate,
+            memory: d(30 * 24 * 3600),
+        }
+    }
+}
+
+/// How a claim's standing is judged (see [`crate::judge::standing`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StandingPolicy {
+    /// A link between two ASes counts as a relationship only when it was first seen at
+    /// least this long before the claim it would excuse, so a hijacker cannot bring its
+    /// excuse along with the hijack.
+    #[serde(with = "humantime_serde")]
+    pub link_age: Duration,
+    /// A burst of at least this many claims new to the judge from one peer within a minute
+    /// (a table sent again after its session came up: an MRT update stream has no
+    /// End-of-RIB) is state transfer: it teaches the judge and raises no conflict of its
+    /// own. News is a few new claims per peer and minute. 0: off.
+    pub transfer_burst: u32,
+    /// Two origins behind one upstream that carries fewer origins than this are related
+    /// (a regional network's customers); 0: a shared upstream never relates them.
+    pub small_upstream: u32,
+    /// An AS seen as the upstream of fewer origins than this is a stub: a new link from it
+    /// to a holder's origin is a forged origin suspected (`conflicts.forged_origin`).
+    pub min_transit: u32,
+}
+
+impl Default for StandingPolicy {
+    fn default() -> Self {
+        StandingPolicy {
+            link_age: d(3600),
+            transfer_burst: 20,
+            small_upstream: 50,
+            min_transit: 1,
         }
     }
 }
@@ -225,7 +267,7 @@ impl Default for Anomalies {
         Anomalies {
             aspa_invalid: Action::Quarantine,
             as_set: Action::Propagate,
-            reserved_asn: Action::Quarantine,
+            reserved_asn: Action::Propagate,
             bogon: Action::Reject,
             too_specific: Action::Propagate,
             max_length_v4: 24,
@@ -311,6 +353,7 @@ pub struct Policy {
     pub trust: Trust,
     pub rpki: RpkiActions,
     pub conflicts: Conflicts,
+    pub standing: StandingPolicy,
     pub anomalies: Anomalies,
     pub aspa: AspaPolicy,
     pub prefix_sets: Vec<PrefixSet>,
@@ -328,6 +371,7 @@ impl Default for Policy {
             trust: Trust::default(),
             rpki: RpkiActions::default(),
             conflicts: Conflicts::default(),
+            standing: StandingPolicy::default(),
             anomalies: Anomalies::default(),
             aspa: AspaPolicy::default(),
             prefix_sets: Vec::new(),
