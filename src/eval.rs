@@ -126,6 +126,7 @@ pub struct IncidentResult {
     pub announcements: u64,
     /// Of them, judged held (quarantine or reject) at once.
     pub held_announcements: u64,
+    /// Peers named in its decisions (the peers whose routes of it were held or released).
     pub peers: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_announced: Option<EventTime>,

@@ -82,7 +82,6 @@ pub struct Links {
     siblings: FxHashMap<(u32, u32), EventTime>,
     /// ASes seen anywhere on a path but at its end: networks that give transit.
     transit: rustc_hash::FxHashSet<u32>,
-    links: u64,
 }
 
 impl Links {
@@ -98,7 +97,6 @@ impl Links {
         }
         ups.push((upstream, t));
         *self.customers.entry(upstream).or_default() += 1;
-        self.links += 1;
         true
     }
 
@@ -150,15 +148,6 @@ impl Links {
     /// Origins `asn` was seen as the upstream of.
     pub fn customer_count(&self, asn: u32) -> u32 {
         self.customers.get(&asn).copied().unwrap_or(0)
-    }
-
-    /// Distinct links recorded.
-    pub fn len(&self) -> u64 {
-        self.links
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.links == 0
     }
 
     /// How the new origin `n` is related to the holder `h`, from links first seen at or
