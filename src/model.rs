@@ -203,6 +203,11 @@ pub struct Peer {
     pub asn: Asn,
     /// BGP identifier, when the feed says it (TABLE_DUMP_V2's peer index table does).
     pub bgp_id: Option<Ipv4Addr>,
+    /// The router's own Loc-RIB (BMP, RFC 9069): the routes it selected, not a neighbour's.
+    /// An empty AS path there is a route the router originates; from a neighbour it is a
+    /// protocol violation (ASPA verification treats the two apart, `rpki::aspa`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub loc_rib: bool,
 }
 
 impl fmt::Display for Peer {

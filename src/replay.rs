@@ -1561,6 +1561,7 @@ mod tests {
             addr: IpAddr::from([192, 0, 2, asn as u8]),
             asn: Asn(asn),
             bgp_id: None,
+            loc_rib: false,
         }
     }
 

@@ -35,6 +35,7 @@ fn peer(i: u32, asn: u32) -> Peer {
         addr: IpAddr::from([198, 51, 100, i as u8]),
         asn: Asn(asn),
         bgp_id: None,
+        loc_rib: false,
     }
 }
 
@@ -286,6 +287,53 @@ fn rib_entries_teach_claims_in_the_warm_up_and_are_judged_after_it() {
     assert!(d.iter().all(|d| d.outcome == Outcome::Quarantine));
     assert!(
         d.iter().all(|d| rules(d) == ["conflicts.recurring"]),
+        "{d:?}"
+    );
+}
+
+/// ASPA and an empty AS path: from a neighbour (eBGP, which always prepends its own AS)
+/// it is Invalid, as the draft says; in the router's own Loc-RIB (BMP, RFC 9069) it is a
+/// route the router originates, with no hop to verify.
+#[test]
+fn an_empty_path_is_aspa_invalid_from_a_neighbour_and_the_routers_own_in_its_loc_rib() {
+    let idx = VrpIndex::from_vrps(Vec::new());
+    let aspa = AspaSet::new(&[Aspa {
+        customer: Asn(70),
+        providers: vec![Asn(71)],
+        afi: None,
+        expires: None,
+    }]);
+    let mut lab = Lab::new(&idx);
+    let p = policy(|p| p.aspa.default_role = routewitness::judge::policy::PeerRole::Customer);
+    let mut j = Judge::new(p, &idx, &aspa, true, None);
+    j.peer(PeerIdx(0), &peer(0, 70));
+    let mut own = peer(1, 70);
+    own.loc_rib = true;
+    j.peer(PeerIdx(1), &own);
+    let empty = AsPath::sequence(&[]);
+    let mut judged = |p: u32, prefix: &str, t: i64| {
+        let prefix = net(prefix);
+        let (pid, _) = lab.prefixes.intern(&prefix);
+        j.announce(Announce {
+            time: at(t),
+            peer: PeerIdx(p),
+            prefix,
+            prefix_id: pid,
+            path_id: None,
+            path: &empty,
+            origin: Some(Asn(70)),
+            rov: validate(&idx, &prefix, Some(Asn(70)), None),
+            snapshot: false,
+        });
+        listed(&mut j)
+    };
+    let d = judged(0, "14.0.0.0/24", 0);
+    assert_eq!(rules(&d[0]), ["anomalies.aspa_invalid"], "{d:?}");
+    assert_eq!(d[0].outcome, Outcome::Quarantine);
+    let d = judged(1, "14.1.0.0/24", 1);
+    assert!(
+        d.iter()
+            .all(|d| d.outcome == Outcome::Propagate && d.reasons.is_empty()),
         "{d:?}"
     );
 }

@@ -213,11 +213,19 @@ impl NewPeer for PeerRegistry {
             addr: key.addr,
             asn: key.asn,
             bgp_id,
+            loc_rib: key.view == View::LocRib,
         };
         if let Some(&idx) = self.bmp.get(key) {
             return (idx, peer);
         }
-        let idx = self.add(&key.feed, key.addr, key.asn, bgp_id, |_, _| {});
+        let idx = self.add(
+            &key.feed,
+            key.addr,
+            key.asn,
+            bgp_id,
+            peer.loc_rib,
+            |_, _| {},
+        );
         self.bmp.insert(key.clone(), idx);
         (idx, peer)
     }

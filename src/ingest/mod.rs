@@ -116,6 +116,7 @@ impl PeerRegistry {
         addr: IpAddr,
         asn: Asn,
         bgp_id: Option<Ipv4Addr>,
+        loc_rib: bool,
         mut new: impl FnMut(PeerIdx, &Peer),
     ) -> PeerIdx {
         let idx = PeerIdx(self.peers.len() as u32);
@@ -124,6 +125,7 @@ impl PeerRegistry {
             addr,
             asn,
             bgp_id,
+            loc_rib,
         };
         new(idx, &peer);
         self.peers.push(peer);
@@ -143,7 +145,7 @@ impl PeerRegistry {
         if let Some(idx) = self.map.get(&(addr, asn)) {
             return *idx;
         }
-        let idx = self.add(feed, addr, asn, bgp_id, new);
+        let idx = self.add(feed, addr, asn, bgp_id, false, new);
         self.map.insert((addr, asn), idx);
         idx
     }

@@ -1244,8 +1244,8 @@ impl<'a> Judge<'a> {
         }
     }
 
-    /// Route-level conditions of a path from `peer`.
-    fn path_flags(&self, a: &Announce<'_>, role: PeerRole) -> u16 {
+    /// Route-level conditions of a path from peer `p`.
+    fn path_flags(&self, a: &Announce<'_>, p: u32) -> u16 {
         let mut flags = 0;
         if a.path.segments().any(|(k, _)| k == SegmentKind::Set) {
             flags |= cond::AS_SET;
@@ -1253,22 +1253,38 @@ impl<'a> Judge<'a> {
         if anomaly::reserved_in_path(a.path).is_some() {
             flags |= cond::RESERVED_ASN;
         }
-        flags | self.aspa_flag(a.path, &a.prefix, a.time, role)
+        flags | self.aspa_flag(a.path, &a.prefix, a.time, p)
     }
 
-    /// [`cond::ASPA_INVALID`] when the path fails ASPA verification in the direction of
-    /// the peer's role.
-    fn aspa_flag(&self, path: &AsPath, prefix: &IpNet, time: EventTime, role: PeerRole) -> u16 {
-        if let Some(dir) = direction(role) {
-            if !self.aspa.is_empty() {
-                let at = self.honour_expires.then(|| time.secs());
-                let v = self.aspa.verify(path, dir, afi(prefix), at);
-                if v.state == AspaState::Invalid {
-                    return cond::ASPA_INVALID;
-                }
-            }
+    /// The ASPA verification of a path from peer `p`, in the direction of the peer's role
+    /// (`None` for a peer with no role). A Loc-RIB peer's paths are the router's own
+    /// selection ([`AspaSet::verify_selected`]): an empty one is a route it originates.
+    fn aspa_verdict(
+        &self,
+        path: &AsPath,
+        prefix: &IpNet,
+        time: EventTime,
+        p: u32,
+    ) -> Option<crate::rpki::aspa::AspaVerdict> {
+        let peer = &self.peers[p as usize];
+        let dir = direction(peer.role)?;
+        let at = self.honour_expires.then(|| time.secs());
+        Some(if peer.peer.loc_rib {
+            self.aspa.verify_selected(path, dir, afi(prefix), at)
+        } else {
+            self.aspa.verify(path, dir, afi(prefix), at)
+        })
+    }
+
+    /// [`cond::ASPA_INVALID`] when the path from peer `p` fails ASPA verification.
+    fn aspa_flag(&self, path: &AsPath, prefix: &IpNet, time: EventTime, p: u32) -> u16 {
+        if self.aspa.is_empty() {
+            return 0;
         }
-        0
+        match self.aspa_verdict(path, prefix, time, p) {
+            Some(v) if v.state == AspaState::Invalid => cond::ASPA_INVALID,
+            _ => 0,
+        }
     }
 
     /// Swaps in a new RPKI data set (the daemon's RPKI source changed) and re-judges
@@ -1319,10 +1335,9 @@ impl<'a> Judge<'a> {
             let pid = self.claims[c as usize].prefix_id;
             for wi in 0..self.claims[c as usize].witnesses.len() {
                 let w = self.claims[c as usize].witnesses[wi];
-                let role = self.peers[w.peer as usize].role;
                 let path_id = (w.path_id != 0).then_some(w.path_id);
                 if let Some(path) = path_of(PeerIdx(w.peer), PrefixId(pid), path_id) {
-                    let bit = self.aspa_flag(&path, &prefix, t, role);
+                    let bit = self.aspa_flag(&path, &prefix, t, w.peer);
                     let wm = &mut self.claims[c as usize].witnesses[wi];
                     wm.flags = (wm.flags & !cond::ASPA_INVALID) | bit;
                 }
@@ -2174,10 +2189,8 @@ impl<'a> Judge<'a> {
                 },
                 cond::ASPA_INVALID => {
                     let role = self.peers[w.peer as usize].role;
-                    let bad_hop = path.zip(direction(role)).and_then(|(p, d)| {
-                        let at = self.honour_expires.then(|| t.secs());
-                        self.aspa.verify(p, d, afi(&cl.prefix), at).bad_hop
-                    });
+                    let bad_hop =
+                        path.and_then(|p| self.aspa_verdict(p, &cl.prefix, t, w.peer)?.bad_hop);
                     Detail::Aspa { role, bad_hop }
                 }
                 cond::AS_SET => Detail::Path { asn: None },
@@ -2265,7 +2278,6 @@ impl<'a> Judge<'a> {
             }
         }
         let peer_asn = self.peers[p as usize].peer.asn;
-        let role = self.peers[p as usize].role;
         // State transfer (a RIB dump entry, a router's initial table, or a burst of new
         // claims from one peer: a table sent again) teaches without raising conflicts.
         let witness = Witness {
@@ -2273,7 +2285,7 @@ impl<'a> Judge<'a> {
             path_id,
             since: t,
             neighbour: neighbour_of(a.path, a.origin, peer_asn),
-            flags: self.path_flags(&a, role),
+            flags: self.path_flags(&a, p),
             outcome: Outcome::Propagate,
             held_since: EventTime(0),
         };
@@ -2512,6 +2524,7 @@ fn unknown_peer() -> Peer {
         addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         asn: Asn::ZERO,
         bgp_id: None,
+        loc_rib: false,
     }
 }
 

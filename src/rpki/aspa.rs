@@ -6,9 +6,24 @@
 //! `hop(x, y)` asks whether y is an authorised provider of x: *Provider+* (x has an ASPA
 //! that lists y), *Not Provider+* (x has an ASPA, y is not in it) or *No Attestation* (x has
 //! no ASPA). Prepends are collapsed first; a path with an AS_SET is Invalid (the draft's
-//! first step); confederation segments are dropped (they never leave the confederation).
-//! The check that AS(N) is the sending peer's AS is left out: collectors see route
-//! servers that do not prepend, and a peer's AS is checked elsewhere.
+//! first step). The check that AS(N) is the sending peer's AS is left out: collectors see
+//! route servers that do not prepend, and a peer's AS is checked elsewhere.
+//!
+//! Two kinds of path, kept apart because they mean different things:
+//! - **Received from a neighbour** ([`AspaSet::verify`]: a collector's peers, a router's
+//!   Adj-RIB-In). An empty AS_PATH is **Invalid**: an eBGP neighbour always prepends its
+//!   own AS (RFC 4271 §5.1.2), so an empty path from one is a route nobody can vouch for,
+//!   as the draft, BIRD and OpenBGPD say. A path with confederation segments is Invalid
+//!   too (BIRD's reading): they never leave a confederation (RFC 5065 §5), so one from a
+//!   neighbour is malformed.
+//! - **Selected by the router itself** ([`AspaSet::verify_selected`]: BMP Loc-RIB, RFC
+//!   9069). An empty path there is the router's own route (a static or connected network
+//!   it originates): there is no hop to verify, so it is Valid; confederation segments are
+//!   the router's own confederation's and are dropped.
+//!
+//! rtrlib and rustbgpd answer Valid for an empty path in either case; `tests/aspa_vectors.rs`
+//! runs the test vectors of BIRD, OpenBGPD, rtrlib, bgpfix, rustbgpd and APNIC's demo and
+//! records that one difference.
 
 use crate::model::{AsPath, Asn, SegmentKind};
 use crate::rpki::vrps::{Aspa, AspaAfi};
@@ -128,7 +143,7 @@ impl AspaSet {
         }
     }
 
-    /// Verifies `path` as received over a session of the given direction.
+    /// Verifies `path` as received from a neighbour over a session of the given direction.
     pub fn verify(
         &self,
         path: &AsPath,
@@ -136,8 +151,35 @@ impl AspaSet {
         afi: AspaAfi,
         at: Option<i64>,
     ) -> AspaVerdict {
+        self.verify_path(path, direction, afi, at, false)
+    }
+
+    /// Verifies `path` as the router itself selected it (its Loc-RIB): an empty path is
+    /// its own route, confederation segments are its own confederation's (module docs).
+    pub fn verify_selected(
+        &self,
+        path: &AsPath,
+        direction: Direction,
+        afi: AspaAfi,
+        at: Option<i64>,
+    ) -> AspaVerdict {
+        self.verify_path(path, direction, afi, at, true)
+    }
+
+    fn verify_path(
+        &self,
+        path: &AsPath,
+        direction: Direction,
+        afi: AspaAfi,
+        at: Option<i64>,
+        selected: bool,
+    ) -> AspaVerdict {
         let valid = AspaVerdict {
             state: AspaState::Valid,
+            bad_hop: None,
+        };
+        let invalid = AspaVerdict {
+            state: AspaState::Invalid,
             bad_hop: None,
         };
         // Only a hop from an AS with an ASPA can be "Not Provider+": with none on the path
@@ -158,14 +200,15 @@ impl AspaSet {
                         }
                     }
                 }
-                SegmentKind::Set => {
-                    return AspaVerdict {
-                        state: AspaState::Invalid,
-                        bad_hop: None,
-                    }
+                SegmentKind::Set => return invalid,
+                SegmentKind::ConfedSequence | SegmentKind::ConfedSet if !selected => {
+                    return invalid
                 }
                 SegmentKind::ConfedSequence | SegmentKind::ConfedSet => {}
             }
+        }
+        if distinct == 0 && !selected {
+            return invalid;
         }
         let trivially_valid =
             distinct <= 1 || (direction == Direction::Downstream && distinct <= 2);
@@ -371,6 +414,10 @@ mod tests {
         let mut asns: Vec<u32> = path.iter().rev().copied().collect();
         asns.dedup();
         let n = asns.len();
+        if n == 0 {
+            // An empty path from a neighbour (module docs).
+            return AspaState::Invalid;
+        }
         let hop = |x: u32, y: u32| s.hop(x, y, AspaAfi::Ipv4, None);
         let ramp = |ok: &dyn Fn(Hop) -> bool, up: bool| -> usize {
             let mut len = 1;
