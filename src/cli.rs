@@ -1037,7 +1037,7 @@ pub struct EvalArgs {
     /// Seed of the injection's choices (the same seed gives the same cases).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Kinds to inject (repeatable; default: origin, sub-prefix, forged-origin).
+    /// Kinds to inject (repeatable; default: origin, sub-prefix, forged-origin, leak).
     #[arg(long = "inject-kind", value_enum, value_name = "KIND")]
     pub inject_kinds: Vec<InjectKind>,
     /// Write the injected incidents' labels to FILE (JSON lines, as --labels reads).
@@ -1047,6 +1047,10 @@ pub struct EvalArgs {
     /// (RFC 3339 or Unix seconds). Default: the whole replay.
     #[arg(long, value_name = "TIME")]
     pub from: Option<String>,
+    /// How many false holds the report explains, first ones first (the table shows 20
+    /// of them; JSON all).
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub examples: usize,
     /// Judge without any RPKI data (the world of 2008, and of every prefix without a ROA).
     #[arg(long, conflicts_with = "vrps")]
     pub no_rpki: bool,
@@ -1066,6 +1070,7 @@ pub enum InjectKind {
     Origin,
     SubPrefix,
     ForgedOrigin,
+    Leak,
 }
 
 #[derive(Args, Debug)]
@@ -1320,6 +1325,7 @@ pub fn eval(args: EvalArgs) -> Result<Outcome, CliError> {
                 InjectKind::Origin => IncidentKind::Origin,
                 InjectKind::SubPrefix => IncidentKind::SubPrefix,
                 InjectKind::ForgedOrigin => IncidentKind::ForgedOrigin,
+                InjectKind::Leak => IncidentKind::Leak,
             })
             .collect();
         let plan = eval::InjectPlan {
@@ -1359,6 +1365,7 @@ pub fn eval(args: EvalArgs) -> Result<Outcome, CliError> {
     let (name, hash) = (policy.name.clone(), policy.hash());
     let aspa = AspaSet::new(&set.aspas);
     let mut tracker = eval::Tracker::new(&labels, from).map_err(CliError::Usage)?;
+    tracker.max_examples = args.examples;
     let config = ReplayConfig {
         files: args.files.clone(),
         honour_expires: !args.vrp.ignore_expires,

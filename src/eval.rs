@@ -9,7 +9,9 @@
 //! and forged-origin hijacks, each announced from every peer that has a route to the
 //! attacker at that moment, along that very path (a real hijack propagates along the
 //! attacker's real paths), with delays that grow with the path, and withdrawn after a
-//! while. The injected announcements are merged into the replay in time order
+//! while; and route leaks, where the leaker is an AS on a real path to the victim that
+//! re-announces its route to everyone (each peer's path to the leaker, then the leaker's
+//! route to the victim). The injected announcements are merged into the replay in time order
 //! ([`crate::replay::ReplayConfig::inject`]); the MRT files are not rewritten.
 
 use crate::ingest::{mrt, IngestEvent, PeerRegistry};
@@ -160,6 +162,8 @@ pub struct FalseHold {
     pub origin: Option<Asn>,
     pub rule: String,
     pub explanation: String,
+    /// The most routes (peers, paths) of the claim held at once.
+    pub most_routes: u32,
 }
 
 /// The whole evaluation.
@@ -228,12 +232,16 @@ pub struct Tracker {
     /// Held routes per claim (outside the incidents).
     claim_routes: FxHashMap<(IpNet, Option<Asn>), u32>,
     claims_seen: BTreeSet<(IpNet, Option<Asn>)>,
+    /// The example of each explained claim, by index.
+    example_of: FxHashMap<(IpNet, Option<Asn>), usize>,
     per_minute: FxHashMap<i64, u64>,
     by_rule: BTreeMap<String, RuleHolds>,
     rule_claims: BTreeSet<(String, IpNet, Option<Asn>)>,
     false_routes: u64,
     carried: BTreeSet<(IpNet, Option<Asn>)>,
     examples: Vec<FalseHold>,
+    /// How many false holds the report explains (`--examples`).
+    pub max_examples: usize,
     first: Option<EventTime>,
     last: Option<EventTime>,
     events: u64,
@@ -274,12 +282,14 @@ impl Tracker {
             open: FxHashMap::default(),
             claim_routes: FxHashMap::default(),
             claims_seen: BTreeSet::new(),
+            example_of: FxHashMap::default(),
             per_minute: FxHashMap::default(),
             by_rule: BTreeMap::new(),
             rule_claims: BTreeSet::new(),
             false_routes: 0,
             carried: BTreeSet::new(),
             examples: Vec::new(),
+            max_examples: 50,
             first: None,
             last: None,
             events: 0,
@@ -491,7 +501,8 @@ impl Observer for Tracker {
                 .map_or_else(|| "?".to_string(), |r| r.rule.to_string());
             let n = self.claim_routes.entry(claim).or_default();
             *n += 1;
-            let new_claim = *n == 1;
+            let count = *n;
+            let new_claim = count == 1;
             if self.measured(d.time) {
                 self.false_routes += 1;
                 let r = self.by_rule.entry(rule.clone()).or_default();
@@ -505,14 +516,20 @@ impl Observer for Tracker {
                         .entry(d.time.0.div_euclid(60_000_000))
                         .or_default() += 1;
                 }
-                if self.claims_seen.insert(claim) && self.examples.len() < 50 {
+                if self.claims_seen.insert(claim) && self.examples.len() < self.max_examples {
+                    self.example_of.insert(claim, self.examples.len());
                     self.examples.push(FalseHold {
                         time: d.time,
                         prefix: d.prefix,
                         origin: d.origin,
                         rule: rule.clone(),
                         explanation: d.explanation(),
+                        most_routes: 0,
                     });
+                }
+                if let Some(&i) = self.example_of.get(&claim) {
+                    let e = &mut self.examples[i];
+                    e.most_routes = e.most_routes.max(count);
                 }
             }
             let start = match self.from {
@@ -709,14 +726,17 @@ struct Background {
     /// Origin -> how many peers have a route to it; those with three or more, in order.
     origins_reach: FxHashMap<u32, u32>,
     origin_list: Vec<u32>,
+    /// AS -> how many (peer, origin) routes it was seen carrying: its size as a transit.
+    carries: FxHashMap<u32, u32>,
 }
 
 /// Reads the files once and plans `plan.count` incidents on their real background: at
 /// each incident's time, a victim prefix with one origin seen for at least an hour, and
 /// an attacker (another origin that at least three peers have a route to); every peer
 /// with a route to the attacker announces the hijack along its path to the attacker
-/// (forged origin: that path with the victim appended), 1-3 s per hop after the start,
-/// and withdraws it after 10, 30 or 120 minutes. Returns the labels and the events.
+/// (forged origin: that path with the victim appended; leak: with the leaker's route to
+/// the victim appended), 1-3 s per hop after the start, and withdraws it after 10, 30 or
+/// 120 minutes. Returns the labels and the events.
 pub fn plan_injections(
     files: &[PathBuf],
     plan: &InjectPlan,
@@ -744,6 +764,7 @@ pub fn plan_injections(
             IncidentKind::Origin,
             IncidentKind::SubPrefix,
             IncidentKind::ForgedOrigin,
+            IncidentKind::Leak,
         ]
     } else {
         plan.kinds.clone()
@@ -792,6 +813,12 @@ pub fn plan_injections(
                         if *c == 3 {
                             bg.origin_list.push(o.0);
                         }
+                        let asns = flat(path);
+                        if let Some((_, carriers)) = asns.split_last() {
+                            for a in carriers {
+                                *bg.carries.entry(*a).or_default() += 1;
+                            }
+                        }
                     }
                 }
                 match bg.prefixes.get_mut(&r.prefix) {
@@ -815,6 +842,47 @@ pub fn plan_injections(
     Ok((labels, events))
 }
 
+/// A leaker for `victim`: an AS on a real path to it between the peer's AS and the path's
+/// top (the AS carrying the most routes), so it learned the route from a provider or a
+/// peer, and that at least three peers reach: re-announcing that route to its other
+/// neighbours is a valley, a leak. Returns it and the rest of that path after it (its own
+/// route to the victim).
+fn leak_route(
+    rng: &mut Rng,
+    peers: &[PeerView],
+    victim: u32,
+    origins_reach: &FxHashMap<u32, u32>,
+    carries: &FxHashMap<u32, u32>,
+) -> Option<(u32, Vec<u32>)> {
+    for _ in 0..20 {
+        if peers.is_empty() {
+            return None;
+        }
+        let view = &peers[rng.below(peers.len())];
+        let Some(path) = view.to_origin.get(&victim) else {
+            continue;
+        };
+        let mut asns = flat(path);
+        asns.dedup();
+        if asns.len() < 3 {
+            continue;
+        }
+        let size = |a: &u32| carries.get(a).copied().unwrap_or(0);
+        let top = (0..asns.len() - 1).max_by_key(|&i| size(&asns[i]))?;
+        if top < 2 {
+            // Nothing between the peer's AS and the top.
+            continue;
+        }
+        // Positions 1..top: after the peer's own AS, below the top.
+        let i = 1 + rng.below(top - 1);
+        let leaker = asns[i];
+        if origins_reach.get(&leaker).copied().unwrap_or(0) >= 3 {
+            return Some((leaker, asns[i + 1..].to_vec()));
+        }
+    }
+    None
+}
+
 fn make_incident(
     n: usize,
     kind: IncidentKind,
@@ -829,6 +897,7 @@ fn make_incident(
         prefix_list,
         origins_reach,
         origin_list,
+        carries,
     } = bg;
     if prefix_list.is_empty() || origin_list.is_empty() {
         return None;
@@ -843,7 +912,17 @@ fn make_incident(
         if kind == IncidentKind::SubPrefix && p.prefix_len() >= 24 {
             continue;
         }
-        let attacker = origin_list[rng.below(origin_list.len())];
+        // A leak's "attacker" is the leaker: an AS on a real path to the victim, which
+        // re-announces that route to its other neighbours (a valley).
+        let (attacker, leaked) = if kind == IncidentKind::Leak {
+            let Some((leaker, tail)) = leak_route(rng, peers, victim, origins_reach, carries)
+            else {
+                continue;
+            };
+            (leaker, tail)
+        } else {
+            (origin_list[rng.below(origin_list.len())], Vec::new())
+        };
         if attacker == victim || origins_reach.get(&attacker).copied().unwrap_or(0) < 3 {
             continue;
         }
@@ -868,6 +947,13 @@ fn make_incident(
             }
             if kind == IncidentKind::ForgedOrigin {
                 asns.push(victim);
+            }
+            if kind == IncidentKind::Leak {
+                if asns.iter().any(|a| leaked.contains(a)) {
+                    // The peer's way to the leaker crosses the leaked route: a loop.
+                    continue;
+                }
+                asns.extend_from_slice(&leaked);
             }
             // 1-3 s per hop: the attacker's neighbours first.
             let hops = asns.len() as i64;
@@ -899,6 +985,13 @@ fn make_incident(
         let end = evs.iter().map(|e| e.time).max()?;
         let (origin, path) = match kind {
             IncidentKind::ForgedOrigin => (Some(Asn(victim)), Some(format!("{attacker} {victim}"))),
+            IncidentKind::Leak => {
+                let suffix: Vec<String> = std::iter::once(attacker)
+                    .chain(leaked.iter().copied())
+                    .map(|a| a.to_string())
+                    .collect();
+                (Some(Asn(victim)), Some(suffix.join(" ")))
+            }
             _ => (Some(Asn(attacker)), None),
         };
         let label = Label {

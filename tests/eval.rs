@@ -34,6 +34,54 @@ fn tempfile(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("rw-eval-{}-{name}", std::process::id()))
 }
 
+/// Route leaks injected into the real background: each leaker sits below the top of a
+/// real path to its victim and re-announces that route to every peer that reaches it.
+/// Without ASPA (2008) nothing tells a leak from a route, and none is held; the labels
+/// name the leaker and its route as the path suffix.
+#[test]
+fn injected_leaks_follow_real_paths_and_need_aspa_to_be_seen() {
+    let labels = tempfile("leaks.jsonl");
+    let mut args: Vec<String> = [
+        "eval",
+        "--no-rpki",
+        "--format",
+        "json",
+        "--inject",
+        "4",
+        "--seed",
+        "5",
+        "--inject-kind",
+        "leak",
+        "--from",
+        "2008-02-24T19:45:00Z",
+        "--write-labels",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push(labels.display().to_string());
+    args.extend(bundled_updates());
+    let r = eval_json(&args);
+    let incidents = r["incidents"].as_array().unwrap();
+    assert!(!incidents.is_empty(), "{r:#}");
+    for i in incidents {
+        assert_eq!(i["kind"], "leak");
+        assert!(i["announcements"].as_u64().unwrap() >= 3, "{i}");
+        assert_eq!(i["held_announcements"], 0, "no ASPA, no leak seen: {i}");
+    }
+    for line in std::fs::read_to_string(&labels).unwrap().lines() {
+        let l: serde_json::Value = serde_json::from_str(line).unwrap();
+        let path: Vec<&str> = l["path"].as_str().unwrap().split(' ').collect();
+        assert!(path.len() >= 2, "the leaker and its route: {l}");
+        assert_eq!(
+            path.last().unwrap().parse::<u64>().unwrap(),
+            l["origin"].as_u64().unwrap(),
+            "the route ends at the victim: {l}"
+        );
+    }
+    let _ = std::fs::remove_file(&labels);
+}
+
 /// Hijacks injected into the real background of the bundled dumps, along the attackers'
 /// real paths: origin and sub-prefix hijacks of prefixes held for an hour are held from
 /// their first announcement to their end; the labels written replay to the same result

@@ -1373,15 +1373,67 @@ fn a_table_sent_again_is_state_transfer_not_news() {
     );
     assert_eq!(j.held_routes(), 0);
     assert!(j.stats().transfer_routes >= 10);
-    // Peer 0, not sending a table, announces one of them: judged now, as a claim seen
-    // before in the table (recurring: the default watches it, this policy holds it).
-    let d = announce(&mut lab, &mut j, 3700, 0, "11.0.7.0/24", &[100, 66], false);
+    // Peer 0, not sending a table, announces one of them minutes later: judged now, as a
+    // claim seen before in the table (recurring: the default watches it, this policy
+    // holds it). Within two minutes of the burst it would be news reaching a second peer
+    // (`a_mass_hijack_is_not_a_table_because_every_peer_bursts`).
+    let d = announce(&mut lab, &mut j, 3800, 0, "11.0.7.0/24", &[100, 66], false);
     let held: Vec<_> = d
         .iter()
         .filter(|d| d.outcome == Outcome::Quarantine)
         .collect();
     assert_eq!(held.len(), 2, "both routes of the claim: {d:?}");
     assert!(held.iter().all(|d| rules(d) == ["conflicts.recurring"]));
+}
+
+/// A mass hijack (one AS announcing hundreds of others' prefixes, as AS4134 did in 2010)
+/// reaches every peer as a burst of new claims: a burst, but not one peer's table. A new
+/// claim in the bursts of two independent peers at once is news, judged and held.
+#[test]
+fn a_mass_hijack_is_not_a_table_because_every_peer_bursts() {
+    let idx = VrpIndex::from_vrps(Vec::new());
+    let aspa = AspaSet::default();
+    // 40 holders, announced over an hour (no burst), then two hours later AS666 announces
+    // a /24 of each within a minute, from the peers given: each peer's burst of new
+    // claims is far past `transfer_burst`. Returns the prefixes held at the end.
+    let run = |from: &[(u32, u32)]| {
+        let mut lab = Lab::new(&idx);
+        let mut j = Judge::new(policy(|_| {}), &idx, &aspa, true, None);
+        peers(&mut j, &[100, 200, 300]);
+        for i in 0..40u32 {
+            let prefix = format!("11.{i}.0.0/16");
+            announce(
+                &mut lab,
+                &mut j,
+                i as i64 * 90,
+                0,
+                &prefix,
+                &[100, 1000 + i],
+                false,
+            );
+        }
+        let mut held = std::collections::BTreeSet::new();
+        for i in 0..40u32 {
+            let prefix = format!("11.{i}.1.0/24");
+            for &(p, asn) in from {
+                let t = 7200 + i as i64;
+                for d in announce(&mut lab, &mut j, t, p, &prefix, &[asn, 666], false) {
+                    if d.outcome == Outcome::Quarantine {
+                        held.insert(d.prefix);
+                    } else {
+                        held.remove(&d.prefix);
+                    }
+                }
+            }
+        }
+        held
+    };
+    let held = run(&[(1, 200), (2, 300)]);
+    assert_eq!(held.len(), 40, "every hijacked prefix held: {held:?}");
+    // One peer sending the same claims alone is its table: learned, not held (the few
+    // held before the burst showed are released).
+    let held = run(&[(1, 200)]);
+    assert!(held.is_empty(), "{held:?}");
 }
 
 /// An unrelated origin that claimed the space before (and went away) is recurring:

@@ -494,6 +494,8 @@ pub struct Judge<'a> {
     /// (prefix id, origin) -> when an unrelated origin last claimed that space (held or
     /// watched), for `conflicts.recurring`; swept after `conflicts.memory`.
     tried: FxHashMap<(u32, u32), EventTime>,
+    /// Conflicting claims in bursts, per origin (mass hijacks, [`MASS_CLAIMS`]).
+    origin_bursts: FxHashMap<u32, OriginBurst>,
     /// The last path whose carriers were recorded as transit.
     last_carried: Option<AsPath>,
 }
@@ -596,6 +598,7 @@ impl<'a> Judge<'a> {
             links: Links::default(),
             suspects: FxHashMap::default(),
             tried: FxHashMap::default(),
+            origin_bursts: FxHashMap::default(),
             last_carried: None,
         }
     }
@@ -1447,7 +1450,7 @@ impl<'a> Judge<'a> {
         kind.map(|k| (k, against))
     }
 
-    fn check_conflict(&mut self, c: u32, t: EventTime, path: &AsPath) {
+    fn check_conflict(&mut self, c: u32, t: EventTime, path: &AsPath, peer: u32) {
         let (prefix, origin, rov, pid) = {
             let cl = &self.claims[c as usize];
             (cl.prefix, cl.origin, cl.rov, cl.prefix_id)
@@ -1462,10 +1465,15 @@ impl<'a> Judge<'a> {
                 let before = EventTime(t.0.saturating_sub(micros(self.policy.standing.link_age)));
                 let asns = path_asns(path);
                 let small = self.policy.standing.small_upstream;
-                against
-                    .iter()
-                    .filter_map(|h| h.origin)
-                    .find_map(|h| self.links.related(n.0, h.0, before, Some(&asns[..]), small))
+                against.iter().filter_map(|h| h.origin).find_map(|h| {
+                    self.links
+                        .related(n.0, h.0, before, Some(&asns[..]), small)
+                        .or_else(|| {
+                            (kind == ConflictKind::Moas
+                                && self.links.shared_upstream(n.0, h.0, before, &asns))
+                            .then_some(Relation::SharedUpstream)
+                        })
+                })
             }
         };
         // An unrelated origin that already claimed this space (or the space it is checked
@@ -1485,6 +1493,8 @@ impl<'a> Judge<'a> {
         };
         if relation.is_none() && kind != ConflictKind::Squat {
             self.note_tried(c, t);
+            let holders: SmallVec<[Asn; 4]> = against.iter().filter_map(|h| h.origin).collect();
+            self.note_origin_conflict(origin, holders.into_iter(), peer, t);
         }
         let resolution = match relation {
             Some(_) => Resolution::Legitimate,
@@ -1717,6 +1727,53 @@ impl<'a> Judge<'a> {
         if let Some(n) = cl.origin {
             self.tried.insert((cl.prefix_id, n.0), t);
         }
+    }
+
+    /// Counts a new claim of `origin` in a burst that contradicts `holders`, and says
+    /// whether the origin is claiming the space of many holders at once ([`MASS_CLAIMS`]
+    /// claims against [`MASS_HOLDERS`] holders within [`MASS_WINDOW`]): one peer's table
+    /// re-sent shows claims of many origins, each against its own holder; a mass hijack
+    /// (AS7007 in 1997, AS4134 in 2010, AS12389 in 2020) one origin against everyone.
+    fn note_origin_conflict(
+        &mut self,
+        origin: Option<Asn>,
+        holders: impl Iterator<Item = Asn>,
+        peer: u32,
+        t: EventTime,
+    ) -> bool {
+        let peer_asn = self.peers[peer as usize].peer.asn.0;
+        let Some(n) = origin else { return false };
+        if self.origin_bursts.len() >= 65_536 {
+            self.origin_bursts
+                .retain(|_, b| t.0 - b.start < MASS_WINDOW);
+        }
+        let fresh = || OriginBurst {
+            start: t.0,
+            claims: 0,
+            holders: SmallVec::new(),
+            peers: SmallVec::new(),
+        };
+        let b = self.origin_bursts.entry(n.0).or_insert_with(fresh);
+        if t.0 - b.start >= MASS_WINDOW {
+            *b = fresh();
+        }
+        if b.peers.len() < 2 && !b.peers.contains(&peer_asn) {
+            b.peers.push(peer_asn);
+        }
+        b.claims = b.claims.saturating_add(1);
+        for h in holders {
+            if b.holders.len() < MASS_HOLDERS && !b.holders.contains(&h.0) {
+                b.holders.push(h.0);
+            }
+        }
+        b.is_mass()
+    }
+
+    /// Is `origin` claiming many holders' space now (see [`Self::note_origin_conflict`])?
+    fn mass_claiming(&self, origin: Option<Asn>, t: EventTime) -> bool {
+        origin
+            .and_then(|n| self.origin_bursts.get(&n.0))
+            .is_some_and(|b| t.0 - b.start < 2 * MASS_WINDOW && b.is_mass())
     }
 
     /// Is peer `p` sending a table now (a burst this minute or the last)?
@@ -2318,7 +2375,17 @@ impl<'a> Judge<'a> {
                     Some(c) => c,
                     None => {
                         let c = self.new_claim(&a, t);
-                        let transfer = a.snapshot || self.new_claim_burst(p, t);
+                        let mut transfer = a.snapshot || self.new_claim_burst(p, t);
+                        if transfer && !a.snapshot && !self.learning(t) {
+                            // One origin claiming many holders' space within minutes is a
+                            // mass hijack reaching this peer, not its table.
+                            if let Some((_, against)) = self.find_conflict(c, t) {
+                                let holders = against.iter().filter_map(|h| h.origin);
+                                if self.note_origin_conflict(a.origin, holders, p, t) {
+                                    transfer = false;
+                                }
+                            }
+                        }
                         // Squats are judged before this prefix counts as seen. State
                         // transfer is not news: a claim in it that contradicts nobody
                         // is learned; one that would is left unchecked (no hold, no
@@ -2326,7 +2393,7 @@ impl<'a> Judge<'a> {
                         // hijack carried by others is still judged when it reaches them.
                         if !self.learning(t) {
                             if !transfer {
-                                self.check_conflict(c, t, a.path);
+                                self.check_conflict(c, t, a.path, p);
                                 if self.claims[c as usize].flags & cond::SUSPECT != 0 {
                                     let gen = self.claims[c as usize].gen;
                                     let ps = &mut self.peers[p as usize];
@@ -2382,11 +2449,32 @@ impl<'a> Judge<'a> {
         {
             self.recheck_suspect(c, t, a.path);
         }
-        // A claim learned unchecked from a table, now announced as news: judge it.
-        if entered && self.claims[c as usize].unchecked && !a.snapshot && !self.sending_table(p, t)
+        // A claim learned unchecked from a table, now announced as news, or carried by a
+        // second peer AS while both send tables: judge it. One peer's table is state
+        // transfer; the same new claim in the bursts of independent peers at once is news
+        // reaching everyone (a mass hijack shows as a burst from every peer).
+        if entered
+            && self.claims[c as usize].unchecked
+            && !a.snapshot
+            && (!self.sending_table(p, t) || self.mass_claiming(self.claims[c as usize].origin, t))
         {
+            // (A peer sending a table judges it only when its origin is mass claiming.)
+            let origin = self.claims[c as usize].origin;
+            if let (Some(n), false) = (origin, self.mass_claiming(origin, t)) {
+                // This peer's sighting counts towards its origin's mass claiming.
+                if let Some((_, against)) = self.find_conflict(c, t) {
+                    let holders = against.iter().filter_map(|h| h.origin);
+                    self.note_origin_conflict(Some(n), holders, p, t);
+                }
+            }
+            if let (Some(n), true) = (origin, self.mass_claiming(origin, t)) {
+                // One origin claiming many holders' space at once is news (a mass hijack
+                // reaches every peer as a burst), not the recurring claims the bursts made
+                // of it.
+                self.tried.remove(&(pid, n.0));
+            }
             self.claims[c as usize].unchecked = false;
-            self.check_conflict(c, t, a.path);
+            self.check_conflict(c, t, a.path, p);
             if self.claims[c as usize].flags & cond::SUSPECT != 0 {
                 self.reevaluate_claim_routes(c, t, Cause::Announced, Some((p, path_id)));
             }
@@ -2525,6 +2613,28 @@ fn unknown_peer() -> Peer {
         asn: Asn::ZERO,
         bgp_id: None,
         loc_rib: false,
+    }
+}
+
+/// A mass hijack: this many conflicting claims of one origin in bursts, against at least
+/// [`MASS_HOLDERS`] holders, within [`MASS_WINDOW`] (µs).
+const MASS_CLAIMS: u32 = 20;
+const MASS_HOLDERS: usize = 5;
+const MASS_WINDOW: i64 = 120_000_000;
+
+/// Conflicting claims of one origin that bursts brought, since `start` (µs): how many,
+/// against which holders, from which peer ASes (two are enough to know it is not one
+/// peer's table).
+struct OriginBurst {
+    start: i64,
+    claims: u32,
+    holders: SmallVec<[u32; 5]>,
+    peers: SmallVec<[u32; 2]>,
+}
+
+impl OriginBurst {
+    fn is_mass(&self) -> bool {
+        self.claims >= MASS_CLAIMS && self.holders.len() >= MASS_HOLDERS && self.peers.len() >= 2
     }
 }
 

@@ -56,6 +56,13 @@ pub enum Relation {
     SharedSmallUpstream,
     /// The holder is on the new route's path, before the new origin.
     Transit,
+    /// For the same prefix only (a MOAS): the upstream that carries the new route is a
+    /// known upstream of the holder too, and of the new origin. A provider that accepts
+    /// from one customer the prefix another customer holds is where multi-homed
+    /// organisations, anycast and static routes show; as a score it is weak evidence,
+    /// enough to watch a MOAS rather than hold it, never a more-specific (TRUTH's
+    /// scoring: −1 takes a MOAS from 8 to 7, a sub-MOAS stays at 8).
+    SharedUpstream,
 }
 
 impl Relation {
@@ -67,6 +74,7 @@ impl Relation {
             Relation::Sibling => "sibling",
             Relation::SharedSmallUpstream => "shared small upstream",
             Relation::Transit => "transit",
+            Relation::SharedUpstream => "shared upstream carrying it",
         }
     }
 }
@@ -198,6 +206,17 @@ impl Links {
     }
 }
 
+impl Links {
+    /// [`Relation::SharedUpstream`]: the AS before the origin on `path` has been an
+    /// upstream of both `n` and `h` since `before`.
+    pub fn shared_upstream(&self, n: u32, h: u32, before: EventTime, path: &[u32]) -> bool {
+        let [.., u, last] = path else { return false };
+        *last == n
+            && self.upstreams(n, before).any(|x| x == *u)
+            && self.upstreams(h, before).any(|x| x == *u)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,5 +275,17 @@ mod tests {
         );
         assert_eq!(l.customer_count(3491), 2);
         assert_eq!(l.upstream_count(36561), 1);
+        // The upstream carrying the new route serves both, for long enough: a MOAS the
+        // judge watches (the engine asks only for exact-prefix conflicts).
+        assert!(l.shared_upstream(17557, 64500, t(100), &[701, 3491, 17557]));
+        assert!(
+            !l.shared_upstream(17557, 64500, t(-1), &[701, 3491, 17557]),
+            "too recent"
+        );
+        assert!(
+            !l.shared_upstream(17557, 64500, t(100), &[3491, 701, 17557]),
+            "701 carries it, and serves neither"
+        );
+        assert!(!l.shared_upstream(17557, 36561, t(100), &[3491, 17557]));
     }
 }
