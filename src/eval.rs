@@ -945,6 +945,13 @@ fn make_incident(
             if asns.is_empty() {
                 continue;
             }
+            if matches!(kind, IncidentKind::Origin | IncidentKind::ForgedOrigin)
+                && asns.contains(&victim)
+            {
+                // The victim on the way to the attacker keeps its own route for its own
+                // prefix and never passes the hijack on (forged: a loop).
+                continue;
+            }
             if kind == IncidentKind::ForgedOrigin {
                 asns.push(victim);
             }

@@ -1470,6 +1470,7 @@ impl<'a> Judge<'a> {
                         .related(n.0, h.0, before, Some(&asns[..]), small)
                         .or_else(|| {
                             (kind == ConflictKind::Moas
+                                && self.policy.standing.shared_upstream
                                 && self.links.shared_upstream(n.0, h.0, before, &asns))
                             .then_some(Relation::SharedUpstream)
                         })

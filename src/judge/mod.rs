@@ -34,7 +34,9 @@
 //!
 //! - the new origin **related** to a holder ([`standing::Links::related`]: customer,
 //!   customer's customer, provider, sibling, shared small upstream, or the holder on the new
-//!   route's path), each from evidence at least `standing.link_age` older than the claim:
+//!   route's path; for a MOAS also the upstream carrying it serving both,
+//!   `standing.shared_upstream`), each from evidence at least `standing.link_age` older
+//!   than the claim:
 //!   a **legitimate change**, recorded (`legitimate`), not held. It gains standing only
 //!   once independent witnesses confirm it (the observer question: f < k liars forging a
 //!   path through the holder cannot make themselves holders); unconfirmed within
@@ -59,7 +61,8 @@
 //! learned with standing; one that would contradict a holder is left *unchecked* (neither
 //! held nor a holder) until a peer not sending its table announces it as news; the few
 //! held before a burst showed are released (cause `transfer`). A table re-sent is no flap
-//! and costs no trust. Nothing raises a conflict during the first `warmup` (15 min) of a
+//! and costs no trust. A mass hijack is not a table: one origin claiming the space of many
+//! holders within minutes, from two peer ASes or more, is judged even in bursts. Nothing raises a conflict during the first `warmup` (15 min) of a
 //! cold judge.
 //!
 //! A claim only peers below the trust floor make, and without standing, is held
