@@ -196,7 +196,7 @@ pub struct EvalReport {
     /// Claims held when the measured span began (held during the history, still held).
     pub carried_over_claims: u64,
     pub by_rule: BTreeMap<String, RuleHolds>,
-    /// The first false holds (up to 50).
+    /// The first false holds (`--examples`, 50 by default).
     pub examples: Vec<FalseHold>,
     /// What the judge recorded as legitimate changes (related origins), and as state
     /// transfer.
@@ -659,7 +659,14 @@ pub fn table(r: &EvalReport) -> String {
     if !r.examples.is_empty() {
         let _ = writeln!(s, "\nfirst false holds:");
         for e in r.examples.iter().take(20) {
-            let _ = writeln!(s, "  {} {}", e.time, e.explanation);
+            let _ = writeln!(
+                s,
+                "  {} {} (at most {} route{} held at once)",
+                e.time,
+                e.explanation,
+                e.most_routes,
+                if e.most_routes == 1 { "" } else { "s" }
+            );
         }
     }
     s
