@@ -322,7 +322,17 @@ fn bird_filters_what_routewitness_quarantines_and_takes_it_back_on_release() {
         assert!(r.texts(3).any(|t| t.contains("Reconfigured")), "{r:?}");
         assert!(c.command("show nonsense").await.is_err());
     });
-    let status: Value = serde_json::from_str(&http_get(d.api, "/v1/status").unwrap()).unwrap();
+    // Verifications at BIRD are counted by the daemon's verifier, which polls BIRD on its
+    // own schedule: read the status until the release's is counted (10 s at most).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status: Value = loop {
+        let status: Value = serde_json::from_str(&http_get(d.api, "/v1/status").unwrap()).unwrap();
+        let verified = status["act"]["birds"][0]["verified"].as_u64().unwrap_or(0);
+        if verified >= 2 || std::time::Instant::now() > deadline {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     let b = &status["act"]["birds"][0];
     assert_eq!(b["connected"], true, "{status}");
     assert!(b["verified"].as_u64().unwrap() >= 2, "{status}");

@@ -34,6 +34,27 @@ fn tempfile(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("rw-eval-{}-{name}", std::process::id()))
 }
 
+/// `eval` injecting `n` incidents of `kinds` into the bundled dumps from 19:45 on, writing
+/// their labels to `labels`.
+fn inject_args(n: usize, seed: u64, kinds: &[&str], labels: &std::path::Path) -> Vec<String> {
+    let mut args: Vec<String> = ["eval", "--no-rpki", "--format", "json", "--inject"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend([n.to_string(), "--seed".into(), seed.to_string()]);
+    for k in kinds {
+        args.extend(["--inject-kind".to_string(), k.to_string()]);
+    }
+    args.extend([
+        "--from".into(),
+        "2008-02-24T19:45:00Z".into(),
+        "--write-labels".into(),
+    ]);
+    args.push(labels.display().to_string());
+    args.extend(bundled_updates());
+    args
+}
+
 /// Route leaks injected into the real background: each leaker sits below the top of a
 /// real path to its victim and re-announces that route to every peer that reaches it.
 /// Without ASPA (2008) nothing tells a leak from a route, and none is held; the labels
@@ -41,27 +62,7 @@ fn tempfile(name: &str) -> std::path::PathBuf {
 #[test]
 fn injected_leaks_follow_real_paths_and_need_aspa_to_be_seen() {
     let labels = tempfile("leaks.jsonl");
-    let mut args: Vec<String> = [
-        "eval",
-        "--no-rpki",
-        "--format",
-        "json",
-        "--inject",
-        "4",
-        "--seed",
-        "5",
-        "--inject-kind",
-        "leak",
-        "--from",
-        "2008-02-24T19:45:00Z",
-        "--write-labels",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.push(labels.display().to_string());
-    args.extend(bundled_updates());
-    let r = eval_json(&args);
+    let r = eval_json(&inject_args(4, 5, &["leak"], &labels));
     let incidents = r["incidents"].as_array().unwrap();
     assert!(!incidents.is_empty(), "{r:#}");
     for i in incidents {
@@ -89,28 +90,7 @@ fn injected_leaks_follow_real_paths_and_need_aspa_to_be_seen() {
 #[test]
 fn injected_hijacks_are_held_whole_and_the_labels_replay_the_same() {
     let labels = tempfile("labels.jsonl");
-    let mut args: Vec<String> = [
-        "eval",
-        "--no-rpki",
-        "--format",
-        "json",
-        "--inject",
-        "6",
-        "--seed",
-        "3",
-        "--inject-kind",
-        "origin",
-        "--inject-kind",
-        "sub-prefix",
-        "--from",
-        "2008-02-24T19:45:00Z",
-        "--write-labels",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.push(labels.display().to_string());
-    args.extend(bundled_updates());
+    let args = inject_args(6, 3, &["origin", "sub-prefix"], &labels);
     let r = eval_json(&args);
     let incidents = r["incidents"].as_array().unwrap();
     assert!(incidents.len() >= 4, "{r:#}");

@@ -1481,10 +1481,16 @@ impl<'a> Judge<'a> {
         // against) within `conflicts.memory` is recurring: watched, not held, by default.
         // What is new to the judge is a suspected hijack; what it has seen before (a
         // customer's route that churns back, a re-announcement after an outage) is what
-        // one collector's update stream is mostly made of.
-        let recurring = relation.is_none()
-            && kind != ConflictKind::Squat
-            && origin.is_some_and(|n| self.tried.contains_key(&(pid, n.0)));
+        // one collector's update stream is mostly made of. Not so for an origin claiming
+        // many holders' space at once: a mass hijack reaches every peer as a burst, whose
+        // tables made its claims "seen before" a minute ago.
+        let unrelated = relation.is_none() && kind != ConflictKind::Squat;
+        let mass = unrelated && {
+            let holders: SmallVec<[Asn; 4]> = against.iter().filter_map(|h| h.origin).collect();
+            self.note_origin_conflict(origin, holders.into_iter(), peer, t)
+        };
+        let recurring =
+            unrelated && !mass && origin.is_some_and(|n| self.tried.contains_key(&(pid, n.0)));
         let bit = match (kind, relation) {
             (ConflictKind::Squat, _) => cond::SQUAT,
             (_, Some(_)) => 0,
@@ -1492,10 +1498,8 @@ impl<'a> Judge<'a> {
             (ConflictKind::Moas, None) => cond::MOAS,
             (ConflictKind::SubPrefix, None) => cond::SUB_PREFIX,
         };
-        if relation.is_none() && kind != ConflictKind::Squat {
+        if unrelated {
             self.note_tried(c, t);
-            let holders: SmallVec<[Asn; 4]> = against.iter().filter_map(|h| h.origin).collect();
-            self.note_origin_conflict(origin, holders.into_iter(), peer, t);
         }
         let resolution = match relation {
             Some(_) => Resolution::Legitimate,
@@ -2450,30 +2454,14 @@ impl<'a> Judge<'a> {
         {
             self.recheck_suspect(c, t, a.path);
         }
-        // A claim learned unchecked from a table, now announced as news, or carried by a
-        // second peer AS while both send tables: judge it. One peer's table is state
-        // transfer; the same new claim in the bursts of independent peers at once is news
-        // reaching everyone (a mass hijack shows as a burst from every peer).
+        // A claim learned unchecked from a table, now announced as news (by a peer not
+        // sending a table, or while its origin is mass claiming): judge it. Its sighting
+        // counts towards its origin's mass claiming there (`check_conflict`).
         if entered
             && self.claims[c as usize].unchecked
             && !a.snapshot
             && (!self.sending_table(p, t) || self.mass_claiming(self.claims[c as usize].origin, t))
         {
-            // (A peer sending a table judges it only when its origin is mass claiming.)
-            let origin = self.claims[c as usize].origin;
-            if let (Some(n), false) = (origin, self.mass_claiming(origin, t)) {
-                // This peer's sighting counts towards its origin's mass claiming.
-                if let Some((_, against)) = self.find_conflict(c, t) {
-                    let holders = against.iter().filter_map(|h| h.origin);
-                    self.note_origin_conflict(Some(n), holders, p, t);
-                }
-            }
-            if let (Some(n), true) = (origin, self.mass_claiming(origin, t)) {
-                // One origin claiming many holders' space at once is news (a mass hijack
-                // reaches every peer as a burst), not the recurring claims the bursts made
-                // of it.
-                self.tried.remove(&(pid, n.0));
-            }
             self.claims[c as usize].unchecked = false;
             self.check_conflict(c, t, a.path, p);
             if self.claims[c as usize].flags & cond::SUSPECT != 0 {
