@@ -126,6 +126,7 @@
 //! - [`cli`]: the commands behind the binary.
 
 pub mod act;
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod daemon;

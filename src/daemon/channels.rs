@@ -1,0 +1,66 @@
+//! The messages between the daemon's threads and tasks.
+
+use crate::act::ActionRecord;
+use crate::ingest::IngestEvent;
+use crate::judge::{Decision, HeldRoute, OperatorAction, Policy};
+use crate::model::Asn;
+use crate::rpki::{AspaSet, VrpIndex};
+use ipnet::IpNet;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// What the state thread receives from the pipeline.
+pub(crate) enum StateMsg {
+    /// Decisions to log (then shown by the API).
+    Decisions(Vec<Decision>),
+    /// Actions on routers and their verifications, for the audit log.
+    Actions(Vec<ActionRecord>),
+    /// Alerts for the webhook outbox.
+    Alerts(Vec<crate::act::alerts::Alert>),
+    /// The judge's state to save; `ack` runs once it is committed.
+    Checkpoint(crate::judge::Saved, Option<Box<dyn FnOnce() + Send>>),
+}
+
+/// What the pipeline thread receives.
+pub(crate) enum Input {
+    /// Route events from one router session (converted on its task), in order.
+    Events(Vec<IngestEvent>),
+    Routes {
+        prefix: IpNet,
+        /// Only the claim of this origin.
+        origin: Option<Asn>,
+        reply: oneshot::Sender<serde_json::Value>,
+    },
+    /// Every route held now.
+    Held {
+        reply: oneshot::Sender<Vec<HeldRoute>>,
+    },
+    /// An operator holds or releases a claim.
+    Operator {
+        prefix: IpNet,
+        origin: Option<Asn>,
+        action: OperatorAction,
+        note: String,
+        reply: oneshot::Sender<Option<usize>>,
+    },
+    /// A new policy (SIGHUP): swapped into the judge, which re-judges what it holds.
+    Policy {
+        policy: Box<Policy>,
+        reply: oneshot::Sender<usize>,
+    },
+    /// A new RPKI data set (the RTR cache's): everything held is re-judged against it.
+    Rpki {
+        index: Arc<VrpIndex>,
+        aspa: Arc<AspaSet>,
+        serial: Option<u64>,
+        description: String,
+    },
+    /// Actions and verifications done outside the pipeline (the BIRD verifiers).
+    Actions(Vec<ActionRecord>),
+    /// Alerts raised outside the pipeline (RPKI sources, BMP sessions).
+    Alerts(Vec<crate::act::alerts::Alert>),
+    /// An operator resumes acting after a cap stopped it; the answer says whether it had.
+    ActResume { reply: oneshot::Sender<bool> },
+    /// Time to refresh the API's snapshot if anything changed.
+    Tick,
+}

@@ -1,0 +1,616 @@
+//! `routewitness run`: the long-running daemon. BMP from routers (and, for demos, MRT
+//! replay) into the same ROV stage and judge as `replay`, and an HTTP API.
+//!
+//! ```text
+//!  routers ──BMP/TCP──▶ accept_loop ──spawns──▶ bmp_session (one task per router)
+//!                      (sessions.rs)            frames, decodes, converts ──┐
+//!  MRT files (demo) ─────────────────────────────────────────────────────┐  │
+//!                                                                         ▼  ▼
+//!  rpki_sources (rpki.rs) ── Input::Rpki ───────────────────────▶ ┌──────────────────┐
+//!  reload_on_sighup (reload.rs) ── Input::Policy ───────────────▶ │ pipeline thread  │
+//!  HTTP API (crate::api) ── Input::Routes/Held/Operator/ActResume▶│  (pipeline.rs)   │
+//!  ticker (200 ms) ── Input::Tick ──────────────────────────────▶ │ ROV, Adj-RIB-In, │
+//!      all over one bounded mpsc channel of Input (channels.rs)   │ judge, quarantine│
+//!                                                                 └──┬─────┬─────┬──┘
+//!       Arc<Mutex<Shared>> (status.rs): the snapshot the API reads ◀─┘     │     │
+//!       StateMsg ──▶ state thread (state.rs): SQLite, webhook outbox ◀─────┘     │
+//!       quarantine feed / Change ──▶ RTR servers, BIRD verifiers, FRR  ◀────────┘
+//! ```
+//!
+//! Threads and tasks:
+//! - a tokio runtime (two workers) runs the BMP listener, one task per router session, and
+//!   the HTTP API. A session task frames and decodes its router's messages and turns them
+//!   into route events with a [`crate::ingest::bmp::BmpConverter`] of its own (so a broken
+//!   router costs only its own task, and routers convert in parallel); peers get their
+//!   index from one shared registry. It sends the events of each socket read as one batch
+//!   over one bounded channel: when the judge falls behind, sessions wait and TCP pushes
+//!   back on the routers, so memory stays bounded;
+//! - the pipeline thread owns the judging state (ROV, the Adj-RIB-In and the judge,
+//!   through [`crate::replay::Tally`]) and is its only writer. It publishes a snapshot for
+//!   the API (status, peer trust) every 200 ms while busy and up to every 10 ms when idle,
+//!   and keeps the latest decisions; questions that need the live state (`/v1/routes`) go
+//!   to it as messages, answered after everything received before them.
+//! - the state thread writes decisions to SQLite ([`crate::state`]) before the API shows
+//!   them, and the judge's checkpoints; a restarted daemon restores the judge from it.
+//! - the RPKI task watches the sources (RTR caches, VRP files), merges them in quorum,
+//!   applies SLURM and the sudden-loss freeze, indexes each new set on a blocking thread
+//!   and hands it to the pipeline, which re-judges everything it holds against it.
+//! - SIGHUP reloads the policy and the API token (from the configuration file, or the
+//!   `--policy` and `--api-token-file` files); a file that does not load leaves the
+//!   running ones in place. Other keys need a restart, and a reload says which changed.
+//!
+//! Bad input never stops the daemon: a stream that cannot be framed (bad version, length
+//! shorter than the header or past the cap) drops that session; a message that does not
+//! decode is skipped; both are counted by kind in `/metrics` and logged once per session.
+//! Sessions beyond `max_sessions` are refused.
+//!
+//! Where things are: this file holds the configuration types, [`run`] (wiring and
+//! shutdown); `channels.rs` the messages between threads; `status.rs` the API's snapshot;
+//! `sessions.rs` the BMP listener and sessions; `pipeline.rs` the pipeline thread;
+//! `state.rs` the state thread; `rpki.rs` the RPKI task; `reload.rs` SIGHUP. The HTTP
+//! handlers are in [`crate::api`].
+
+pub(crate) mod channels;
+pub(crate) mod pipeline;
+pub(crate) mod reload;
+pub(crate) mod rpki;
+pub(crate) mod sessions;
+pub(crate) mod state;
+pub(crate) mod status;
+
+use crate::act::ActionRecord;
+use crate::api::AppState;
+use crate::ingest::bmp::View;
+use crate::judge::Policy;
+use crate::model::EventTime;
+use crate::rpki::VrpSet;
+use crate::state::{Reader, Restored, Store};
+use channels::Input;
+use pipeline::{new_feeds, pipeline};
+use reload::reload_on_sighup;
+use rpki::rpki_sources;
+use sessions::{accept_loop, Net};
+use state::{destinations, AlertSink};
+use status::Shared;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+/// Decisions kept in memory for `/v1/decisions` when there is no state file.
+pub(crate) const DECISIONS_KEPT: usize = 10_000;
+/// Batches between the sessions and the pipeline. A batch is what one read of a socket
+/// holds (at most ~128 KiB of BMP), so this bounds the decoded messages in flight.
+pub(crate) const CHANNEL: usize = 64;
+/// Decisions per message to the state thread (see `send_decisions`).
+pub(crate) const DECISION_CHUNK: usize = 8192;
+/// How often the API's snapshot is refreshed while busy (when idle, up to every 10 ms).
+pub(crate) const PUBLISH_EVERY: Duration = Duration::from_millis(200);
+
+/// What `run` needs (from the command line for now).
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub bmp: SocketAddr,
+    pub api: SocketAddr,
+    pub view: View,
+    pub max_sessions: usize,
+    pub max_message: usize,
+    /// MRT files replayed into the pipeline before BMP is judged (a demo feed).
+    pub replay: Vec<PathBuf>,
+    pub shutdown_timeout: Duration,
+    pub honour_expires: bool,
+    /// "723521 VRPs ... from FILE", for the status.
+    pub rpki_description: String,
+    /// The bearer token the API's POST endpoints require; none: they are refused.
+    pub api_token: Option<String>,
+    /// Where the state lives; none: in memory only.
+    pub state: Option<StateConfig>,
+    /// Where SIGHUP reloads from.
+    pub reload: Reload,
+    /// The RPKI sources watched while running (none: the data loaded at start stays).
+    pub rpki: Option<RpkiSources>,
+    /// Acting on routers (RTR feeds).
+    pub act: crate::config::ActConfig,
+    /// Alerts to the NOC, and the keys that sign them.
+    pub alerts: (crate::config::AlertsConfig, Vec<crate::act::webhook::Key>),
+}
+
+/// One RPKI source.
+#[derive(Clone, Debug)]
+pub enum SourceSpec {
+    /// An RTR cache, `HOST:PORT`.
+    Rtr(String),
+    /// A VRP file, reloaded when it changes.
+    File {
+        path: PathBuf,
+        options: crate::rpki::LoadOptions,
+        /// Loaded already at start (its data is in force): reload only on a change.
+        loaded: bool,
+    },
+    /// A local copy of an RPKI repository (laid out by rsync URI, as rpki-client's cache):
+    /// its ROAs and ASPAs, each validated up to a trust anchor (one of the TALs when given;
+    /// see [`crate::rpki::signed::scan_repository`]), read again when a file changes.
+    Directory { dir: PathBuf, tals: Vec<PathBuf> },
+}
+
+impl SourceSpec {
+    fn name(&self) -> String {
+        match self {
+            SourceSpec::Rtr(c) => format!("rtr:{c}"),
+            SourceSpec::File { path, .. } => format!("file:{}", path.display()),
+            SourceSpec::Directory { dir, .. } => format!("repository:{}", dir.display()),
+        }
+    }
+}
+
+/// The RPKI sources and how they are merged.
+#[derive(Clone, Debug)]
+pub struct RpkiSources {
+    pub sources: Vec<SourceSpec>,
+    /// Sources that must carry a payload for it to be used (none: a majority).
+    pub quorum: Option<usize>,
+    /// Applied to the merged set.
+    pub slurm: Option<Arc<crate::rpki::slurm::Slurm>>,
+    /// Largest share of VRPs a new set may lose at once before the freeze.
+    pub max_loss: f64,
+    /// How long the previous set stays after a sudden loss.
+    pub freeze: Duration,
+    /// How often VRP files are checked for changes.
+    pub file_poll: Duration,
+}
+
+/// What SIGHUP re-reads.
+#[derive(Clone, Debug, Default)]
+pub struct Reload {
+    /// The configuration file and what it said at start (`run --config`).
+    pub config: Option<(PathBuf, crate::config::Loaded)>,
+    /// Otherwise: the policy (a built-in name or a file) and the token file as given.
+    pub policy: String,
+    pub token_file: Option<PathBuf>,
+}
+
+/// The SQLite state (see [`crate::state`]).
+#[derive(Clone, Debug)]
+pub struct StateConfig {
+    pub path: PathBuf,
+    /// Decisions kept in the log (older ones are deleted).
+    pub keep_decisions: u64,
+    /// How often trust, the judge's clock and the established claims are saved.
+    pub checkpoint: Duration,
+    /// How long routes held at the last stop are listed (as restored) while their
+    /// routers reconnect; those not judged again by then are forgotten.
+    pub restore_grace: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot listen for BMP on {0}: {1}")]
+    Bmp(SocketAddr, io::Error),
+    #[error("cannot serve the API on {0}: {1}")]
+    Api(SocketAddr, io::Error),
+    #[error("cannot serve RTR on {0}: {1}")]
+    Rtr(SocketAddr, io::Error),
+    #[error("{0}")]
+    Runtime(io::Error),
+    #[error("the pipeline thread failed")]
+    Pipeline,
+    #[error("state: {0}")]
+    State(#[from] crate::state::StateError),
+}
+
+pub(crate) fn lock(m: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
+    // A panic while holding the lock cannot leave `Shared` half-written in a way that
+    // matters to readers (every field is replaced whole), so go on with it.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn now() -> EventTime {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    EventTime(i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonError> {
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .ok();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("rw-net")
+        .build()
+        .map_err(DaemonError::Runtime)?;
+    let shared = Arc::new(Mutex::new(Shared::default()));
+    let net = Arc::new(Net::default());
+    let (tx, rx) = mpsc::channel::<Input>(CHANNEL);
+
+    // Listen first: a port in use is an error before anything is loaded into memory.
+    let (bmp, api, [rpki_listener, quarantine_listener]) = rt.block_on(async {
+        let bmp = TcpListener::bind(cfg.bmp)
+            .await
+            .map_err(|e| DaemonError::Bmp(cfg.bmp, e))?;
+        let api = TcpListener::bind(cfg.api)
+            .await
+            .map_err(|e| DaemonError::Api(cfg.api, e))?;
+        let mut rtr = [None, None];
+        for (i, a) in [cfg.act.rtr_listen, cfg.act.quarantine_listen]
+            .into_iter()
+            .enumerate()
+        {
+            if let Some(a) = a {
+                rtr[i] = Some(
+                    TcpListener::bind(a)
+                        .await
+                        .map_err(|e| DaemonError::Rtr(a, e))?,
+                );
+            }
+        }
+        Ok::<_, DaemonError>((bmp, api, rtr))
+    })?;
+    let bmp_addr = bmp.local_addr().unwrap_or(cfg.bmp);
+    let api_addr = api.local_addr().unwrap_or(cfg.api);
+    let view = serde_json::to_value(cfg.view)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    tracing::info!("BMP listener on {bmp_addr} (judging the {view} view)");
+    tracing::info!("HTTP API on http://{api_addr}/v1/status, metrics on /metrics");
+    tracing::info!("RPKI: {}", cfg.rpki_description);
+    tracing::info!("policy {} ({})", policy.name, policy.hash());
+    // The quarantine is kept when a router takes it: over RTR, or applied on an FRR.
+    let feeds = new_feeds(
+        &cfg,
+        &vrps,
+        rpki_listener.is_some(),
+        quarantine_listener.is_some() || !cfg.act.frr.is_empty(),
+    );
+    if let Some(l) = &rpki_listener {
+        tracing::info!(
+            "RTR server for routers' RPKI on {} (the VRPs and ASPAs judged with)",
+            l.local_addr()
+                .map_or_else(|_| "?".into(), |a| a.to_string())
+        );
+    }
+    if let Some(l) = &quarantine_listener {
+        tracing::info!(
+            "quarantine feed over RTR on {} for {} (caps: {} claims, {} a minute){}",
+            l.local_addr()
+                .map_or_else(|_| "?".into(), |a| a.to_string()),
+            if cfg.act.quarantine_routers.is_empty() {
+                "no router (act.quarantine_routers is empty)".to_string()
+            } else {
+                cfg.act
+                    .quarantine_routers
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            cfg.act.max_quarantined,
+            cfg.act.max_quarantined_per_minute,
+            if policy.act {
+                ""
+            } else {
+                "; empty: the policy is monitor-only"
+            }
+        );
+    }
+    let (store, restored) = match &cfg.state {
+        Some(sc) => {
+            let (store, restored) = Store::open(&sc.path, sc.keep_decisions)?;
+            match &restored.saved {
+                Some(saved) => tracing::info!(
+                    "state: {} (run {}): restored {} established claims, the trust of {} \
+                     peers, {} operator overrides, {} held routes, {} decisions",
+                    sc.path.display(),
+                    restored.run,
+                    saved.claims.as_ref().map_or(0, Vec::len),
+                    saved.trust.len(),
+                    saved.operators.len(),
+                    restored.quarantine.len(),
+                    restored.decisions
+                ),
+                None => tracing::info!("state: {} (new)", sc.path.display()),
+            }
+            if restored.damaged > 0 {
+                tracing::warn!(
+                    "state: {} rows of {} did not read and were skipped",
+                    restored.damaged,
+                    sc.path.display()
+                );
+            }
+            (Some(store), restored)
+        }
+        None => {
+            tracing::info!("state: in memory only (--no-state; last {DECISIONS_KEPT} decisions)");
+            (None, Restored::default())
+        }
+    };
+    if !cfg.replay.is_empty() && restored.saved.is_none() {
+        tracing::info!("replaying {} MRT files first (demo feed)", cfg.replay.len());
+    }
+    let reader = match &store {
+        Some(st) => Some(Arc::new(Mutex::new(Reader::open(st.path())?))),
+        None => None,
+    };
+    {
+        let mut sh = lock(&shared);
+        for h in &restored.quarantine {
+            let (id, peer, asn, path) = h.key();
+            sh.restored
+                .insert((id.to_string(), peer, asn, path), h.clone());
+        }
+    }
+
+    // Webhooks: the outbox shares the state file (in memory without one), a thread
+    // delivers.
+    let dests = destinations(&cfg.alerts.0);
+    let outbox_status: Arc<Mutex<Vec<crate::act::outbox::DestinationStatus>>> =
+        Arc::new(Mutex::new(
+            dests
+                .iter()
+                .map(|d| crate::act::outbox::DestinationStatus {
+                    name: d.name.clone(),
+                    url: d.url.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+        ));
+    let outbox_place = crate::act::outbox::place_for(cfg.state.as_ref().map(|s| s.path.as_path()));
+    let sink = if dests.is_empty() {
+        None
+    } else {
+        let (wake, wake_rx) = std::sync::mpsc::channel();
+        let disabled = Arc::new(Mutex::new(vec![false; dests.len()]));
+        let sink = AlertSink {
+            place: outbox_place.clone(),
+            dests: dests.clone(),
+            disabled: disabled.clone(),
+            wake,
+        };
+        let (place, keys, status) = (
+            outbox_place.clone(),
+            cfg.alerts.1.clone(),
+            outbox_status.clone(),
+        );
+        if keys.is_empty() {
+            tracing::warn!(
+                "webhooks are configured without alerts.signing_keys: alerts go out unsigned"
+            );
+        }
+        tracing::info!(
+            "alerts to {} webhooks ({}), outbox in {}",
+            dests.len(),
+            dests
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            match &outbox_place {
+                crate::act::outbox::Place::File(p) => p.display().to_string(),
+            }
+        );
+        let dests = dests.clone();
+        std::thread::Builder::new()
+            .name("rw-webhooks".into())
+            .spawn(move || {
+                crate::act::outbox::deliver(place, dests, keys, status, disabled, wake_rx)
+            })
+            .map_err(DaemonError::Runtime)?;
+        Some(sink)
+    };
+    let pipeline = {
+        let shared = shared.clone();
+        let cfg = cfg.clone();
+        let net = net.clone();
+        let feeds = feeds.clone();
+        std::thread::Builder::new()
+            .name("rw-judge".into())
+            .spawn(move || {
+                pipeline(
+                    cfg, vrps, policy, rx, shared, net, bmp_addr, store, restored, feeds, sink,
+                )
+            })
+            .map_err(DaemonError::Runtime)?
+    };
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let state = AppState {
+        shared: shared.clone(),
+        tx: tx.clone(),
+        metrics,
+        token: Arc::new(std::sync::RwLock::new(cfg.api_token.clone().map(Arc::from))),
+        reader,
+        outbox: (!dests.is_empty()).then(|| (outbox_place.clone(), outbox_status.clone())),
+    };
+    let token = state.token.clone();
+    rt.block_on(async {
+        let sessions = Arc::new(AtomicU64::new(0));
+        let accept = tokio::spawn(accept_loop(
+            bmp,
+            tx.clone(),
+            cfg.clone(),
+            sessions,
+            net.clone(),
+            stop_rx.clone(),
+        ));
+        let app = crate::api::router(state);
+        let ticker = {
+            let tx = tx.clone();
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(PUBLISH_EVERY);
+                loop {
+                    tokio::select! {
+                        _ = every.tick() => {
+                            if tx.try_send(Input::Tick).is_err() && tx.is_closed() {
+                                break;
+                            }
+                        }
+                        _ = stop.changed() => break,
+                    }
+                }
+            })
+        };
+        let rtr = cfg.rpki.clone().map(|rs| {
+            tokio::spawn(rpki_sources(
+                rs,
+                tx.clone(),
+                shared.clone(),
+                feeds.rpki.clone(),
+                cfg.honour_expires,
+                stop_rx.clone(),
+            ))
+        });
+        use crate::act::rtr_server::{serve, ServeConfig};
+        let mut rtr_servers = Vec::new();
+        if let (Some(l), Some(f)) = (rpki_listener, feeds.rpki.clone()) {
+            let sc = ServeConfig {
+                max_clients: cfg.act.max_routers,
+                notify_interval: cfg.act.notify_interval,
+            };
+            rtr_servers.push(tokio::spawn(serve(l, f, sc, None, stop_rx.clone())));
+        }
+        // The BIRD verifiers, their results through the pipeline to the audit log.
+        let (vtx, mut vrx) = mpsc::channel::<Vec<ActionRecord>>(64);
+        if let Some(changes) = &feeds.changes {
+            for (b, st) in cfg.act.bird.iter().zip(&feeds.birds) {
+                let t = crate::act::verify::BirdTarget {
+                    name: b.name.clone(),
+                    socket: b.socket.clone(),
+                    reload_in: b.reload_in.clone(),
+                    timeout: b.verify_timeout,
+                };
+                tracing::info!(
+                    "verifying each change of the quarantine at BIRD {} ({})",
+                    t.name,
+                    t.socket.display()
+                );
+                rtr_servers.push(tokio::spawn(crate::act::verify::verify_bird(
+                    t,
+                    changes.subscribe(),
+                    vtx.clone(),
+                    st.clone(),
+                    stop_rx.clone(),
+                )));
+            }
+        }
+        if let (Some(changes), Some(feed)) = (&feeds.changes, &feeds.quarantine) {
+            for (f, st) in cfg.act.frr.iter().zip(&feeds.frrs) {
+                let t = crate::act::frr::FrrTarget {
+                    name: f.name.clone(),
+                    vty: f.vty_socket.clone(),
+                    timeout: f.verify_timeout,
+                };
+                tracing::info!(
+                    "applying the quarantine on FRR {} (vtysh --vty_socket {}) as route-map {}",
+                    t.name,
+                    t.vty.display(),
+                    crate::act::frr::ROUTE_MAP
+                );
+                rtr_servers.push(tokio::spawn(crate::act::frr::act_frr(
+                    t,
+                    feed.clone(),
+                    changes.subscribe(),
+                    vtx.clone(),
+                    st.clone(),
+                    stop_rx.clone(),
+                )));
+            }
+        }
+        drop(vtx);
+        {
+            let tx = tx.clone();
+            rtr_servers.push(tokio::spawn(async move {
+                while let Some(v) = vrx.recv().await {
+                    if tx.send(Input::Actions(v)).await.is_err() {
+                        break;
+                    }
+                }
+            }));
+        }
+        if let (Some(l), Some(f)) = (quarantine_listener, feeds.quarantine.clone()) {
+            let sc = ServeConfig {
+                max_clients: cfg.act.max_routers,
+                notify_interval: cfg.act.quarantine_notify_interval,
+            };
+            let allow = Some(Arc::from(cfg.act.quarantine_routers.clone()));
+            rtr_servers.push(tokio::spawn(serve(l, f, sc, allow, stop_rx.clone())));
+        }
+        let hup = tokio::spawn(reload_on_sighup(
+            cfg.reload.clone(),
+            tx.clone(),
+            token.clone(),
+            stop_rx.clone(),
+        ));
+        let mut api_stop = stop_rx.clone();
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(api, app)
+                .with_graceful_shutdown(async move {
+                    let _ = api_stop.changed().await;
+                })
+                .await;
+        });
+        shutdown_signal().await;
+        tracing::info!("shutting down: closing BMP sessions, draining the judge");
+        let _ = stop_tx.send(true);
+        drop(tx);
+        let deadline = cfg.shutdown_timeout;
+        let _ = tokio::time::timeout(deadline, async {
+            let _ = accept.await;
+            let _ = server.await;
+            let _ = ticker.await;
+            let _ = hup.await;
+            if let Some(r) = rtr {
+                let _ = r.await;
+            }
+            for r in rtr_servers {
+                let _ = r.await;
+            }
+        })
+        .await;
+    });
+    // Every sender is gone once the sessions have ended: the pipeline drains and stops.
+    let done = Instant::now();
+    let (dtx, drx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = dtx.send(pipeline.join().is_ok());
+    });
+    let remaining = cfg.shutdown_timeout.saturating_sub(done.elapsed());
+    match drx.recv_timeout(remaining.max(Duration::from_millis(100))) {
+        Ok(true) => {}
+        Ok(false) => return Err(DaemonError::Pipeline),
+        Err(_) => tracing::warn!("the judge did not drain within the shutdown deadline"),
+    }
+    rt.shutdown_timeout(Duration::from_millis(200));
+    tracing::info!("stopped");
+    Ok(())
+}
+
+pub(crate) async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

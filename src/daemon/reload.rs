@@ -1,0 +1,89 @@
+//! SIGHUP: the policy and the API token reloaded from their files.
+
+use super::channels::Input;
+use super::Reload;
+use crate::judge::Policy;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Reloads the policy and the API token on SIGHUP, until shutdown.
+pub(crate) async fn reload_on_sighup(
+    reload: Reload,
+    tx: mpsc::Sender<Input>,
+    token: Arc<std::sync::RwLock<Option<Arc<str>>>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: reloading is off");
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {}
+                _ = stop.changed() => return,
+            }
+            let outcome = match reload_files(&reload) {
+                Ok((policy, new_token)) => {
+                    let (name, hash) = (policy.name.clone(), policy.hash());
+                    let (reply, answer) = oneshot::channel();
+                    let input = Input::Policy {
+                        policy: Box::new(policy),
+                        reply,
+                    };
+                    if tx.send(input).await.is_err() {
+                        return;
+                    }
+                    let decided = answer.await.unwrap_or(0);
+                    *token.write().unwrap_or_else(|e| e.into_inner()) = new_token.map(Arc::from);
+                    tracing::info!(
+                        "SIGHUP: policy {name} ({hash}) in force, {decided} decisions from \
+                         re-judging; API token reloaded"
+                    );
+                    "ok"
+                }
+                Err(e) => {
+                    tracing::error!("SIGHUP: {e}; the running configuration stays");
+                    "refused"
+                }
+            };
+            metrics::counter!("routewitness_reloads_total", "result" => outcome).increment(1);
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (reload, tx, token, stop.changed().await);
+    }
+}
+
+/// The policy and token the reload source names now, or why they cannot be used.
+pub(crate) fn reload_files(reload: &Reload) -> Result<(Policy, Option<String>), String> {
+    let (policy, token_file) = match &reload.config {
+        Some((path, running)) => {
+            let mut l = crate::config::Loaded::load(path).map_err(|e| e.to_string())?;
+            let (policy, token_file) = (l.config.policy.clone(), l.config.api.token_file.clone());
+            // Everything else needs a restart: say what changed.
+            l.config.policy = running.config.policy.clone();
+            l.config.api.token_file = running.config.api.token_file.clone();
+            let changed = crate::config::changed_keys(running, &l);
+            if !changed.is_empty() {
+                tracing::warn!(
+                    "SIGHUP: {} changed in {}: that takes a restart (policy and API token \
+                     are reloaded now)",
+                    changed.join(", "),
+                    path.display()
+                );
+            }
+            (policy, token_file)
+        }
+        None => (reload.policy.clone(), reload.token_file.clone()),
+    };
+    let policy = Policy::load(&policy).map_err(|e| format!("policy: {e}"))?;
+    let token = match token_file {
+        Some(f) => Some(crate::config::read_token(&f).map_err(|e| format!("API token: {e}"))?),
+        None => None,
+    };
+    Ok((policy, token))
+}

@@ -1,0 +1,245 @@
+//! BMP sessions: the listener, one task per router, and what each session saw.
+
+use super::channels::Input;
+use super::{now, RunConfig};
+use crate::ingest::bmp::{frame, BmpConverter, BmpCounts, RouterInfo, View};
+use crate::ingest::PeerRegistry;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+
+/// What the BMP sessions share: the peer registry (so every peer of every router gets
+/// one index), and what each session saw, for the status.
+#[derive(Default)]
+pub(crate) struct Net {
+    pub(crate) registry: Mutex<PeerRegistry>,
+    /// Per session, in the order they connected (connected ones, and the last
+    /// [`ENDED_KEPT`] that ended), and the totals of those no longer listed.
+    pub(crate) sessions: Mutex<Sessions>,
+}
+
+/// Ended sessions listed in the status (older ones only count in the totals, so a
+/// router that reconnects for months does not grow the daemon).
+pub(crate) const ENDED_KEPT: usize = 64;
+
+#[derive(Default)]
+pub(crate) struct Sessions {
+    pub(crate) listed: Vec<SessionSeen>,
+    pub(crate) dropped_counts: BmpCounts,
+    pub(crate) dropped_routes: (u64, u64),
+}
+
+/// What one session saw: (session, the router, its message counts, its (announcements,
+/// withdrawals)).
+pub(crate) type SessionSeen = (u64, RouterInfo, BmpCounts, (u64, u64));
+
+impl Net {
+    /// The session ended with the daemon: listed as disconnected, routes left as they are.
+    fn gone(&self, session: u64) {
+        let mut all = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = all.listed.iter_mut().find(|(s, ..)| *s == session) {
+            e.1.connected = false;
+        }
+    }
+
+    fn update(&self, session: u64, conv: &BmpConverter) {
+        let info = conv.routers().pop().unwrap_or_default();
+        let entry = (session, info, conv.counts.clone(), conv.routes());
+        let mut all = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        match all.listed.iter_mut().find(|(s, ..)| *s == session) {
+            Some(e) => *e = entry,
+            None => all.listed.push(entry),
+        }
+        let ended = all.listed.iter().filter(|e| !e.1.connected).count();
+        if ended > ENDED_KEPT {
+            if let Some(i) = all.listed.iter().position(|e| !e.1.connected) {
+                let (_, _, counts, (a, w)) = all.listed.remove(i);
+                all.dropped_counts.add(&counts);
+                all.dropped_routes.0 += a;
+                all.dropped_routes.1 += w;
+            }
+        }
+    }
+}
+
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    tx: mpsc::Sender<Input>,
+    cfg: RunConfig,
+    open: Arc<AtomicU64>,
+    net: Arc<Net>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let next = AtomicU64::new(1);
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!("BMP accept failed: {e}");
+                        metrics::counter!("routewitness_bmp_errors_total", "kind" => "accept").increment(1);
+                        continue;
+                    }
+                };
+                if open.load(Ordering::Relaxed) as usize >= cfg.max_sessions {
+                    tracing::warn!("BMP session from {peer} refused: {} sessions open (the cap)", cfg.max_sessions);
+                    metrics::counter!("routewitness_bmp_errors_total", "kind" => "session_cap").increment(1);
+                    drop(stream);
+                    continue;
+                }
+                let session = next.fetch_add(1, Ordering::Relaxed);
+                open.fetch_add(1, Ordering::Relaxed);
+                let (tx, open, stop, cap) = (tx.clone(), open.clone(), stop.clone(), cfg.max_message);
+                let (view, net) = (cfg.view, net.clone());
+                tasks.spawn(async move {
+                    bmp_session(stream, peer, session, tx, cap, view, net, stop).await;
+                    open.fetch_sub(1, Ordering::Relaxed);
+                });
+            }
+        }
+    }
+    // Stop: every session ends (it sends its RouterGone on the way out).
+    while tasks.join_next().await.is_some() {}
+}
+
+/// One router's BMP session: frames, decodes, sends; ends on EOF, a framing error, or
+/// shutdown, and then tells the pipeline the router is gone.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn bmp_session(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    session: u64,
+    tx: mpsc::Sender<Input>,
+    cap: usize,
+    view: View,
+    net: Arc<Net>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let name = peer.to_string();
+    tracing::info!("BMP session from {name}");
+    let _ = stream.set_nodelay(true);
+    // This router's messages become route events here, on the session's task: the
+    // pipeline thread only judges.
+    let mut conv = BmpConverter::new(view);
+    // The session is named by address and port; the router, whose peers keep their
+    // index (and trust) when it reconnects, by its address.
+    let router = conv.router(&name, &peer.ip().to_string());
+    net.update(session, &conv);
+    metrics::gauge!("routewitness_bmp_session_up", "router" => name.clone()).set(1.0);
+    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut start = 0usize;
+    let mut logged_skip = false;
+    let messages = metrics::counter!("routewitness_bmp_messages_total");
+    // Events per batch, to size the next batch's vector (a Route Monitoring message of a
+    // full-table dump carries ~6 routes; growing the vector from a guess copied it).
+    let mut last_batch = 1024;
+    let why = 'session: loop {
+        // Everything whole in the buffer, converted as it is decoded (no vector of
+        // decoded messages in between) and sent as one batch.
+        let mut events = Vec::new();
+        let mut broken = None;
+        let received = now();
+        let mut registry = &net.registry;
+        loop {
+            match frame(&buf[start..], cap) {
+                Ok(Some(n)) => {
+                    let msg = &buf[start..start + n];
+                    start += n;
+                    messages.increment(1);
+                    if events.capacity() == 0 {
+                        events.reserve(last_batch);
+                    }
+                    let read = conv.bytes(router, msg, received, &mut registry, &mut |e| {
+                        events.push(e)
+                    });
+                    if let Err(e) = read {
+                        metrics::counter!("routewitness_bmp_errors_total", "kind" => e.kind)
+                            .increment(1);
+                        if !logged_skip {
+                            tracing::warn!(
+                                "BMP from {name}: message skipped ({e}); further skips only counted"
+                            );
+                            logged_skip = true;
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    metrics::counter!("routewitness_bmp_errors_total", "kind" => e.kind())
+                        .increment(1);
+                    broken = Some(format!("session dropped: {e}"));
+                    break;
+                }
+            }
+        }
+        if start > 0 {
+            net.update(session, &conv);
+        }
+        if !events.is_empty() {
+            last_batch = events.len().next_power_of_two();
+            if tx.send(Input::Events(events)).await.is_err() {
+                break 'session "shutting down".to_string();
+            }
+        }
+        if let Some(why) = broken {
+            break 'session why;
+        }
+        if start > 0 {
+            buf.drain(..start);
+            start = 0;
+        }
+        if buf.capacity() - buf.len() < 16 * 1024 {
+            buf.reserve(64 * 1024);
+        }
+        let read = tokio::select! {
+            r = stream.read_buf(&mut buf) => r,
+            _ = stop.changed() => break 'session "shutting down".to_string(),
+        };
+        match read {
+            Ok(0) if buf.is_empty() => break "closed by the router".to_string(),
+            Ok(0) => {
+                metrics::counter!("routewitness_bmp_errors_total", "kind" => "truncated_at_close")
+                    .increment(1);
+                break format!(
+                    "closed by the router mid-message ({} bytes left)",
+                    buf.len()
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                metrics::counter!("routewitness_bmp_errors_total", "kind" => "read").increment(1);
+                break format!("read failed: {e}");
+            }
+        }
+    };
+    tracing::info!("BMP session from {name} ended: {why}");
+    metrics::gauge!("routewitness_bmp_session_up", "router" => name.clone()).set(0.0);
+    // The router's routes go with its session, unless the daemon is stopping: then they
+    // did not go anywhere, it stopped watching, and the state keeps them held as they are
+    // (as it would after a kill -9).
+    if !*stop.borrow() {
+        let alert = crate::act::alerts::Alert::new(
+            "bmp.session_lost",
+            crate::act::alerts::Severity::Warning,
+            format!("bmp.session_lost:{name}"),
+            serde_json::json!({
+                "summary": format!("BMP session from {name} lost: {why}; its routes are withdrawn"),
+                "router": name,
+                "reason": why,
+            }),
+        );
+        let _ = tx.send(Input::Alerts(vec![alert])).await;
+        let mut events = Vec::new();
+        conv.router_gone(router, now(), &mut |e| events.push(e));
+        net.update(session, &conv);
+        let _ = tx.send(Input::Events(events)).await;
+    } else {
+        net.gone(session);
+    }
+}
