@@ -135,6 +135,7 @@ pub mod ingest;
 pub mod input;
 pub mod judge;
 pub mod mem;
+pub mod metrics;
 pub mod model;
 pub mod replay;
 pub mod report;

@@ -324,7 +324,7 @@ pub fn deliver(
             let attempts = attempts + 1;
             let res = match outcome {
                 Outcome::Delivered => {
-                    metrics::counter!("routewitness_alerts_sent_total", "destination" => d.name.clone()).increment(1);
+                    crate::metrics::alert_sent(&d.name);
                     let delay = (now_ms() - created) as f64;
                     update(&status, i, |s| {
                         s.last_delay_ms = Some(delay.max(t.elapsed().as_secs_f64() * 1e3));
@@ -381,8 +381,7 @@ pub fn deliver(
                     s.delivered = dl;
                     s.dead = dead;
                 });
-                metrics::gauge!("routewitness_alerts_pending", "destination" => d.name.clone())
-                    .set(p as f64);
+                crate::metrics::alerts_pending(&d.name, p);
             }
         }
         let next: Option<i64> = ob
@@ -415,15 +414,13 @@ fn failed(
     i: usize,
     status: &Mutex<Vec<DestinationStatus>>,
 ) -> rusqlite::Result<usize> {
-    metrics::counter!("routewitness_alerts_failed_attempts_total", "destination" => d.name.clone())
-        .increment(1);
+    crate::metrics::alert_attempt_failed(&d.name);
     update(status, i, |s| {
         s.failed_attempts += 1;
         s.last_error = Some(why.to_string());
     });
     if attempts >= d.max_attempts {
-        metrics::counter!("routewitness_alerts_dead_total", "destination" => d.name.clone())
-            .increment(1);
+        crate::metrics::alert_dead(&d.name);
         tracing::error!(
             "webhook {}: an alert failed {attempts} times ({why}): dead-lettered (alert)",
             d.name

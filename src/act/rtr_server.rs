@@ -305,8 +305,7 @@ impl Feed {
         let serial = st.serial;
         drop(st);
         self.serial_tx.send_replace(serial);
-        metrics::gauge!("routewitness_rtr_server_serial", "feed" => self.name.clone())
-            .set(f64::from(serial));
+        crate::metrics::rtr_server_serial(&self.name, serial);
         Some(serial)
     }
 
@@ -454,7 +453,7 @@ pub async fn serve(
         if let Some(allow) = &allow {
             let ip = addr.ip().to_canonical();
             if !allow.iter().any(|a| a.to_canonical() == ip) {
-                metrics::counter!("routewitness_rtr_server_errors_total", "feed" => feed.name.clone(), "kind" => "not_allowed").increment(1);
+                crate::metrics::rtr_server_error(&feed.name, "not_allowed");
                 tracing::warn!(
                     "RTR server {}: {addr} refused: not a router this feed is enabled for",
                     feed.name
@@ -488,7 +487,7 @@ pub async fn serve(
             full
         };
         if full {
-            metrics::counter!("routewitness_rtr_server_errors_total", "feed" => feed.name.clone(), "kind" => "too_many_clients").increment(1);
+            crate::metrics::rtr_server_error(&feed.name, "too_many_clients");
             tracing::warn!(
                 "RTR server {}: {addr} refused, {} routers connected already",
                 feed.name,
@@ -501,11 +500,9 @@ pub async fn serve(
         let stop = stop.clone();
         tokio::spawn(async move {
             tracing::info!("RTR server {}: router {addr} connected", feed.name);
-            metrics::gauge!("routewitness_rtr_server_clients", "feed" => feed.name.clone())
-                .increment(1.0);
+            crate::metrics::rtr_server_clients(&feed.name, 1.0);
             let r = session(stream, &feed, id, cfg, stop).await;
-            metrics::gauge!("routewitness_rtr_server_clients", "feed" => feed.name.clone())
-                .decrement(1.0);
+            crate::metrics::rtr_server_clients(&feed.name, -1.0);
             feed.clients
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -513,7 +510,7 @@ pub async fn serve(
             match r {
                 Ok(()) => tracing::info!("RTR server {}: router {addr} left", feed.name),
                 Err(e) => {
-                    metrics::counter!("routewitness_rtr_server_errors_total", "feed" => feed.name.clone(), "kind" => "session").increment(1);
+                    crate::metrics::rtr_server_error(&feed.name, "session");
                     tracing::warn!("RTR server {}: router {addr}: {e}", feed.name)
                 }
             }
@@ -655,7 +652,7 @@ async fn session(
                         c.resets += 1;
                         c.serial = has;
                     });
-                    metrics::counter!("routewitness_rtr_server_resets_total", "feed" => feed.name.clone()).increment(1);
+                    crate::metrics::rtr_server_reset(&feed.name);
                 }
                 Pdu::SerialQuery {
                     session, serial, ..

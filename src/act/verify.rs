@@ -102,7 +102,7 @@ impl Verifications {
                 "failed" => self.failed += 1,
                 _ => {}
             }
-            metrics::counter!("routewitness_act_verifications_total", "target" => target.to_string(), "result" => r.result.clone()).increment(1);
+            crate::metrics::verification(target, &r.result);
             if r.result == "unverified" || r.result == "failed" {
                 tracing::error!(
                     "{target}: {} of {:?} AS{:?} {}: {} (alert)",

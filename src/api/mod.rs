@@ -127,7 +127,7 @@ pub(crate) async fn from_log(s: AppState, log: Log, q: DecisionsQuery) -> Respon
         match rows {
             Ok(Ok(rows)) => rows,
             Ok(Err(e)) => {
-                metrics::counter!("routewitness_state_errors_total", "kind" => "read").increment(1);
+                crate::metrics::state_error("read");
                 return (StatusCode::INTERNAL_SERVER_ERROR, format!("{name}: {e}")).into_response();
             }
             Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, name).into_response(),

@@ -220,6 +220,7 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .ok();
+    crate::metrics::describe();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -106,7 +106,7 @@ pub(crate) fn pipeline_loop(
             a.id = alert_id();
         }
         if !alerts.is_empty() {
-            metrics::counter!("routewitness_alerts_total").increment(alerts.len() as u64);
+            crate::metrics::alerts_raised(alerts.len());
             let _ = to_state.send(StateMsg::Alerts(alerts));
         }
     };
@@ -446,10 +446,7 @@ pub(crate) fn pipeline_loop(
             drop(low);
             raise(fell);
         }
-        metrics::gauge!("routewitness_routes_stored").set(status.routes_stored as f64);
-        metrics::gauge!("routewitness_peers").set(status.peers as f64);
-        metrics::counter!("routewitness_route_announcements_total").absolute(ann);
-        metrics::counter!("routewitness_route_withdrawals_total").absolute(wd);
+        crate::metrics::routes(status.routes_stored, status.peers, ann, wd);
         let s = &status.judge;
         for (outcome, v) in [
             ("quarantine", s.quarantined),
@@ -457,8 +454,7 @@ pub(crate) fn pipeline_loop(
             ("release", s.released),
             ("withdrawn_while_held", s.withdrawn_while_held),
         ] {
-            metrics::counter!("routewitness_decisions_by_outcome_total", "outcome" => outcome)
-                .absolute(v);
+            crate::metrics::decisions_by_outcome(outcome, v);
         }
         for (kind, v) in [
             ("initiation", c.initiation),
@@ -469,8 +465,7 @@ pub(crate) fn pipeline_loop(
             ("statistics", c.statistics),
             ("route_mirroring", c.route_mirroring),
         ] {
-            metrics::counter!("routewitness_bmp_messages_by_type_total", "type" => kind)
-                .absolute(v);
+            crate::metrics::bmp_messages_by_type(kind, v);
         }
         let mut sh = lock(&shared);
         sh.status = status;
@@ -712,17 +707,12 @@ pub(crate) fn act_on(
                 claims: changes,
             }));
         }
-        metrics::counter!("routewitness_act_quarantine_changes_total", "change" => "added")
-            .increment(added);
-        metrics::counter!("routewitness_act_quarantine_changes_total", "change" => "released")
-            .increment(released);
+        crate::metrics::quarantine_changed(added, released);
         tracing::debug!("quarantine feed serial {serial}: {added} added, {released} released");
     }
     let (held, served) = q.sizes();
-    metrics::gauge!("routewitness_act_quarantined_claims", "state" => "held").set(held as f64);
-    metrics::gauge!("routewitness_act_quarantined_claims", "state" => "served").set(served as f64);
+    crate::metrics::quarantine(held, served, q.tripped().is_some());
     if let Some(t) = q.tripped() {
-        metrics::gauge!("routewitness_act_stopped").set(1.0);
         if !was {
             tracing::error!(
                 "acting STOPPED: {}; no more routes are quarantined at routers ({} held claims \
@@ -731,8 +721,6 @@ pub(crate) fn act_on(
                 t.waiting
             );
         }
-    } else {
-        metrics::gauge!("routewitness_act_stopped").set(0.0);
     }
     records
 }

@@ -49,7 +49,7 @@ pub(crate) async fn reload_on_sighup(
                     "refused"
                 }
             };
-            metrics::counter!("routewitness_reloads_total", "result" => outcome).increment(1);
+            crate::metrics::reload(outcome);
         }
     }
     #[cfg(not(unix))]

@@ -122,8 +122,7 @@ pub(crate) async fn rpki_sources(
                             slots.put(i, SourceNews { payloads, serial });
                         },
                         move |st| {
-                            metrics::gauge!("routewitness_rpki_vrps", "source" => st.cache.clone())
-                                .set(st.vrps as f64);
+                            crate::metrics::rpki_vrps(&st.cache, st.vrps);
                             let mut sh = lock(&shared);
                             if sh.rtr.len() < n {
                                 sh.rtr.resize(n, None);
@@ -176,11 +175,9 @@ pub(crate) async fn rpki_sources(
                             for (state, n) in
                                 [("valid", scan.accepted), ("invalid", scan.rejected.len())]
                             {
-                                metrics::gauge!("routewitness_rpki_objects", "source" => name.clone(), "state" => state)
-                                    .set(n as f64);
+                                crate::metrics::rpki_objects(&name, state, n);
                             }
-                            metrics::gauge!("routewitness_rpki_vrps", "source" => name.clone())
-                                .set(scan.vrps.len() as f64);
+                            crate::metrics::rpki_vrps(&name, scan.vrps.len());
                             tracing::info!(
                                 "RPKI repository {name}: {} of {} ROAs and ASPAs valid: {} VRPs, {} ASPAs",
                                 scan.accepted,
@@ -237,8 +234,10 @@ pub(crate) async fn rpki_sources(
                             .await;
                             match loaded {
                                 Ok(Ok(set)) => {
-                                    metrics::gauge!("routewitness_rpki_vrps", "source" => path.display().to_string())
-                                        .set(set.vrps.len() as f64);
+                                    crate::metrics::rpki_vrps(
+                                        &path.display().to_string(),
+                                        set.vrps.len(),
+                                    );
                                     let serial = set
                                         .source
                                         .as_ref()
@@ -251,9 +250,11 @@ pub(crate) async fn rpki_sources(
                                     slots.put(i, news);
                                 }
                                 Ok(Err(e)) => {
-                                    metrics::counter!("routewitness_rpki_errors_total", "source" => path.display().to_string())
-                                        .increment(1);
-                                    tracing::error!("RPKI source {}: {e}; its previous data stays", path.display());
+                                    crate::metrics::rpki_error(&path.display().to_string());
+                                    tracing::error!(
+                                        "RPKI source {}: {e}; its previous data stays",
+                                        path.display()
+                                    );
                                 }
                                 Err(_) => return,
                             }
@@ -393,7 +394,7 @@ pub(crate) async fn rpki_sources(
                 .frozen_since()
                 .is_some_and(|t| t.elapsed() < Duration::from_millis(500))
             {
-                metrics::counter!("routewitness_rpki_freezes_total").increment(1);
+                crate::metrics::rpki_freeze();
                 let alert = crate::act::alerts::Alert::new(
                     "rpki.sudden_loss",
                     crate::act::alerts::Severity::Critical,

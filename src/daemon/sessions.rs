@@ -83,13 +83,13 @@ pub(crate) async fn accept_loop(
                     Ok(x) => x,
                     Err(e) => {
                         tracing::warn!("BMP accept failed: {e}");
-                        metrics::counter!("routewitness_bmp_errors_total", "kind" => "accept").increment(1);
+                        crate::metrics::bmp_error("accept");
                         continue;
                     }
                 };
                 if open.load(Ordering::Relaxed) as usize >= cfg.max_sessions {
                     tracing::warn!("BMP session from {peer} refused: {} sessions open (the cap)", cfg.max_sessions);
-                    metrics::counter!("routewitness_bmp_errors_total", "kind" => "session_cap").increment(1);
+                    crate::metrics::bmp_error("session_cap");
                     drop(stream);
                     continue;
                 }
@@ -131,11 +131,11 @@ pub(crate) async fn bmp_session(
     // index (and trust) when it reconnects, by its address.
     let router = conv.router(&name, &peer.ip().to_string());
     net.update(session, &conv);
-    metrics::gauge!("routewitness_bmp_session_up", "router" => name.clone()).set(1.0);
+    crate::metrics::bmp_session_up(&name, true);
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut start = 0usize;
     let mut logged_skip = false;
-    let messages = metrics::counter!("routewitness_bmp_messages_total");
+    let messages = crate::metrics::bmp_messages();
     // Events per batch, to size the next batch's vector (a Route Monitoring message of a
     // full-table dump carries ~6 routes; growing the vector from a guess copied it).
     let mut last_batch = 1024;
@@ -159,8 +159,7 @@ pub(crate) async fn bmp_session(
                         events.push(e)
                     });
                     if let Err(e) = read {
-                        metrics::counter!("routewitness_bmp_errors_total", "kind" => e.kind)
-                            .increment(1);
+                        crate::metrics::bmp_error(e.kind);
                         if !logged_skip {
                             tracing::warn!(
                                 "BMP from {name}: message skipped ({e}); further skips only counted"
@@ -171,8 +170,7 @@ pub(crate) async fn bmp_session(
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    metrics::counter!("routewitness_bmp_errors_total", "kind" => e.kind())
-                        .increment(1);
+                    crate::metrics::bmp_error(e.kind());
                     broken = Some(format!("session dropped: {e}"));
                     break;
                 }
@@ -204,8 +202,7 @@ pub(crate) async fn bmp_session(
         match read {
             Ok(0) if buf.is_empty() => break "closed by the router".to_string(),
             Ok(0) => {
-                metrics::counter!("routewitness_bmp_errors_total", "kind" => "truncated_at_close")
-                    .increment(1);
+                crate::metrics::bmp_error("truncated_at_close");
                 break format!(
                     "closed by the router mid-message ({} bytes left)",
                     buf.len()
@@ -213,13 +210,13 @@ pub(crate) async fn bmp_session(
             }
             Ok(_) => {}
             Err(e) => {
-                metrics::counter!("routewitness_bmp_errors_total", "kind" => "read").increment(1);
+                crate::metrics::bmp_error("read");
                 break format!("read failed: {e}");
             }
         }
     };
     tracing::info!("BMP session from {name} ended: {why}");
-    metrics::gauge!("routewitness_bmp_session_up", "router" => name.clone()).set(0.0);
+    crate::metrics::bmp_session_up(&name, false);
     // The router's routes go with its session, unless the daemon is stopping: then they
     // did not go anywhere, it stopped watching, and the state keeps them held as they are
     // (as it would after a kill -9).

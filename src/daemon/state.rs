@@ -102,7 +102,7 @@ pub(crate) fn state_thread(
                             let _ = s.wake.send(());
                         }
                         Err(e) => {
-                            metrics::counter!("routewitness_state_errors_total", "kind" => "webhook outbox").increment(1);
+                            crate::metrics::state_error("webhook outbox");
                             tracing::error!(
                                 "webhook outbox: {e}: {} alerts not queued",
                                 alerts.len()
@@ -132,7 +132,7 @@ pub(crate) fn state_thread(
 }
 
 pub(crate) fn state_failed(what: &str, e: crate::state::StateError) {
-    metrics::counter!("routewitness_state_errors_total", "kind" => what.to_string()).increment(1);
+    crate::metrics::state_error(what);
     tracing::error!("state: {what} failed: {e}");
 }
 
@@ -144,7 +144,7 @@ pub(crate) fn state_message(msg: StateMsg, store: &mut Option<Store>, shared: &M
                     state_failed("decision log", e);
                 }
             }
-            metrics::counter!("routewitness_decisions_total").increment(ds.len() as u64);
+            crate::metrics::decisions_written(ds.len());
             let mut sh = lock(shared);
             for d in ds {
                 if !sh.restored.is_empty() {
