@@ -11,8 +11,9 @@
 
 use routewitness::cli::fixtures_dir;
 use routewitness::ingest::{mrt, PeerRegistry};
+use routewitness::judge::Judge;
 use routewitness::judge::Policy;
-use routewitness::replay::{Judging, RovStage, Tally};
+use routewitness::pipeline::{Pipeline, RovStage};
 use routewitness::rpki::vrps::{load, LoadOptions};
 use routewitness::rpki::{AspaSet, VrpIndex};
 use std::sync::Arc;
@@ -63,22 +64,19 @@ fn main() {
             let index = Arc::new(VrpIndex::new(&old));
             let aspa = Arc::new(AspaSet::new(&old.aspas));
             let mut rov = RovStage::new(index.clone(), true);
-            let mut tally = Tally::new(
+            let judge = Judge::new(
+                Policy::load("default").unwrap(),
                 index.clone(),
+                &*aspa,
                 true,
-                None,
-                Some(Judging {
-                    policies: vec![Policy::load("default").unwrap()],
-                    aspa: &aspa,
-                    rpki_serial: Some(1),
-                    decisions: None,
-                    sink: None,
-                    observer: None,
-                }),
+                Some(1),
             );
+            // As the daemon runs it; nobody reads the decisions here (counted only).
+            let mut tally = Pipeline::new(vec![judge], true, false);
+            let mut dropped: Vec<routewitness::judge::Decision> = Vec::new();
             let mut verdicts = Vec::new();
             rov.annotate_all(&events, &mut verdicts);
-            tally.handle_all(&events, &verdicts).unwrap();
+            tally.handle_all(&events, &verdicts, &mut dropped).unwrap();
             routes = tally.routes_stored();
             let before = tally.judges()[0].stats().decisions;
             let t = Instant::now();
@@ -89,6 +87,7 @@ fn main() {
             rov.set_index(new_index.clone());
             let now = tally.judges()[0].now();
             changed = tally.set_rpki(new_index, new_aspa, Some(2), now);
+            tally.drain(&mut dropped).unwrap();
             swaps.push(t.elapsed().as_secs_f64());
             decisions = tally.judges()[0].stats().decisions - before;
         }

@@ -8,9 +8,9 @@
 //! ```text
 //!  ingest                          judge (one thread)                                  report / act
 //!  ──────                          ──────────────────                                  ────────────
-//!  MRT files ─► input ─► ingest::mrt ─► batches of ─► replay::RovStage ─► replay::Tally ───────────► ReplayReport
-//!  (plain/gz/bz2,  (decompress  (bgpkit-parser,  RouteEvents  intern prefixes   rib::AdjRibIn         (table/json)
-//!   time order)     thread)      recovering      (bounded     (rib::PrefixTable), counters, claims    JSONL route log
+//!  MRT files ─► input ─► ingest::mrt ─► batches of ─► pipeline::RovStage ─► pipeline::Pipeline ─► replay::Tally ─► ReplayReport
+//!  (plain/gz/bz2,  (decompress  (bgpkit-parser,  RouteEvents  intern prefixes   rib::AdjRibIn        (counters,       (table/json)
+//!   time order)     thread)      recovering      (bounded     (rib::PrefixTable), + the judges         claims)          JSONL route log
 //!                                iterator;       channel)     ROV (RFC 6811)         │
 //!                                damage with        ▲         over rpki::VrpIndex    ▼
 //!                                offsets)           │                          judge::Judge ──────► Decisions (JSONL)
@@ -21,9 +21,9 @@
 //!                                                   │                          ASPA, policy
 //!                                                   └──── judged batches go back to be dropped and reused
 //!
-//!  `run` (daemon::run): the same RovStage, Tally and Judge, on one pipeline thread
+//!  `run` (daemon::run): the same RovStage, Pipeline and Judge (no Tally), on one pipeline thread
 //!  routers ─BMP/TCP─► session task per router ─► bounded ─► daemon pipeline thread ─────────► HTTP API (axum):
-//!                     (tokio: ingest::bmp        channel    RovStage ─► Tally ─► Judge        /v1/status, /v1/peers,
+//!                     (tokio: ingest::bmp        channel    RovStage ─► Pipeline ─► Judge     /v1/status, /v1/peers,
 //!                      frame, caps; UPDATEs      (64        (restored from the state at       /v1/routes, /v1/quarantine,
 //!                      in place, else bgpkit;     batches)   start; checkpoints)              /v1/decisions (from the
 //!                      BmpConverter: peers by                 │ decisions, checkpoints          log), /metrics
@@ -38,7 +38,7 @@
 //!  MRT demo feed (bundled fixtures) ─► ingest::mrt ─────────► (replayed first on a new state, same thread)
 //!
 //!  RPKI sources (daemon, tokio tasks):                        ▲ Input::Rpki: a new VrpIndex + AspaSet;
-//!  RTR caches ─► rpki::rtr::RtrClient (v2/v1/v0) ─┐           │ Tally::set_rpki re-judges every live
+//!  RTR caches ─► rpki::rtr::RtrClient (v2/v1/v0) ─┐           │ Pipeline::set_rpki re-judges every live
 //!  VRP files (polled) ─► rpki::vrps::load ────────┼─► rpki::sources::merge (quorum, per-source
 //!  repository copies (polled) ─►                  │   disagreement) ─► rpki::slurm ─► Freeze
 //!    rpki::signed::scan_repository (ROAs, ASPAs ──┤
@@ -72,14 +72,16 @@
 //!
 //! Threads: a decompressor per compressed file, the MRT parser, and the judging thread,
 //! talking through bounded channels (`std::sync::mpsc::sync_channel`), so a slow stage holds
-//! the one before it back instead of buffering. [`replay::RovStage`] runs over a whole
-//! batch before [`replay::Tally`] records it, prefetching a few events ahead (the table
+//! the one before it back instead of buffering. [`pipeline::RovStage`] runs over a whole
+//! batch before [`pipeline::Pipeline`] records it, prefetching a few events ahead (the table
 //! look-ups of consecutive events then overlap in the CPU instead of each waiting for
 //! memory), on the receiving thread; with a judge, which makes that thread the busier,
 //! the parser thread interns the prefixes and the receiving thread only validates. Judged
 //! batches return to the parser thread, so the AS paths' reference counts and allocations
-//! never cross cores. [`replay::Tally`] feeds each route event, with its RFC 6811 verdict,
-//! to one [`judge::Judge`] per policy and writes their decisions.
+//! never cross cores. [`pipeline::Pipeline`] feeds each route event, with its RFC 6811
+//! verdict, to the Adj-RIB-In and one [`judge::Judge`] per policy, and hands their decisions
+//! to a [`pipeline::DecisionSink`]: the replay's [`replay::Tally`] (which also builds the
+//! report) or the daemon's pipeline thread.
 //!
 //! Time is a value: every [`model::RouteEvent`] carries the MRT record's time; VRP expiry,
 //! confirmation windows, hold-downs and trust decay are all judged against it, and the
@@ -137,6 +139,7 @@ pub mod judge;
 pub mod mem;
 pub mod metrics;
 pub mod model;
+pub mod pipeline;
 pub mod replay;
 pub mod report;
 pub mod rib;

@@ -1,25 +1,27 @@
 //! `routewitness replay`: MRT files → ingest → ROV → Adj-RIB-In, the judge and a report.
 //!
-//! Two stages, one batch at a time:
+//! Two stages of [`crate::pipeline`], one batch at a time:
 //! - [`RovStage`] interns each prefix (caching where its covering VRPs start) and gives
 //!   every announcement its RFC 6811 [`Verdict`], over the whole batch first and with
 //!   prefetches a few events ahead, so the table look-ups of consecutive events overlap.
 //!   It runs on the receiving thread; when a judge makes that thread the busier, the
 //!   parser thread interns and the receiving thread only validates;
-//! - [`Tally`] records the batch on the receiving thread: Adj-RIB-In, counters, invalid
-//!   claims, route log, and the judges (one per policy), whose decisions it writes.
+//! - [`Tally`] records the batch on the receiving thread: the [`Pipeline`] (Adj-RIB-In and
+//!   the judges, one per policy, whose decisions it writes), and what only the report
+//!   needs: counters, RPKI-invalid claims, damage, the route log.
 //!
 //! Parsing runs on its own thread ([`crate::ingest::mrt`]), and a compressed file gets one
 //! more that decompresses ([`crate::input`]). The threads talk over bounded channels, so
 //! memory stays flat whatever the input size.
 
 use crate::ingest::{mrt, Damage, DamageKind, FileSummary, IngestEvent, PeerRegistry};
-use crate::judge::{
-    Announce, ConflictRecord, Decision, Judge, JudgeStats, Outcome, PeerTrust, Policy,
-};
+use crate::judge::{ConflictRecord, Decision, Judge, JudgeStats, Outcome, PeerTrust, Policy};
 use crate::model::{AsPath, Asn, EventTime, Peer, RouteAction, RouteEvent};
-use crate::rib::{AdjRibIn, PrefixId, PrefixTable};
-use crate::rpki::{validate_in, AspaSet, Cover, RovState, RpkiRef, Vrp, VrpIndex};
+use crate::pipeline::{
+    intern_all, validate_all, DecisionSink, Interner, Pipeline, RovStage, Validator, Verdict,
+};
+use crate::rib::PrefixId;
+use crate::rpki::{AspaSet, RovState, RpkiRef, Vrp, VrpIndex};
 use ipnet::IpNet;
 use rustc_hash::FxHashMap;
 use serde::{Serialize, Serializer};
@@ -77,50 +79,6 @@ impl Batch {
     /// Fills in each announcement's RPKI state (see [`validate_all`]).
     fn validate(&mut self, validator: &mut Validator) {
         validate_all(&self.events, validator, &mut self.verdicts);
-    }
-}
-
-/// Interns every route event's prefix, pushing one verdict per route event (RPKI state
-/// left for [`validate_all`]), prefetching each prefix's table slot a few events ahead.
-fn intern_all(events: &[IngestEvent], interner: &mut Interner, verdicts: &mut Vec<Verdict>) {
-    const AHEAD: usize = 8;
-    for ev in events.iter().take(AHEAD) {
-        interner.prefetch(ev);
-    }
-    for (i, ev) in events.iter().enumerate() {
-        if let Some(next) = events.get(i + AHEAD) {
-            interner.prefetch(next);
-        }
-        if let Some(v) = interner.intern(ev) {
-            verdicts.push(v);
-        }
-    }
-}
-
-/// Fills in the RPKI state of the verdicts of `events`' route events (`verdicts`: one per
-/// route event, from [`intern_all`]), prefetching in a pipeline: a prefix's cover 3 * STEP events ahead, its VRP
-/// entry's key, parent and offsets 2 * STEP ahead, its first payload STEP ahead
-/// (measured on the 4.6 M event update bench: with the slot prefetches of
-/// [`intern_all`], ROV on the parser thread went from 0.67 to 0.36 s).
-fn validate_all(events: &[IngestEvent], validator: &mut Validator, verdicts: &mut [Verdict]) {
-    const STEP: usize = 4;
-    let routes = events.iter().filter_map(|ev| match ev {
-        IngestEvent::Route(r) => Some(r),
-        _ => None,
-    });
-    for (i, r) in routes.enumerate() {
-        if let Some(v) = verdicts.get(i + 3 * STEP) {
-            validator.prefetch_cover(v);
-        }
-        if let Some(v) = verdicts.get(i + 2 * STEP) {
-            validator.prefetch_vrps(v, 0);
-        }
-        if let Some(v) = verdicts.get(i + STEP) {
-            validator.prefetch_vrps(v, 1);
-        }
-        if let Some(v) = verdicts.get_mut(i) {
-            validator.validate(r, v);
-        }
     }
 }
 
@@ -498,218 +456,16 @@ impl ClaimAcc {
     }
 }
 
-/// What [`RovStage`] says about one route event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Verdict {
-    /// The interned prefix; `None` for a withdrawal of a prefix never announced.
-    pub prefix: Option<PrefixId>,
-    /// The RFC 6811 route origin (announcements only).
-    pub origin: Option<Asn>,
-    /// The validation state (announcements only; `NotFound` for withdrawals).
-    pub state: RovState,
-}
-
-impl Verdict {
-    /// The judge's view of an announcement `r` that this is the verdict of (`None` for a
-    /// withdrawal).
-    pub fn announce<'p>(&self, r: &'p RouteEvent) -> Option<Announce<'p>> {
-        let RouteAction::Announce(path) = &r.action else {
-            return None;
-        };
-        Some(Announce {
-            time: r.time,
-            peer: r.peer,
-            prefix: r.prefix,
-            prefix_id: self.prefix?,
-            path_id: r.path_id,
-            path,
-            origin: self.origin,
-            rov: self.state,
-            snapshot: r.snapshot,
-        })
-    }
-}
-
-/// The ROV side of a replay: sees every event in order, interns prefixes and validates
-/// announcements. Owns no per-route state, so it can run on its own thread ahead of
-/// [`Tally`]; its two halves can also run on two threads, one after the other.
-pub struct RovStage<'a> {
-    interner: Interner,
-    validator: Validator<'a>,
-}
-
-impl<'a> RovStage<'a> {
-    pub fn new(index: impl Into<RpkiRef<'a, VrpIndex>>, honour_expires: bool) -> Self {
-        RovStage {
-            interner: Interner::default(),
-            validator: Validator::new(index, honour_expires),
-        }
-    }
-
-    /// The verdicts of a run of events, one per route event, in order: the batched
-    /// form of [`Self::annotate`], with its prefetching (what the replay uses).
-    pub fn annotate_all(&mut self, events: &[IngestEvent], verdicts: &mut Vec<Verdict>) {
-        let start = verdicts.len();
-        intern_all(events, &mut self.interner, verdicts);
-        validate_all(events, &mut self.validator, &mut verdicts[start..]);
-    }
-
-    /// The verdict for a route event; `None` for other events (peers are noted).
-    #[inline]
-    pub fn annotate(&mut self, ev: &IngestEvent) -> Option<Verdict> {
-        let mut v = self.interner.intern(ev)?;
-        if let IngestEvent::Route(r) = ev {
-            self.validator.validate(r, &mut v);
-        }
-        Some(v)
-    }
-
-    /// Distinct prefixes announced so far.
-    pub fn prefixes(&self) -> usize {
-        self.interner.prefixes.len()
-    }
-
-    /// The id of a prefix announced so far.
-    pub fn prefix_id(&self, prefix: &IpNet) -> Option<PrefixId> {
-        self.interner.prefixes.get(prefix)
-    }
-
-    /// Validates against `index` from now on (the daemon's RPKI source changed).
-    pub fn set_index(&mut self, index: impl Into<RpkiRef<'a, VrpIndex>>) {
-        self.validator.index = index.into();
-        // Covers are positions in the old index.
-        self.validator.covers.clear();
-    }
-
-    /// The id of a prefix, given one when new (for state restored from an earlier run).
-    pub fn intern_prefix(&mut self, prefix: &IpNet) -> PrefixId {
-        self.interner.prefixes.intern(prefix).0
-    }
-}
-
-/// The first half of [`RovStage`]: prefix ids and route origins.
-#[derive(Default)]
-struct Interner {
-    prefixes: PrefixTable,
-    peer_asns: Vec<Asn>,
-}
-
-impl Interner {
-    /// Starts loading the prefix table slot [`Self::intern`] will need for `ev`.
-    #[inline]
-    fn prefetch(&self, ev: &IngestEvent) {
-        if let IngestEvent::Route(r) = ev {
-            self.prefixes.prefetch(&r.prefix);
-        }
-    }
-
-    /// The verdict for a route event, all but its RPKI state (see [`Validator`]); `None`
-    /// for other events (peers are noted).
-    #[inline]
-    fn intern(&mut self, ev: &IngestEvent) -> Option<Verdict> {
-        let r = match ev {
-            IngestEvent::Route(r) => r,
-            IngestEvent::Peer(idx, peer) => {
-                let i = idx.0 as usize;
-                if self.peer_asns.len() <= i {
-                    self.peer_asns.resize(i + 1, Asn::ZERO);
-                }
-                self.peer_asns[i] = peer.asn;
-                return None;
-            }
-            _ => return None,
-        };
-        let path = match &r.action {
-            RouteAction::Withdraw => {
-                return Some(Verdict {
-                    prefix: self.prefixes.get(&r.prefix),
-                    origin: None,
-                    state: RovState::NotFound,
-                })
-            }
-            RouteAction::Announce(path) => path,
-        };
-        let (pid, _) = self.prefixes.intern(&r.prefix);
-        let speaker = self
-            .peer_asns
-            .get(r.peer.0 as usize)
-            .copied()
-            .unwrap_or(Asn::ZERO);
-        Some(Verdict {
-            prefix: Some(pid),
-            origin: path.origin(speaker),
-            state: RovState::NotFound,
-        })
-    }
-}
-
-/// The second half of [`RovStage`]: RPKI states, with each prefix's [`Cover`] kept by
-/// prefix id, looked up the first time this validator sees the prefix (so it works
-/// whatever the order of the ids it is shown).
-struct Validator<'a> {
-    index: RpkiRef<'a, VrpIndex>,
-    honour_expires: bool,
-    covers: Vec<Cover>,
-}
-
-impl<'a> Validator<'a> {
-    fn new(index: impl Into<RpkiRef<'a, VrpIndex>>, honour_expires: bool) -> Self {
-        Validator {
-            index: index.into(),
-            honour_expires,
-            covers: Vec::new(),
-        }
-    }
-
-    #[inline]
-    fn prefetch_cover(&self, v: &Verdict) {
-        if let (Some(pid), Some(_)) = (v.prefix, v.origin) {
-            if let Some(c) = self.covers.get(pid.0 as usize) {
-                crate::mem::prefetch(c);
-            }
-        }
-    }
-
-    #[inline]
-    fn prefetch_vrps(&self, v: &Verdict, stage: u8) {
-        if let (Some(pid), Some(_)) = (v.prefix, v.origin) {
-            if let Some(&c) = self.covers.get(pid.0 as usize) {
-                self.index.prefetch(c, stage);
-            }
-        }
-    }
-
-    /// Fills in the RPKI state of [`Interner::intern`]'s verdict `v` for route event `r`.
-    #[inline]
-    fn validate(&mut self, r: &RouteEvent, v: &mut Verdict) {
-        let (RouteAction::Announce(_), Some(pid)) = (&r.action, v.prefix) else {
-            return;
-        };
-        let i = pid.0 as usize;
-        if i >= self.covers.len() {
-            self.covers.resize(i + 1, Cover::UNSET);
-        }
-        if self.covers[i] == Cover::UNSET {
-            self.covers[i] = self.index.cover(&r.prefix);
-        }
-        let at = self.honour_expires.then(|| r.time.secs());
-        v.state = validate_in(
-            &self.index,
-            self.covers[i],
-            r.prefix.prefix_len(),
-            v.origin,
-            at,
-        );
-    }
-}
-
 /// The recording side of a replay: consumes [`IngestEvent`]s with their [`Verdict`]s, in
 /// order, and keeps the Adj-RIB-In and everything the report needs.
 pub struct Tally<'a> {
+    /// The Adj-RIB-In and the judges (what the daemon runs too).
+    pipeline: Pipeline<'a>,
+    /// Where the judges' decisions go: the decision log, the traces of `--diff`, an
+    /// observer, a sink.
+    out: Recorder<'a>,
     index: RpkiRef<'a, VrpIndex>,
     honour_expires: bool,
-    peers: Vec<Peer>,
-    rib: AdjRibIn,
     acc: Vec<PeerAcc>,
     judged: StateCounts,
     /// RPKI-invalid claims.
@@ -724,12 +480,41 @@ pub struct Tally<'a> {
     first_time: Option<EventTime>,
     last_time: Option<EventTime>,
     log: Option<&'a mut dyn Write>,
-    judges: Vec<Judge<'a>>,
+}
+
+/// The replay's [`DecisionSink`]: the first judge's decisions to the decision log, the
+/// observer and the sink; every judge's to its trace (with two policies).
+struct Recorder<'a> {
     decision_log: Option<&'a mut dyn Write>,
     sink: Option<&'a mut dyn FnMut(Decision)>,
     observer: Option<&'a mut dyn Observer>,
     /// Per policy, how each decided route fared (only with two policies).
     traces: Vec<FxHashMap<RouteName, RouteTrace>>,
+}
+
+impl DecisionSink for Recorder<'_> {
+    fn decision(&mut self, judge: usize, d: Decision) -> io::Result<()> {
+        if judge == 0 {
+            if let Some(log) = self.decision_log.as_mut() {
+                serde_json::to_writer(&mut **log, &d)?;
+                log.write_all(b"\n")?;
+            }
+        }
+        if let Some(t) = self.traces.get_mut(judge) {
+            t.entry((d.peer, d.prefix, d.path_id))
+                .or_default()
+                .record(&d);
+        }
+        if judge == 0 {
+            if let Some(o) = self.observer.as_mut() {
+                o.decision(&d);
+            }
+            if let Some(sink) = self.sink.as_mut() {
+                sink(d);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One line of `--output` JSONL.
@@ -758,7 +543,7 @@ impl<'a> Tally<'a> {
         judging: Option<Judging<'a>>,
     ) -> Self {
         let index: RpkiRef<'a, VrpIndex> = index.into();
-        let (judges, decision_log, sink, observer, traces) = match judging {
+        let (judges, out) = match judging {
             Some(j) => {
                 let n = j.policies.len();
                 let judges: Vec<Judge<'a>> = j
@@ -771,29 +556,34 @@ impl<'a> Tally<'a> {
                 } else {
                     Vec::new()
                 };
-                // Nobody reads them: the judges count their decisions without building them.
-                let wanted = j.decisions.is_some()
-                    || j.sink.is_some()
-                    || j.observer.is_some()
-                    || !traces.is_empty();
-                let mut judges = judges;
-                for judge in &mut judges {
-                    judge.keep_decisions(wanted);
-                }
-                (judges, j.decisions, j.sink, j.observer, traces)
+                let out = Recorder {
+                    decision_log: j.decisions,
+                    sink: j.sink,
+                    observer: j.observer,
+                    traces,
+                };
+                (judges, out)
             }
-            None => (Vec::new(), None, None, None, Vec::new()),
+            None => (
+                Vec::new(),
+                Recorder {
+                    decision_log: None,
+                    sink: None,
+                    observer: None,
+                    traces: Vec::new(),
+                },
+            ),
         };
+        // Nobody reads them: the judges count their decisions without building them.
+        let built = out.decision_log.is_some()
+            || out.sink.is_some()
+            || out.observer.is_some()
+            || !out.traces.is_empty();
         Tally {
-            judges,
-            decision_log,
-            sink,
-            observer,
-            traces,
+            pipeline: Pipeline::new(judges, honour_expires, built),
+            out,
             index,
             honour_expires,
-            peers: Vec::new(),
-            rib: AdjRibIn::default(),
             acc: Vec::new(),
             judged: StateCounts::default(),
             claims: InvalidClaims::default(),
@@ -812,54 +602,7 @@ impl<'a> Tally<'a> {
 
     /// The judges (one per policy).
     pub fn judges(&self) -> &[Judge<'a>] {
-        &self.judges
-    }
-
-    /// The first judge, to act on (an operator's hold or release); call
-    /// [`Self::flush_decisions`] afterwards.
-    pub fn judge_mut(&mut self) -> Option<&mut Judge<'a>> {
-        self.judges.first_mut()
-    }
-
-    /// Takes the decisions the judges made outside [`Self::handle`] (as it would).
-    pub fn flush_decisions(&mut self) {
-        if let Err(e) = self.drain_decisions() {
-            tracing::error!("recording decisions failed: {e}");
-        }
-    }
-
-    /// A new RPKI data set for every judge (the daemon's RPKI source changed): each
-    /// re-judges what it holds, with the paths from the Adj-RIB-In; their decisions go
-    /// out as usual. Returns the claims whose origin validation changed (first judge).
-    pub fn set_rpki(
-        &mut self,
-        index: std::sync::Arc<VrpIndex>,
-        aspa: std::sync::Arc<AspaSet>,
-        rpki_serial: Option<u64>,
-        time: EventTime,
-    ) -> usize {
-        self.index = RpkiRef::Shared(index.clone());
-        let mut changed = 0;
-        for (i, j) in self.judges.iter_mut().enumerate() {
-            let rib = &self.rib;
-            let n = j.set_rpki(
-                index.clone(),
-                aspa.clone(),
-                rpki_serial,
-                time,
-                |peer, pid, id| rib.get(peer, pid, id).map(|r| rib.path(r.path).clone()),
-            );
-            if i == 0 {
-                changed = n;
-            }
-        }
-        self.flush_decisions();
-        changed
-    }
-
-    /// Routes in the Adj-RIB-In now.
-    pub fn routes_stored(&self) -> usize {
-        self.rib.len()
+        self.pipeline.judges()
     }
 
     /// Handles a batch of events with their verdicts.
@@ -908,30 +651,25 @@ impl<'a> Tally<'a> {
         match ev {
             IngestEvent::Peer(idx, peer) => {
                 let i = idx.0 as usize;
-                if self.peers.len() <= i {
-                    self.peers.resize(i + 1, peer.clone());
+                if self.acc.len() <= i {
                     self.acc.resize(i + 1, PeerAcc::default());
                 }
-                self.peers[i] = peer.clone();
-                for j in &mut self.judges {
-                    j.peer(*idx, peer);
-                }
+                self.pipeline.peer(*idx, peer);
             }
             IngestEvent::Route(r) => {
                 if let Some(v) = verdict {
                     self.route(r, v)?;
-                    if !self.judges.is_empty() {
-                        self.judge_route(r, v)?;
+                    self.pipeline.route(r, v);
+                    if !self.pipeline.judges().is_empty() {
+                        self.observe(r, v);
+                        self.pipeline.drain(&mut self.out)?;
                     }
                 }
             }
             IngestEvent::PeerDown { peer, time, .. } => {
                 self.peer_downs += 1;
-                self.dropped += self.rib.clear_peer(*peer) as u64;
-                for j in &mut self.judges {
-                    j.peer_down(*time, *peer);
-                }
-                self.drain_decisions()?;
+                self.dropped += self.pipeline.peer_down(*time, *peer) as u64;
+                self.pipeline.drain(&mut self.out)?;
             }
             IngestEvent::Damage(d) if !d.kind.is_loss() => self.notes.push((**d).clone()),
             IngestEvent::Damage(d) => {
@@ -945,6 +683,7 @@ impl<'a> Tally<'a> {
         Ok(())
     }
 
+    /// The report's side of a route event (the pipeline stores and judges it).
     fn route(&mut self, r: &RouteEvent, v: Verdict) -> io::Result<()> {
         if self.first_time.is_none() {
             self.first_time = Some(r.time);
@@ -957,9 +696,6 @@ impl<'a> Tally<'a> {
                 if let Some(a) = self.acc.get_mut(pi) {
                     a.withdrawals += 1;
                 }
-                if let Some(pid) = v.prefix {
-                    self.rib.remove(r.peer, pid, r.path_id);
-                }
                 return Ok(());
             }
             RouteAction::Announce(path) => path,
@@ -967,7 +703,7 @@ impl<'a> Tally<'a> {
         let (Some(pid), origin, state) = (v.prefix, v.origin, v.state) else {
             return Ok(());
         };
-        let peer_asn = self.peers.get(pi).map_or(Asn::ZERO, |p| p.asn);
+        let peer_asn = self.pipeline.peers().get(pi).map_or(Asn::ZERO, |p| p.asn);
         self.judged.add(state);
         if let Some(a) = self.acc.get_mut(pi) {
             a.announcements += 1;
@@ -991,98 +727,29 @@ impl<'a> Tally<'a> {
         if self.log.is_some() {
             self.write_line(r, path, origin, state, peer_asn)?;
         }
-        self.rib
-            .insert(r.peer, pid, r.path_id, path, state.slot() as u8);
         Ok(())
     }
 
-    fn judge_route(&mut self, r: &RouteEvent, v: Verdict) -> io::Result<()> {
-        let Some(pid) = v.prefix else {
-            return Ok(());
+    /// Tells the observer (`eval`) how the first judge treats the route now.
+    fn observe(&mut self, r: &RouteEvent, v: Verdict) {
+        let (Some(o), Some(j), Some(pid)) = (
+            self.out.observer.as_mut(),
+            self.pipeline.judges().first(),
+            v.prefix,
+        ) else {
+            return;
         };
-        match &r.action {
-            RouteAction::Withdraw => {
-                for j in &mut self.judges {
-                    j.withdraw(r.time, r.peer, pid, r.path_id);
-                }
-            }
-            RouteAction::Announce(_) => {
-                if let Some(a) = v.announce(r) {
-                    for j in &mut self.judges {
-                        j.announce(a);
-                    }
-                }
-            }
-        }
-        if let (Some(o), Some(j)) = (self.observer.as_mut(), self.judges.first()) {
-            let outcome = match r.action {
-                RouteAction::Withdraw => None,
-                RouteAction::Announce(_) => j.route_outcome(r.peer, pid, r.path_id),
-            };
-            o.route(r, v.origin, outcome);
-        }
-        self.drain_decisions()
-    }
-
-    /// Takes the judges' decisions: fills in AS paths from the Adj-RIB-In, logs the first
-    /// judge's, traces routes for `--diff`.
-    fn drain_decisions(&mut self) -> io::Result<()> {
-        let Tally {
-            judges,
-            rib,
-            decision_log,
-            sink,
-            observer,
-            traces,
-            honour_expires,
-            ..
-        } = self;
-        let wanted =
-            decision_log.is_some() || sink.is_some() || observer.is_some() || !traces.is_empty();
-        for (ji, j) in judges.iter_mut().enumerate() {
-            if !wanted {
-                // Counted in the judge's stats already; dropped where they lie.
-                j.discard_decisions();
-                continue;
-            }
-            let index = j.vrp_index();
-            for mut d in j.drain() {
-                d.list_vrps(&index, *honour_expires);
-                // The judge keeps no paths: the route's comes from the Adj-RIB-In, and only
-                // for a decision that is written (cloning it costs a reference count on
-                // the other core's cache line).
-                if d.as_path.is_none() && d.outcome != Outcome::Withdrawn {
-                    if let Some(route) = rib.get(d.peer_idx, d.prefix_id, d.path_id) {
-                        d.as_path = Some(rib.path(route.path).clone());
-                    }
-                }
-                if ji == 0 {
-                    if let Some(log) = decision_log.as_mut() {
-                        serde_json::to_writer(&mut **log, &d)?;
-                        log.write_all(b"\n")?;
-                    }
-                }
-                if let Some(t) = traces.get_mut(ji) {
-                    t.entry((d.peer, d.prefix, d.path_id))
-                        .or_default()
-                        .record(&d);
-                }
-                if ji == 0 {
-                    if let Some(o) = observer.as_mut() {
-                        o.decision(&d);
-                    }
-                    if let Some(sink) = sink.as_mut() {
-                        sink(d);
-                    }
-                }
-            }
-        }
-        Ok(())
+        let outcome = match r.action {
+            RouteAction::Withdraw => None,
+            RouteAction::Announce(_) => j.route_outcome(r.peer, pid, r.path_id),
+        };
+        o.route(r, v.origin, outcome);
     }
 
     fn judge_reports(&mut self, top: usize) -> Vec<JudgeReport> {
         let end = self.last_time.unwrap_or_default();
-        self.judges
+        self.pipeline
+            .judges()
             .iter()
             .map(|j| {
                 let mut conflicts: Vec<ConflictRecord> = j.conflicts().to_vec();
@@ -1119,7 +786,7 @@ impl<'a> Tally<'a> {
     }
 
     fn policy_diff(&self, top: usize) -> Option<PolicyDiff> {
-        let [a, b] = self.traces.as_slice() else {
+        let [a, b] = self.out.traces.as_slice() else {
             return None;
         };
         let mut keys: Vec<&RouteName> = a.keys().chain(b.keys()).collect();
@@ -1127,8 +794,8 @@ impl<'a> Tally<'a> {
         keys.dedup();
         let empty = RouteTrace::default();
         let mut diff = PolicyDiff {
-            a: self.judges[0].policy().name.clone(),
-            b: self.judges[1].policy().name.clone(),
+            a: self.pipeline.judges()[0].policy().name.clone(),
+            b: self.pipeline.judges()[1].policy().name.clone(),
             routes_decided: keys.len(),
             treated_alike: 0,
             held_only_by_a: 0,
@@ -1177,7 +844,8 @@ impl<'a> Tally<'a> {
         let line = RouteLine {
             time: r.time,
             peer: self
-                .peers
+                .pipeline
+                .peers()
                 .get(r.peer.0 as usize)
                 .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.addr),
             peer_asn,
@@ -1216,16 +884,17 @@ impl<'a> Tally<'a> {
     pub fn finish(mut self, top: usize, prefixes: usize, performance: Performance) -> ReplayReport {
         let judges = self.judge_reports(top);
         let diff = self.policy_diff(top);
-        let mut held = vec![0u64; self.peers.len()];
+        let mut held = vec![0u64; self.pipeline.peers().len()];
         let mut by_state = StateCounts::default();
-        for (peer, _, route) in self.rib.iter() {
+        for (peer, _, route) in self.pipeline.rib().iter() {
             if let Some(h) = held.get_mut(peer.0 as usize) {
                 *h += 1;
             }
             by_state.0[(route.slot as usize).min(3)] += 1;
         }
         let per_peer = self
-            .peers
+            .pipeline
+            .peers()
             .iter()
             .enumerate()
             .map(|(i, p)| {
@@ -1286,15 +955,15 @@ impl<'a> Tally<'a> {
             withdrawals: self.withdrawals,
             peer_downs: self.peer_downs,
             routes_dropped_by_peer_down: self.dropped,
-            peers: self.peers.len(),
+            peers: self.pipeline.peers().len(),
             prefixes,
             first_time: self.first_time,
             last_time: self.last_time,
             judged: self.judged,
             adj_rib_in: RibSummary {
-                routes: self.rib.len() as u64,
-                peak_routes: self.rib.peak_len() as u64,
-                distinct_paths: self.rib.distinct_paths() as u64,
+                routes: self.pipeline.rib().len() as u64,
+                peak_routes: self.pipeline.rib().peak_len() as u64,
+                distinct_paths: self.pipeline.rib().distinct_paths() as u64,
                 by_state,
             },
             per_peer,
@@ -1311,7 +980,7 @@ impl<'a> Tally<'a> {
 
     /// Most routes held at once (for memory accounting).
     pub fn peak_routes(&self) -> usize {
-        self.rib.peak_len()
+        self.pipeline.rib().peak_len()
     }
 }
 

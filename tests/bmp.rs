@@ -297,7 +297,8 @@ fn judge_all(
     aspa: &routewitness::rpki::AspaSet,
 ) -> (Vec<u8>, u64) {
     use routewitness::judge::Policy;
-    use routewitness::replay::{Judging, RovStage, Tally};
+    use routewitness::pipeline::RovStage;
+    use routewitness::replay::{Judging, Tally};
     let mut out = Vec::new();
     let mut routes = 0;
     {

@@ -595,7 +595,7 @@ fn bundled_rpki() -> (VrpIndex, AspaSet) {
 fn injected_hijack_moas_and_leak_on_the_real_rib() {
     use routewitness::ingest::IngestEvent;
     use routewitness::model::{RouteAction, RouteEvent};
-    use routewitness::replay::RovStage;
+    use routewitness::pipeline::RovStage;
     use std::collections::{BTreeMap, BTreeSet};
 
     let rib = real_rib();

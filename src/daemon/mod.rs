@@ -26,7 +26,7 @@
 //!   over one bounded channel: when the judge falls behind, sessions wait and TCP pushes
 //!   back on the routers, so memory stays bounded;
 //! - the pipeline thread owns the judging state (ROV, the Adj-RIB-In and the judge,
-//!   through [`crate::replay::Tally`]) and is its only writer. It publishes a snapshot for
+//!   through a [`crate::pipeline::Pipeline`]) and is its only writer. It publishes a snapshot for
 //!   the API (status, peer trust) every 200 ms while busy and up to every 10 ms when idle,
 //!   and keeps the latest decisions; questions that need the live state (`/v1/routes`) go
 //!   to it as messages, answered after everything received before them.

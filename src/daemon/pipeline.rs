@@ -12,14 +12,13 @@ use crate::ingest::bmp::BmpCounts;
 use crate::ingest::{mrt, IngestEvent};
 use crate::judge::{Decision, Judge, Policy};
 use crate::model::Asn;
-use crate::replay::{Judging, RovStage, Tally};
+use crate::pipeline::{Pipeline, RovStage};
 use crate::rpki::{AspaSet, VrpIndex, VrpSet};
 use crate::state::{decision_key, Restored, Store};
 use rustc_hash::FxHashSet;
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -164,11 +163,7 @@ pub(crate) fn pipeline_loop(
     let rpki_now = RefCell::new((cfg.rpki_description.clone(), rpki_serial));
     // Each decision of the judge, with its path and VRPs filled in, to the state thread
     // in batches (see `send_decisions`).
-    let pending: Rc<RefCell<Vec<Decision>>> = Rc::default();
-    let mut sink = {
-        let pending = pending.clone();
-        move |d: Decision| pending.borrow_mut().push(d)
-    };
+    let pending: RefCell<Vec<Decision>> = RefCell::default();
     let send_decisions = || {
         // The next batch's vector sized like this one's: pushing ~1,000 decisions into an
         // empty vector reallocates and copies them ten times.
@@ -222,32 +217,21 @@ pub(crate) fn pipeline_loop(
         }
     };
     let mut rov = RovStage::new(&index, cfg.honour_expires);
-    let mut tally = Tally::new(
-        &index,
-        cfg.honour_expires,
-        None,
-        Some(Judging {
-            policies: vec![policy],
-            aspa: &aspa,
-            rpki_serial,
-            decisions: None,
-            sink: Some(&mut sink),
-            observer: None,
-        }),
-    );
+    let judge = Judge::new(policy, &index, &aspa, cfg.honour_expires, rpki_serial);
+    let mut pipe = Pipeline::new(vec![judge], cfg.honour_expires, true);
     let was_restored = restored.saved.is_some();
-    if let (Some(saved), Some(j)) = (restored.saved, tally.judge_mut()) {
+    if let (Some(saved), Some(j)) = (restored.saved, pipe.judge_mut()) {
         j.restore(saved, now(), |p| rov.intern_prefix(p));
     }
-    let mut claims_saved = tally.judges().first().map(|j| j.claims_version());
+    let mut claims_saved = pipe.judges().first().map(|j| j.claims_version());
     let mut last_checkpoint = Instant::now();
     let checkpoint_every = cfg
         .state
         .as_ref()
         .map_or(Duration::from_secs(3600), |s| s.checkpoint);
     // Saves the judge (its claims only when they changed); `ack` once committed.
-    let mut checkpoint = |tally: &Tally, ack: Option<Box<dyn FnOnce() + Send>>| {
-        let Some(j) = tally.judges().first() else {
+    let mut checkpoint = |pipe: &Pipeline, ack: Option<Box<dyn FnOnce() + Send>>| {
+        let Some(j) = pipe.judges().first() else {
             if let Some(ack) = ack {
                 ack();
             }
@@ -261,11 +245,11 @@ pub(crate) fn pipeline_loop(
     let started = chrono::Utc::now().to_rfc3339();
     let mut events: Vec<IngestEvent> = Vec::with_capacity(1024);
     let mut verdicts = Vec::with_capacity(1024);
-    let mut handle = |events: &mut Vec<IngestEvent>, rov: &mut RovStage, tally: &mut Tally| {
+    let mut handle = |events: &mut Vec<IngestEvent>, rov: &mut RovStage, pipe: &mut Pipeline| {
         // In bulk, as the replay does: the table look-ups overlap.
         verdicts.clear();
         rov.annotate_all(events, &mut verdicts);
-        if let Err(e) = tally.handle_all(events, &verdicts) {
+        if let Err(e) = pipe.handle_all(events, &verdicts, &mut *pending.borrow_mut()) {
             tracing::error!("recording decisions failed: {e}");
         }
         events.clear();
@@ -303,11 +287,11 @@ pub(crate) fn pipeline_loop(
             }
             Err(e) => tracing::warn!("{}: cannot replay: {e}", path.display()),
         }
-        handle(&mut events, &mut rov, &mut tally);
+        handle(&mut events, &mut rov, &mut pipe);
     }
     let replayed = replay.len();
     if replayed > 0 {
-        checkpoint(&tally, None);
+        checkpoint(&pipe, None);
         tracing::info!(
             "replayed {replayed} MRT files ({replay_ann} announcements, {replay_wd} \
              withdrawals) in {:.1} s; judging BMP now",
@@ -316,12 +300,12 @@ pub(crate) fn pipeline_loop(
     }
 
     let mut last_publish = Instant::now() - PUBLISH_EVERY;
-    let publish = |tally: &Tally, force: bool, last: &mut Instant| {
+    let publish = |pipe: &Pipeline, force: bool, last: &mut Instant| {
         if !force && last.elapsed() < PUBLISH_EVERY {
             return;
         }
         *last = Instant::now();
-        let judge: Option<&Judge> = tally.judges().first();
+        let judge: Option<&Judge> = pipe.judges().first();
         let (mut routers, mut c, (mut ann, mut wd)) =
             (Vec::new(), BmpCounts::default(), (replay_ann, replay_wd));
         {
@@ -367,7 +351,7 @@ pub(crate) fn pipeline_loop(
             rpki_frozen,
             routers,
             peers,
-            routes_stored: tally.routes_stored(),
+            routes_stored: pipe.routes_stored(),
             announcements: ann,
             withdrawals: wd,
             replayed_files: replayed,
@@ -471,7 +455,7 @@ pub(crate) fn pipeline_loop(
         sh.status = status;
         sh.trust = trust;
     };
-    publish(&tally, true, &mut last_publish);
+    publish(&pipe, true, &mut last_publish);
 
     loop {
         // Wait at most until the next publish is due, so the API stays fresh while idle.
@@ -492,9 +476,9 @@ pub(crate) fn pipeline_loop(
                 // event once more); what came before them first.
                 Input::Events(mut evs) => {
                     if !events.is_empty() {
-                        handle(&mut events, &mut rov, &mut tally);
+                        handle(&mut events, &mut rov, &mut pipe);
                     }
-                    handle(&mut evs, &mut rov, &mut tally);
+                    handle(&mut evs, &mut rov, &mut pipe);
                 }
                 Input::Routes {
                     prefix,
@@ -502,9 +486,9 @@ pub(crate) fn pipeline_loop(
                     reply,
                 } => {
                     // Answer after everything received before the question.
-                    handle(&mut events, &mut rov, &mut tally);
+                    handle(&mut events, &mut rov, &mut pipe);
                     let pid = rov.prefix_id(&prefix);
-                    let mut claims = match (pid, tally.judges().first()) {
+                    let mut claims = match (pid, pipe.judges().first()) {
                         (Some(pid), Some(j)) => j.claims_of(pid),
                         _ => Vec::new(),
                     };
@@ -515,8 +499,8 @@ pub(crate) fn pipeline_loop(
                     let _ = reply.send(serde_json::json!({ "prefix": prefix, "claims": claims }));
                 }
                 Input::Held { reply } => {
-                    handle(&mut events, &mut rov, &mut tally);
-                    let held = tally.judges().first().map(|j| j.held()).unwrap_or_default();
+                    handle(&mut events, &mut rov, &mut pipe);
+                    let held = pipe.judges().first().map(|j| j.held()).unwrap_or_default();
                     let _ = reply.send(held);
                 }
                 Input::Operator {
@@ -526,33 +510,33 @@ pub(crate) fn pipeline_loop(
                     note,
                     reply,
                 } => {
-                    handle(&mut events, &mut rov, &mut tally);
-                    let done = match (rov.prefix_id(&prefix), tally.judge_mut()) {
+                    handle(&mut events, &mut rov, &mut pipe);
+                    let done = match (rov.prefix_id(&prefix), pipe.judge_mut()) {
                         (Some(pid), Some(j)) => j.operator(pid, origin, action, &note, now()),
                         _ => None,
                     };
                     // The decisions it made, logged like any other; the answer waits
                     // until they and the override are committed.
-                    tally.flush_decisions();
+                    let _ = pipe.drain(&mut *pending.borrow_mut());
                     send_decisions();
                     tracing::info!("operator {action:?} of {prefix} origin {origin:?} ({note}): {done:?} routes");
                     checkpoint(
-                        &tally,
+                        &pipe,
                         Some(Box::new(move || {
                             let _ = reply.send(done);
                         })),
                     );
                 }
                 Input::Policy { policy, reply } => {
-                    handle(&mut events, &mut rov, &mut tally);
-                    let before = tally.judges().first().map_or(0, |j| j.stats().decisions);
+                    handle(&mut events, &mut rov, &mut pipe);
+                    let before = pipe.judges().first().map_or(0, |j| j.stats().decisions);
                     quarantine.borrow_mut().set_acting(policy.act);
-                    if let Some(j) = tally.judge_mut() {
+                    if let Some(j) = pipe.judge_mut() {
                         j.set_policy(*policy, now());
                     }
-                    tally.flush_decisions();
+                    let _ = pipe.drain(&mut *pending.borrow_mut());
                     send_decisions();
-                    let after = tally.judges().first().map_or(0, |j| j.stats().decisions);
+                    let after = pipe.judges().first().map_or(0, |j| j.stats().decisions);
                     let _ = reply.send((after - before) as usize);
                 }
                 Input::Rpki {
@@ -562,12 +546,13 @@ pub(crate) fn pipeline_loop(
                     description,
                 } => {
                     // Everything received before is judged with the old set first.
-                    handle(&mut events, &mut rov, &mut tally);
-                    let before = tally.judges().first().map_or(0, |j| j.stats().decisions);
+                    handle(&mut events, &mut rov, &mut pipe);
+                    let before = pipe.judges().first().map_or(0, |j| j.stats().decisions);
                     rov.set_index(index.clone());
-                    let changed = tally.set_rpki(index, aspa, serial, now());
+                    let changed = pipe.set_rpki(index, aspa, serial, now());
+                    let _ = pipe.drain(&mut *pending.borrow_mut());
                     send_decisions();
-                    let after = tally.judges().first().map_or(0, |j| j.stats().decisions);
+                    let after = pipe.judges().first().map_or(0, |j| j.stats().decisions);
                     tracing::info!(
                         "RPKI: {description}; {changed} claims changed state, {} decisions",
                         after - before
@@ -598,7 +583,7 @@ pub(crate) fn pipeline_loop(
                 }
                 Input::Alerts(v) => raise(v),
                 Input::ActResume { reply } => {
-                    handle(&mut events, &mut rov, &mut tally);
+                    handle(&mut events, &mut rov, &mut pipe);
                     let was = quarantine.borrow_mut().resume();
                     push_quarantine();
                     tracing::warn!("acting resumed by an operator (it was stopped: {was})");
@@ -612,18 +597,18 @@ pub(crate) fn pipeline_loop(
             quarantine.borrow_mut().forget_restored();
             push_quarantine();
         }
-        handle(&mut events, &mut rov, &mut tally);
+        handle(&mut events, &mut rov, &mut pipe);
         if last_checkpoint.elapsed() >= checkpoint_every {
-            checkpoint(&tally, None);
+            checkpoint(&pipe, None);
             last_checkpoint = Instant::now();
         }
         // Idle (nothing waiting): the snapshot may be fresher than every 200 ms.
         let idle = rx.is_empty() && last_publish.elapsed() >= Duration::from_millis(10);
-        publish(&tally, idle, &mut last_publish);
+        publish(&pipe, idle, &mut last_publish);
     }
-    handle(&mut events, &mut rov, &mut tally);
-    checkpoint(&tally, None);
-    publish(&tally, true, &mut last_publish);
+    handle(&mut events, &mut rov, &mut pipe);
+    checkpoint(&pipe, None);
+    publish(&pipe, true, &mut last_publish);
 }
 
 /// The feeds a new run serves: the RPKI feed holds the data loaded at start, unless it

@@ -482,7 +482,7 @@ fn validate_object(
 }
 
 /// Reads every `.roa` and `.asa` under `repo` (a repository copy laid out by rsync URI)
-/// and keeps the payloads of those that validate now (see [`validate_object`]). Never
+/// and keeps the payloads of those that validate now (see `validate_object`). Never
 /// fails: an object that does not read or validate is listed with the reason.
 pub fn scan_repository(repo: &Path, tals: &[Tal]) -> RepoScan {
     let mut files = Vec::new();

@@ -1,0 +1,360 @@
+//! The pipeline that `replay` and `run` share: route events through the ROV stage
+//! ([`RovStage`]: each announcement's RFC 6811 [`Verdict`]), then the [`Pipeline`]: the
+//! Adj-RIB-In, the judges (one per policy) and their decisions, each with its AS path and
+//! covering VRPs filled in, to a [`DecisionSink`].
+//!
+//! ```text
+//!  IngestEvent batch ─► RovStage::annotate_all ─► Pipeline::handle_all ─► DecisionSink
+//!                       (intern, validate)        (Adj-RIB-In, judges)    (replay: log,
+//!                                                                          traces; run:
+//!                                                                          state, acting)
+//! ```
+//!
+//! What a command reports about the events (the replay's per-peer counts, RPKI-invalid
+//! claims, damage) is the command's own: [`crate::replay::Tally`] wraps a pipeline for
+//! the replay report, the daemon uses one directly.
+
+mod rov;
+
+pub(crate) use rov::{intern_all, validate_all, Interner, Validator};
+pub use rov::{RovStage, Verdict};
+
+use crate::ingest::IngestEvent;
+use crate::judge::{Decision, Judge, Outcome};
+use crate::model::{EventTime, Peer, PeerIdx, RouteAction, RouteEvent};
+use crate::rib::AdjRibIn;
+use crate::rpki::{AspaSet, VrpIndex};
+use std::io;
+use std::sync::Arc;
+
+/// Where a pipeline's decisions go.
+pub trait DecisionSink {
+    /// A decision of judge `judge` (0: the first policy's, the one acted on), its AS path
+    /// and covering VRPs filled in.
+    fn decision(&mut self, judge: usize, d: Decision) -> io::Result<()>;
+}
+
+/// The first judge's decisions, collected (the daemon's sink).
+impl DecisionSink for Vec<Decision> {
+    fn decision(&mut self, judge: usize, d: Decision) -> io::Result<()> {
+        if judge == 0 {
+            self.push(d);
+        }
+        Ok(())
+    }
+}
+
+/// The Adj-RIB-In and the judges, fed route events with their verdicts, in order.
+pub struct Pipeline<'a> {
+    honour_expires: bool,
+    peers: Vec<Peer>,
+    rib: AdjRibIn,
+    judges: Vec<Judge<'a>>,
+    /// Whether decisions are built for a sink, or only counted (nobody reads them).
+    built: bool,
+}
+
+impl<'a> Pipeline<'a> {
+    /// A pipeline over `judges`; `built`: whether anybody reads their decisions (when
+    /// not, the judges count them without building them, and [`Self::drain`] drops them).
+    pub fn new(mut judges: Vec<Judge<'a>>, honour_expires: bool, built: bool) -> Self {
+        for j in &mut judges {
+            j.keep_decisions(built);
+        }
+        Pipeline {
+            honour_expires,
+            peers: Vec::new(),
+            rib: AdjRibIn::default(),
+            judges,
+            built,
+        }
+    }
+
+    /// A run of events with their verdicts from [`RovStage::annotate_all`], decisions to
+    /// `sink` as they come.
+    pub fn handle_all(
+        &mut self,
+        events: &[IngestEvent],
+        verdicts: &[Verdict],
+        sink: &mut dyn DecisionSink,
+    ) -> io::Result<()> {
+        let mut i = 0;
+        for ev in events {
+            match ev {
+                IngestEvent::Route(r) => {
+                    if let Some(&v) = verdicts.get(i) {
+                        self.route(r, v);
+                        self.drain(sink)?;
+                    }
+                    i += 1;
+                }
+                IngestEvent::Peer(idx, peer) => self.peer(*idx, peer),
+                IngestEvent::PeerDown { peer, time, .. } => {
+                    self.peer_down(*time, *peer);
+                    self.drain(sink)?;
+                }
+                IngestEvent::Damage(_) | IngestEvent::FileDone(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// A peer registered (or registered again) under `idx`.
+    pub fn peer(&mut self, idx: PeerIdx, peer: &Peer) {
+        let i = idx.0 as usize;
+        if self.peers.len() <= i {
+            self.peers.resize(i + 1, peer.clone());
+        }
+        self.peers[i] = peer.clone();
+        for j in &mut self.judges {
+            j.peer(idx, peer);
+        }
+    }
+
+    /// A route event with its verdict: into the Adj-RIB-In, then to every judge. Their
+    /// decisions wait for [`Self::drain`].
+    pub fn route(&mut self, r: &RouteEvent, v: crate::pipeline::Verdict) {
+        let Some(pid) = v.prefix else {
+            return;
+        };
+        match &r.action {
+            RouteAction::Withdraw => {
+                self.rib.remove(r.peer, pid, r.path_id);
+                for j in &mut self.judges {
+                    j.withdraw(r.time, r.peer, pid, r.path_id);
+                }
+            }
+            RouteAction::Announce(path) => {
+                self.rib
+                    .insert(r.peer, pid, r.path_id, path, v.state.slot() as u8);
+                if let Some(a) = v.announce(r) {
+                    for j in &mut self.judges {
+                        j.announce(a);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A peer's session went down: its routes leave the Adj-RIB-In and the judges.
+    /// Returns how many routes it had.
+    pub fn peer_down(&mut self, time: EventTime, peer: PeerIdx) -> usize {
+        let dropped = self.rib.clear_peer(peer);
+        for j in &mut self.judges {
+            j.peer_down(time, peer);
+        }
+        dropped
+    }
+
+    /// A new RPKI data set for every judge (the daemon's RPKI source changed): each
+    /// re-judges what it holds, with the paths from the Adj-RIB-In; their decisions wait
+    /// for [`Self::drain`]. Returns the claims whose origin validation changed (first
+    /// judge).
+    pub fn set_rpki(
+        &mut self,
+        index: Arc<VrpIndex>,
+        aspa: Arc<AspaSet>,
+        rpki_serial: Option<u64>,
+        time: EventTime,
+    ) -> usize {
+        let mut changed = 0;
+        for (i, j) in self.judges.iter_mut().enumerate() {
+            let rib = &self.rib;
+            let n = j.set_rpki(
+                index.clone(),
+                aspa.clone(),
+                rpki_serial,
+                time,
+                |peer, pid, id| rib.get(peer, pid, id).map(|r| rib.path(r.path).clone()),
+            );
+            if i == 0 {
+                changed = n;
+            }
+        }
+        changed
+    }
+
+    /// Hands the judges' decisions to `sink`, with AS paths from the Adj-RIB-In and the
+    /// covering VRPs (or drops them, counted already, when they are not built).
+    pub fn drain(&mut self, sink: &mut dyn DecisionSink) -> io::Result<()> {
+        let Pipeline {
+            judges,
+            rib,
+            honour_expires,
+            built,
+            ..
+        } = self;
+        for (ji, j) in judges.iter_mut().enumerate() {
+            if !*built {
+                j.discard_decisions();
+                continue;
+            }
+            let index = j.vrp_index();
+            for mut d in j.drain() {
+                d.list_vrps(&index, *honour_expires);
+                // The judge keeps no paths: the route's comes from the Adj-RIB-In, and only
+                // for a decision that is written (cloning it costs a reference count on
+                // the other core's cache line).
+                if d.as_path.is_none() && d.outcome != Outcome::Withdrawn {
+                    if let Some(route) = rib.get(d.peer_idx, d.prefix_id, d.path_id) {
+                        d.as_path = Some(rib.path(route.path).clone());
+                    }
+                }
+                sink.decision(ji, d)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The judges (one per policy).
+    pub fn judges(&self) -> &[Judge<'a>] {
+        &self.judges
+    }
+
+    /// The first judge, to act on (an operator's hold or release); call
+    /// [`Self::drain`] afterwards.
+    pub fn judge_mut(&mut self) -> Option<&mut Judge<'a>> {
+        self.judges.first_mut()
+    }
+
+    /// The peers registered so far, by index.
+    pub fn peers(&self) -> &[Peer] {
+        &self.peers
+    }
+
+    /// The Adj-RIB-In.
+    pub fn rib(&self) -> &AdjRibIn {
+        &self.rib
+    }
+
+    /// Routes in the Adj-RIB-In now.
+    pub fn routes_stored(&self) -> usize {
+        self.rib.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::judge::Policy;
+    use crate::model::{AsPath, Asn};
+    use crate::rpki::vrps::{Vrp, VrpSet};
+    use std::net::IpAddr;
+
+    const T0: i64 = 1_700_000_000;
+
+    fn rpki() -> (VrpIndex, AspaSet) {
+        let set = VrpSet {
+            vrps: vec![Vrp {
+                prefix: "192.0.2.0/24".parse().unwrap(),
+                max_length: 24,
+                asn: Asn(65001),
+                ta: None,
+                expires: None,
+            }],
+            aspas: Vec::new(),
+            warnings: Vec::new(),
+            source: None,
+        };
+        (VrpIndex::new(&set), AspaSet::new(&set.aspas))
+    }
+
+    fn peer_event(i: u32, asn: u32) -> IngestEvent {
+        IngestEvent::Peer(
+            PeerIdx(i),
+            Peer {
+                feed: Arc::from("unit"),
+                addr: IpAddr::from([198, 51, 100, i as u8 + 1]),
+                asn: Asn(asn),
+                bgp_id: None,
+                loc_rib: false,
+            },
+        )
+    }
+
+    fn route(t: i64, peer: u32, prefix: &str, path: Option<&[u32]>) -> IngestEvent {
+        IngestEvent::Route(RouteEvent {
+            time: EventTime::from_secs(T0 + t),
+            peer: PeerIdx(peer),
+            prefix: prefix.parse().unwrap(),
+            path_id: None,
+            action: match path {
+                Some(p) => RouteAction::Announce(AsPath::sequence(p)),
+                None => RouteAction::Withdraw,
+            },
+            snapshot: false,
+        })
+    }
+
+    /// Runs `events` through a ROV stage and a pipeline of one default judge (no warm-up).
+    fn run(events: &[IngestEvent], built: bool) -> (usize, Vec<Decision>, u64) {
+        let (index, aspa) = rpki();
+        let mut policy = Policy::builtin_default();
+        policy.warmup = std::time::Duration::ZERO;
+        let judge = Judge::new(policy, &index, &aspa, false, Some(1));
+        let mut rov = RovStage::new(&index, false);
+        let mut pipe = Pipeline::new(vec![judge], false, built);
+        let mut verdicts = Vec::new();
+        rov.annotate_all(events, &mut verdicts);
+        let mut out: Vec<Decision> = Vec::new();
+        pipe.handle_all(events, &verdicts, &mut out).unwrap();
+        let counted = pipe.judges()[0].stats().decisions;
+        (pipe.routes_stored(), out, counted)
+    }
+
+    #[test]
+    fn an_rpki_invalid_route_is_stored_judged_and_its_decision_carries_path_and_vrps() {
+        let events = [
+            peer_event(0, 64500),
+            route(0, 0, "192.0.2.0/24", Some(&[64500, 65002])),
+        ];
+        let (stored, out, counted) = run(&events, true);
+        assert_eq!(stored, 1);
+        let held: Vec<&Decision> = out.iter().filter(|d| d.outcome.is_held()).collect();
+        assert_eq!(held.len(), 1, "{out:?}");
+        let d = held[0];
+        assert_eq!(d.prefix, "192.0.2.0/24".parse::<ipnet::IpNet>().unwrap());
+        assert_eq!(d.origin, Some(Asn(65002)));
+        assert_eq!(
+            d.as_path.as_ref().map(|p| p.sequence_asns().to_vec()),
+            Some(vec![64500, 65002])
+        );
+        // The covering VRP (AS65001's) is listed among the reasons.
+        let json = serde_json::to_string(d).unwrap();
+        assert!(json.contains("65001"), "{json}");
+        assert_eq!(counted, out.len() as u64);
+    }
+
+    #[test]
+    fn decisions_nobody_reads_are_counted_not_built() {
+        let events = [
+            peer_event(0, 64500),
+            route(0, 0, "192.0.2.0/24", Some(&[64500, 65002])),
+        ];
+        let (_, out, counted) = run(&events, false);
+        assert!(out.is_empty());
+        assert!(counted >= 1);
+    }
+
+    #[test]
+    fn withdrawals_and_a_peer_going_down_empty_the_adj_rib_in() {
+        let events = [
+            peer_event(0, 64500),
+            peer_event(1, 64501),
+            route(0, 0, "192.0.2.0/24", Some(&[64500, 65001])),
+            route(1, 1, "192.0.2.0/24", Some(&[64501, 65001])),
+            route(2, 1, "198.51.100.0/24", Some(&[64501, 65003])),
+            route(3, 0, "192.0.2.0/24", None),
+        ];
+        let (stored, ..) = run(&events, true);
+        assert_eq!(stored, 2);
+        let mut down = events.to_vec();
+        down.push(IngestEvent::PeerDown {
+            peer: PeerIdx(1),
+            time: EventTime::from_secs(T0 + 4),
+            state: "down".into(),
+        });
+        let (stored, ..) = run(&down, true);
+        assert_eq!(stored, 0);
+    }
+}
