@@ -8,7 +8,7 @@
 //!                                                                         ▼  ▼
 //!  rpki_sources (rpki.rs) ── Input::Rpki ───────────────────────▶ ┌──────────────────┐
 //!  reload_on_sighup (reload.rs) ── Input::Policy ───────────────▶ │ pipeline thread  │
-//!  HTTP API (crate::api) ── Input::Routes/Held/Operator/ActResume▶│  (pipeline.rs)   │
+//!  HTTP API (crate::api) ── Input::Routes/Held/Operator/ActResume▶│ (pipeline::Live) │
 //!  ticker (200 ms) ── Input::Tick ──────────────────────────────▶ │ ROV, Adj-RIB-In, │
 //!      all over one bounded mpsc channel of Input (channels.rs)   │ judge, quarantine│
 //!                                                                 └──┬─────┬─────┬──┘
@@ -46,12 +46,15 @@
 //!
 //! Where things are: this file holds the configuration types, [`run`] (wiring and
 //! shutdown); `channels.rs` the messages between threads; `status.rs` the API's snapshot;
-//! `sessions.rs` the BMP listener and sessions; `pipeline.rs` the pipeline thread;
+//! `sessions.rs` the BMP listener and sessions; `pipeline.rs` the pipeline thread
+//! (`pipeline::Live`: one method per kind of input, unit-tested without sockets) and
+//! `publish.rs` the snapshot it publishes;
 //! `state.rs` the state thread; `rpki.rs` the RPKI task; `reload.rs` SIGHUP. The HTTP
 //! handlers are in [`crate::api`].
 
 pub(crate) mod channels;
 pub(crate) mod pipeline;
+pub(crate) mod publish;
 pub(crate) mod reload;
 pub(crate) mod rpki;
 pub(crate) mod sessions;
@@ -66,7 +69,7 @@ use crate::model::EventTime;
 use crate::rpki::VrpSet;
 use crate::state::{Reader, Restored, Store};
 use channels::Input;
-use pipeline::{new_feeds, pipeline};
+use pipeline::{new_feeds, pipeline, Wiring};
 use reload::reload_on_sighup;
 use rpki::rpki_sources;
 use sessions::{accept_loop, Net};
@@ -414,9 +417,19 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
         std::thread::Builder::new()
             .name("rw-judge".into())
             .spawn(move || {
-                pipeline(
-                    cfg, vrps, policy, rx, shared, net, bmp_addr, store, restored, feeds, sink,
-                )
+                let wiring = Wiring {
+                    cfg,
+                    vrps,
+                    policy,
+                    shared,
+                    net,
+                    bmp_addr,
+                    store,
+                    restored,
+                    feeds,
+                    sink,
+                };
+                pipeline(wiring, rx)
             })
             .map_err(DaemonError::Runtime)?
     };

@@ -3,25 +3,24 @@
 use super::channels::{Input, StateMsg};
 use super::sessions::Net;
 use super::state::{alert_id, state_thread, AlertSink};
-use super::status::{ActStatus, FeedStatus, Shared, Status};
-use super::{lock, now, RunConfig, SourceSpec, DECISION_CHUNK, PUBLISH_EVERY};
+use super::status::{FeedStatus, Shared};
+use super::{now, RunConfig, SourceSpec, DECISION_CHUNK, PUBLISH_EVERY};
 use crate::act::quarantine::QuarantineSet;
 use crate::act::verify::{BirdStatus, Change};
 use crate::act::ActionRecord;
-use crate::ingest::bmp::BmpCounts;
 use crate::ingest::{mrt, IngestEvent};
-use crate::judge::{Decision, Judge, Policy};
+use crate::judge::{Decision, Judge, OperatorAction, Policy};
 use crate::model::Asn;
 use crate::pipeline::{Pipeline, RovStage};
 use crate::rpki::{AspaSet, VrpIndex, VrpSet};
 use crate::state::{decision_key, Restored, Store};
+use ipnet::IpNet;
 use rustc_hash::FxHashSet;
-use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// The RTR feeds the daemon serves (see [`crate::act::rtr_server`]), and where each
 /// change of the quarantine goes to be verified.
@@ -34,31 +33,35 @@ pub(crate) struct Feeds {
     pub(crate) frrs: Vec<Arc<Mutex<crate::act::frr::FrrStatus>>>,
 }
 
-/// The pipeline thread: every event through ROV, the Adj-RIB-In and the judge.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn pipeline(
-    cfg: RunConfig,
-    vrps: VrpSet,
-    policy: Policy,
-    mut rx: mpsc::Receiver<Input>,
-    shared: Arc<Mutex<Shared>>,
-    net: Arc<Net>,
-    bmp_addr: SocketAddr,
-    store: Option<Store>,
-    restored: Restored,
-    feeds: Feeds,
-    sink: Option<AlertSink>,
-) {
-    let alerting = sink.as_ref().map(|_| cfg.alerts.0.repeat);
-    let state_path = store.as_ref().map(|s| s.path().display().to_string());
-    let state_run = store.as_ref().map(|_| restored.run);
+/// What the pipeline thread is given at start.
+pub(crate) struct Wiring {
+    pub(crate) cfg: RunConfig,
+    pub(crate) vrps: VrpSet,
+    pub(crate) policy: Policy,
+    pub(crate) shared: Arc<Mutex<Shared>>,
+    pub(crate) net: Arc<Net>,
+    pub(crate) bmp_addr: SocketAddr,
+    pub(crate) store: Option<Store>,
+    pub(crate) restored: Restored,
+    pub(crate) feeds: Feeds,
+    pub(crate) sink: Option<AlertSink>,
+}
+
+/// The pipeline thread: starts the state thread, then every input until the channel
+/// closes (see [`Live`]).
+pub(crate) fn pipeline(mut w: Wiring, mut rx: mpsc::Receiver<Input>) {
+    let alerting = w.sink.as_ref().map(|_| w.cfg.alerts.0.repeat);
+    let state_path = w.store.as_ref().map(|s| s.path().display().to_string());
+    let state_run = w.store.as_ref().map(|_| w.restored.run);
     let (to_state, state_rx) = std::sync::mpsc::sync_channel::<StateMsg>(16);
     let writer = {
-        let shared = shared.clone();
-        let grace = cfg
+        let shared = w.shared.clone();
+        let grace = w
+            .cfg
             .state
             .as_ref()
             .map_or(Duration::ZERO, |s| s.restore_grace);
+        let (store, sink) = (w.store.take(), w.sink.take());
         std::thread::Builder::new()
             .name("rw-state".into())
             .spawn(move || state_thread(store, state_rx, shared, grace, sink))
@@ -70,113 +73,451 @@ pub(crate) fn pipeline(
             return;
         }
     };
-    pipeline_loop(
-        cfg, vrps, policy, &mut rx, shared, net, bmp_addr, restored, &to_state, state_path,
-        state_run, feeds, alerting,
-    );
-    drop(to_state);
+    let place = StatePlace {
+        to_state,
+        path: state_path,
+        run: state_run,
+    };
+    let mut live = Live::new(w, place, alerting);
+    live.replay_demo();
+    live.publish(true);
+    live.run(&mut rx);
+    drop(live);
     let _ = writer.join();
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn pipeline_loop(
-    cfg: RunConfig,
-    vrps: VrpSet,
-    policy: Policy,
-    rx: &mut mpsc::Receiver<Input>,
-    shared: Arc<Mutex<Shared>>,
-    net: Arc<Net>,
-    bmp_addr: SocketAddr,
-    restored: Restored,
-    to_state: &std::sync::mpsc::SyncSender<StateMsg>,
-    state_path: Option<String>,
-    state_run: Option<i64>,
-    act_feeds: Feeds,
-    alerting: Option<Duration>,
-) {
-    // Alerts (when webhooks are configured), deduplicated per type and claim.
-    let dedupe = RefCell::new(crate::act::alerts::Dedupe::new(
-        alerting.unwrap_or(Duration::from_secs(3600)),
-    ));
-    let below_floor: RefCell<FxHashSet<String>> = RefCell::default();
-    // Alerts admitted by the dedupe: numbered and handed to the state thread.
-    let send_alerts = |mut alerts: Vec<crate::act::alerts::Alert>| {
-        for a in alerts.iter_mut() {
-            a.id = alert_id();
-        }
-        if !alerts.is_empty() {
-            crate::metrics::alerts_raised(alerts.len());
-            let _ = to_state.send(StateMsg::Alerts(alerts));
-        }
-    };
-    let raise = |mut alerts: Vec<crate::act::alerts::Alert>| {
-        if alerting.is_none() {
-            return;
-        }
-        let now = Instant::now();
-        let mut d = dedupe.borrow_mut();
-        alerts.retain_mut(|a| d.admit(a, now));
-        drop(d);
-        send_alerts(alerts);
-    };
-    let index = VrpIndex::new(&vrps);
-    // What the quarantine feed serves (see crate::act::quarantine), from every decision
-    // and the holds restored from the state.
-    let caps = crate::act::quarantine::Caps {
-        max_total: cfg.act.max_quarantined,
-        max_per_minute: cfg.act.max_quarantined_per_minute,
-    };
-    let quarantine = RefCell::new(QuarantineSet::new(caps, policy.act));
-    if act_feeds.quarantine.is_some() {
-        let mut q = quarantine.borrow_mut();
-        for h in &restored.quarantine {
-            let (id, peer, asn, path) = h.key();
-            q.restore(
-                (id.to_string(), peer, asn, path),
-                h.route.prefix,
-                h.route.origin.map(|a| a.0),
-            );
-        }
+/// Where the state thread is, and which state file and run it writes.
+pub(crate) struct StatePlace {
+    to_state: std::sync::mpsc::SyncSender<StateMsg>,
+    path: Option<String>,
+    run: Option<i64>,
+}
+
+impl Live {
+    /// The state file (`None`: in memory).
+    pub(crate) fn state_path(&self) -> Option<String> {
+        self.state.path.clone()
     }
-    let push_quarantine = || {
-        if let Some(f) = &act_feeds.quarantine {
-            let records = act_on(&mut quarantine.borrow_mut(), f, act_feeds.changes.as_ref());
-            if !records.is_empty() {
-                let _ = to_state.send(StateMsg::Actions(records));
+
+    /// This run's number in the state file.
+    pub(crate) fn state_run(&self) -> Option<i64> {
+        self.state.run
+    }
+}
+
+/// The pipeline thread's state: ROV, the Adj-RIB-In and the judge ([`Pipeline`]), the
+/// quarantine it acts through, alerts, checkpoints and the API's snapshot. One method per
+/// kind of [`Input`]; it is the only writer of all of it.
+pub(crate) struct Live {
+    pub(crate) cfg: RunConfig,
+    pub(crate) shared: Arc<Mutex<Shared>>,
+    pub(crate) net: Arc<Net>,
+    pub(crate) bmp_addr: SocketAddr,
+    pub(crate) state: StatePlace,
+    pub(crate) act_feeds: Feeds,
+    /// The repeat interval of alerts, when webhooks are configured.
+    pub(crate) alerting: Option<Duration>,
+    /// Alerts deduplicated per type and claim.
+    pub(crate) dedupe: crate::act::alerts::Dedupe,
+    /// Peers below the trust floor at the last snapshot (alerted once each).
+    pub(crate) below_floor: FxHashSet<String>,
+    /// What the quarantine feed serves (see crate::act::quarantine), from every decision
+    /// and the holds restored from the state.
+    pub(crate) quarantine: QuarantineSet<(String, std::net::IpAddr, Asn, u32)>,
+    restore_ends: Instant,
+    restore_over: bool,
+    /// What the status says about the RPKI data (it changes with an RTR source).
+    pub(crate) rpki_now: (String, Option<u64>),
+    rov: RovStage<'static>,
+    pub(crate) pipe: Pipeline<'static>,
+    /// The judge's decisions, paths and VRPs filled in, waiting for [`Self::send_decisions`].
+    pending: Vec<Decision>,
+    /// Events read here (the demo feed), waiting to be judged.
+    events: Vec<IngestEvent>,
+    verdicts: Vec<crate::pipeline::Verdict>,
+    claims_saved: Option<u64>,
+    last_checkpoint: Instant,
+    checkpoint_every: Duration,
+    pub(crate) started: String,
+    /// The demo feed's announcements and withdrawals, and its files' status.
+    pub(crate) replayed: (u64, u64),
+    pub(crate) replayed_files: usize,
+    pub(crate) feeds: Vec<FeedStatus>,
+    pub(crate) last_publish: Instant,
+}
+
+impl Live {
+    /// The live state of a new run, from the wiring (its store and alert sink already
+    /// handed to the state thread).
+    fn new(w: Wiring, state: StatePlace, alerting: Option<Duration>) -> Live {
+        let Wiring {
+            cfg,
+            vrps,
+            policy,
+            shared,
+            net,
+            bmp_addr,
+            restored,
+            feeds: act_feeds,
+            ..
+        } = w;
+        let index = Arc::new(VrpIndex::new(&vrps));
+        let aspa = Arc::new(AspaSet::new(&vrps.aspas));
+        let rpki_serial = vrps
+            .source
+            .as_ref()
+            .and_then(|s| s.generated)
+            .and_then(|g| u64::try_from(g).ok());
+        let caps = crate::act::quarantine::Caps {
+            max_total: cfg.act.max_quarantined,
+            max_per_minute: cfg.act.max_quarantined_per_minute,
+        };
+        let mut quarantine = QuarantineSet::new(caps, policy.act);
+        if act_feeds.quarantine.is_some() {
+            for h in &restored.quarantine {
+                let (id, peer, asn, path) = h.key();
+                quarantine.restore(
+                    (id.to_string(), peer, asn, path),
+                    h.route.prefix,
+                    h.route.origin.map(|a| a.0),
+                );
             }
         }
-    };
-    push_quarantine();
-    let restore_ends = Instant::now()
-        + cfg
+        let mut rov = RovStage::new(index.clone(), cfg.honour_expires);
+        let judge = Judge::new(policy, index, aspa, cfg.honour_expires, rpki_serial);
+        let mut pipe = Pipeline::new(vec![judge], cfg.honour_expires, true);
+        let was_restored = restored.saved.is_some();
+        if let (Some(saved), Some(j)) = (restored.saved, pipe.judge_mut()) {
+            j.restore(saved, now(), |p| rov.intern_prefix(p));
+        }
+        let claims_saved = pipe.judges().first().map(|j| j.claims_version());
+        let grace = cfg
             .state
             .as_ref()
             .map_or(Duration::ZERO, |s| s.restore_grace);
-    let mut restore_over = false;
-    let aspa = AspaSet::new(&vrps.aspas);
-    let rpki_serial = vrps
-        .source
-        .as_ref()
-        .and_then(|s| s.generated)
-        .and_then(|g| u64::try_from(g).ok());
-    // What the status says about the RPKI data (it changes with an RTR source).
-    let rpki_now = RefCell::new((cfg.rpki_description.clone(), rpki_serial));
-    // Each decision of the judge, with its path and VRPs filled in, to the state thread
-    // in batches (see `send_decisions`).
-    let pending: RefCell<Vec<Decision>> = RefCell::default();
-    let send_decisions = || {
+        let checkpoint_every = cfg
+            .state
+            .as_ref()
+            .map_or(Duration::from_secs(3600), |s| s.checkpoint);
+        let mut live = Live {
+            rpki_now: (cfg.rpki_description.clone(), rpki_serial),
+            dedupe: crate::act::alerts::Dedupe::new(alerting.unwrap_or(Duration::from_secs(3600))),
+            below_floor: FxHashSet::default(),
+            restore_ends: Instant::now() + grace,
+            restore_over: false,
+            rov,
+            pipe,
+            pending: Vec::new(),
+            events: Vec::with_capacity(1024),
+            verdicts: Vec::with_capacity(1024),
+            claims_saved,
+            last_checkpoint: Instant::now(),
+            checkpoint_every,
+            started: chrono::Utc::now().to_rfc3339(),
+            replayed: (0, 0),
+            replayed_files: 0,
+            feeds: Vec::new(),
+            last_publish: Instant::now() - PUBLISH_EVERY,
+            quarantine,
+            cfg,
+            shared,
+            net,
+            bmp_addr,
+            state,
+            act_feeds,
+            alerting,
+        };
+        if was_restored && !live.cfg.replay.is_empty() {
+            tracing::info!(
+                "not replaying the {} MRT files of the demo feed: an earlier run judged them, \
+                 and the state restored says what it learned",
+                live.cfg.replay.len()
+            );
+            live.cfg.replay.clear();
+        }
+        live.push_quarantine();
+        live
+    }
+
+    /// The demo feed first: MRT through the same registry, converter-free.
+    fn replay_demo(&mut self) {
+        let t0 = Instant::now();
+        let files: Vec<PathBuf> = self.cfg.replay.clone();
+        for path in &files {
+            let read = {
+                let mut registry = self.net.registry.lock().unwrap_or_else(|e| e.into_inner());
+                let events = &mut self.events;
+                mrt::read_file(path, &mut registry, None, |ev| events.push(ev))
+            };
+            match read {
+                Ok(s) => {
+                    self.replayed.0 += s.announcements;
+                    self.replayed.1 += s.withdrawals;
+                    self.feeds.push(FeedStatus::Mrt {
+                        file: path.display().to_string(),
+                        announcements: s.announcements,
+                        withdrawals: s.withdrawals,
+                    });
+                }
+                Err(e) => tracing::warn!("{}: cannot replay: {e}", path.display()),
+            }
+            self.judge_waiting();
+        }
+        self.replayed_files = files.len();
+        if !files.is_empty() {
+            self.checkpoint(None);
+            tracing::info!(
+                "replayed {} MRT files ({} announcements, {} withdrawals) in {:.1} s; \
+                 judging BMP now",
+                files.len(),
+                self.replayed.0,
+                self.replayed.1,
+                t0.elapsed().as_secs_f64()
+            );
+        }
+    }
+
+    /// Every input until the channel closes, then a last checkpoint and snapshot.
+    fn run(&mut self, rx: &mut mpsc::Receiver<Input>) {
+        while let Some(first) = rx.blocking_recv() {
+            // Whatever else is waiting too, so a busy judge handles inputs in bulk.
+            let mut inputs = vec![first];
+            while inputs.len() < 256 {
+                match rx.try_recv() {
+                    Ok(i) => inputs.push(i),
+                    Err(_) => break,
+                }
+            }
+            for input in inputs {
+                self.input(input);
+            }
+            self.after_inputs(rx.is_empty());
+        }
+        self.judge_waiting();
+        self.checkpoint(None);
+        self.publish(true);
+    }
+
+    /// One input.
+    pub(crate) fn input(&mut self, input: Input) {
+        match input {
+            Input::Events(mut evs) => self.events(&mut evs),
+            Input::Routes {
+                prefix,
+                origin,
+                reply,
+            } => {
+                let _ = reply.send(self.routes(prefix, origin));
+            }
+            Input::Held { reply } => {
+                self.judge_waiting();
+                let held = self
+                    .pipe
+                    .judges()
+                    .first()
+                    .map(|j| j.held())
+                    .unwrap_or_default();
+                let _ = reply.send(held);
+            }
+            Input::Operator {
+                prefix,
+                origin,
+                action,
+                note,
+                reply,
+            } => self.operator(prefix, origin, action, &note, reply),
+            Input::Policy { policy, reply } => {
+                let _ = reply.send(self.set_policy(*policy));
+            }
+            Input::Rpki {
+                index,
+                aspa,
+                serial,
+                description,
+            } => self.set_rpki(index, aspa, serial, description),
+            Input::Actions(v) => self.actions(v),
+            Input::Alerts(v) => self.raise(v),
+            Input::ActResume { reply } => {
+                self.judge_waiting();
+                let was = self.quarantine.resume();
+                self.push_quarantine();
+                tracing::warn!("acting resumed by an operator (it was stopped: {was})");
+                let _ = reply.send(was);
+            }
+            Input::Tick => {}
+        }
+    }
+
+    /// After a round of inputs: the restored holds' grace, checkpoints, the snapshot.
+    fn after_inputs(&mut self, nothing_waiting: bool) {
+        if !self.restore_over && Instant::now() >= self.restore_ends {
+            self.restore_over = true;
+            self.quarantine.forget_restored();
+            self.push_quarantine();
+        }
+        self.judge_waiting();
+        if self.last_checkpoint.elapsed() >= self.checkpoint_every {
+            self.checkpoint(None);
+            self.last_checkpoint = Instant::now();
+        }
+        // Idle (nothing waiting): the snapshot may be fresher than every 200 ms.
+        let idle = nothing_waiting && self.last_publish.elapsed() >= Duration::from_millis(10);
+        self.publish(idle);
+    }
+
+    /// Route events from a router session, judged where they lie (appending them to one
+    /// vector copied every event once more); what came before them first.
+    pub(crate) fn events(&mut self, evs: &mut Vec<IngestEvent>) {
+        self.judge_waiting();
+        self.judge(evs);
+    }
+
+    /// Judges the events read here and not judged yet.
+    fn judge_waiting(&mut self) {
+        if !self.events.is_empty() {
+            let mut evs = std::mem::take(&mut self.events);
+            self.judge(&mut evs);
+            self.events = evs;
+        }
+    }
+
+    /// Judges `evs` (in bulk, as the replay does: the table look-ups overlap) and empties
+    /// it; the decisions go out.
+    fn judge(&mut self, evs: &mut Vec<IngestEvent>) {
+        self.verdicts.clear();
+        self.rov.annotate_all(evs, &mut self.verdicts);
+        if let Err(e) = self.pipe.handle_all(evs, &self.verdicts, &mut self.pending) {
+            tracing::error!("recording decisions failed: {e}");
+        }
+        evs.clear();
+        self.send_decisions();
+    }
+
+    /// The claims on `prefix` (of `origin` only, when given), as `/v1/routes` shows them.
+    pub(crate) fn routes(&mut self, prefix: IpNet, origin: Option<Asn>) -> serde_json::Value {
+        self.judge_waiting();
+        let pid = self.rov.prefix_id(&prefix);
+        let mut claims = match (pid, self.pipe.judges().first()) {
+            (Some(pid), Some(j)) => j.claims_of(pid),
+            _ => Vec::new(),
+        };
+        if origin.is_some() {
+            claims.retain(|c| c.origin == origin);
+        }
+        let claims = serde_json::to_value(claims).unwrap_or_default();
+        serde_json::json!({ "prefix": prefix, "claims": claims })
+    }
+
+    /// An operator holds or releases a claim. The decisions it made are logged like any
+    /// other; the answer waits until they and the override are committed.
+    fn operator(
+        &mut self,
+        prefix: IpNet,
+        origin: Option<Asn>,
+        action: OperatorAction,
+        note: &str,
+        reply: oneshot::Sender<Option<usize>>,
+    ) {
+        self.judge_waiting();
+        let done = match (self.rov.prefix_id(&prefix), self.pipe.judge_mut()) {
+            (Some(pid), Some(j)) => j.operator(pid, origin, action, note, now()),
+            _ => None,
+        };
+        self.drain();
+        tracing::info!(
+            "operator {action:?} of {prefix} origin {origin:?} ({note}): {done:?} routes"
+        );
+        self.checkpoint(Some(Box::new(move || {
+            let _ = reply.send(done);
+        })));
+    }
+
+    /// A new policy (SIGHUP): the judge re-judges what it holds. Returns the decisions
+    /// that made.
+    pub(crate) fn set_policy(&mut self, policy: Policy) -> usize {
+        self.judge_waiting();
+        let before = self.decisions_made();
+        self.quarantine.set_acting(policy.act);
+        if let Some(j) = self.pipe.judge_mut() {
+            j.set_policy(policy, now());
+        }
+        self.drain();
+        (self.decisions_made() - before) as usize
+    }
+
+    /// A new RPKI data set: everything received before is judged with the old set first,
+    /// then everything held is re-judged against the new one.
+    fn set_rpki(
+        &mut self,
+        index: Arc<VrpIndex>,
+        aspa: Arc<AspaSet>,
+        serial: Option<u64>,
+        description: String,
+    ) {
+        self.judge_waiting();
+        let before = self.decisions_made();
+        self.rov.set_index(index.clone());
+        let changed = self.pipe.set_rpki(index, aspa, serial, now());
+        self.drain();
+        tracing::info!(
+            "RPKI: {description}; {changed} claims changed state, {} decisions",
+            self.decisions_made() - before
+        );
+        self.rpki_now = (description, serial);
+    }
+
+    /// Actions and verifications done outside the pipeline: logged; a failed or
+    /// unverified one is an alert.
+    fn actions(&mut self, v: Vec<ActionRecord>) {
+        use crate::act::alerts::{Alert, Severity};
+        let failed = v
+            .iter()
+            .filter(|a| a.result == "unverified" || a.result == "failed")
+            .map(|a| {
+                Alert::new(
+                    "action.failed",
+                    Severity::Critical,
+                    format!("action.failed:{}:{:?}:{:?}", a.target, a.prefix, a.origin),
+                    serde_json::json!({
+                        "summary": format!(
+                            "{} {} of {:?} AS{:?}: {} ({})",
+                            a.target, a.action, a.prefix, a.origin, a.result, a.detail
+                        ),
+                        "action": a,
+                    }),
+                )
+            })
+            .collect();
+        self.raise(failed);
+        let _ = self.state.to_state.send(StateMsg::Actions(v));
+    }
+
+    /// Decisions the judge has taken so far.
+    fn decisions_made(&self) -> u64 {
+        self.pipe
+            .judges()
+            .first()
+            .map_or(0, |j| j.stats().decisions)
+    }
+
+    /// Takes the judge's decisions made outside [`Self::judge`] and sends them.
+    fn drain(&mut self) {
+        let _ = self.pipe.drain(&mut self.pending);
+        self.send_decisions();
+    }
+
+    /// The decisions waiting: their alerts (when webhooks are configured), the quarantine,
+    /// then the state thread.
+    fn send_decisions(&mut self) {
         // The next batch's vector sized like this one's: pushing ~1,000 decisions into an
         // empty vector reallocates and copies them ten times.
-        let ds = {
-            let mut p = pending.borrow_mut();
-            let n = p.len();
-            std::mem::replace(&mut *p, Vec::with_capacity(n))
-        };
-        if alerting.is_some() {
+        let n = self.pending.len();
+        let ds = std::mem::replace(&mut self.pending, Vec::with_capacity(n));
+        if self.alerting.is_some() {
             // The dedupe first: a payload is built only for the alerts that go out.
             use crate::act::alerts::Alert;
             let now = Instant::now();
-            let mut dd = dedupe.borrow_mut();
+            let dd = &mut self.dedupe;
             let out: Vec<Alert> = ds
                 .iter()
                 .filter_map(|d| {
@@ -187,23 +528,20 @@ pub(crate) fn pipeline_loop(
                     Some(a)
                 })
                 .collect();
-            drop(dd);
-            send_alerts(out);
+            self.send_alerts(out);
         }
-        if act_feeds.quarantine.is_some() && !ds.is_empty() {
-            let mut q = quarantine.borrow_mut();
+        if self.act_feeds.quarantine.is_some() && !ds.is_empty() {
             for d in &ds {
-                q.decision(d, || decision_key(d));
+                self.quarantine.decision(d, || decision_key(d));
             }
-            drop(q);
-            push_quarantine();
+            self.push_quarantine();
         }
         // In chunks, so the channel bounds the decisions in flight (16 x 8,192), and
         // sending blocks while the state thread is behind: back-pressure up to the
         // routers. (Each decision moves once.)
         if ds.len() <= DECISION_CHUNK {
             if !ds.is_empty() {
-                let _ = to_state.send(StateMsg::Decisions(ds));
+                let _ = self.state.to_state.send(StateMsg::Decisions(ds));
             }
             return;
         }
@@ -213,402 +551,54 @@ pub(crate) fn pipeline_loop(
             if chunk.is_empty() {
                 break;
             }
-            let _ = to_state.send(StateMsg::Decisions(chunk));
+            let _ = self.state.to_state.send(StateMsg::Decisions(chunk));
         }
-    };
-    let mut rov = RovStage::new(&index, cfg.honour_expires);
-    let judge = Judge::new(policy, &index, &aspa, cfg.honour_expires, rpki_serial);
-    let mut pipe = Pipeline::new(vec![judge], cfg.honour_expires, true);
-    let was_restored = restored.saved.is_some();
-    if let (Some(saved), Some(j)) = (restored.saved, pipe.judge_mut()) {
-        j.restore(saved, now(), |p| rov.intern_prefix(p));
     }
-    let mut claims_saved = pipe.judges().first().map(|j| j.claims_version());
-    let mut last_checkpoint = Instant::now();
-    let checkpoint_every = cfg
-        .state
-        .as_ref()
-        .map_or(Duration::from_secs(3600), |s| s.checkpoint);
-    // Saves the judge (its claims only when they changed); `ack` once committed.
-    let mut checkpoint = |pipe: &Pipeline, ack: Option<Box<dyn FnOnce() + Send>>| {
-        let Some(j) = pipe.judges().first() else {
+
+    /// Alerts admitted by the dedupe: numbered and handed to the state thread.
+    fn send_alerts(&self, mut alerts: Vec<crate::act::alerts::Alert>) {
+        for a in alerts.iter_mut() {
+            a.id = alert_id();
+        }
+        if !alerts.is_empty() {
+            crate::metrics::alerts_raised(alerts.len());
+            let _ = self.state.to_state.send(StateMsg::Alerts(alerts));
+        }
+    }
+
+    /// Alerts raised (when webhooks are configured), through the dedupe.
+    pub(crate) fn raise(&mut self, mut alerts: Vec<crate::act::alerts::Alert>) {
+        if self.alerting.is_none() {
+            return;
+        }
+        let now = Instant::now();
+        alerts.retain_mut(|a| self.dedupe.admit(a, now));
+        self.send_alerts(alerts);
+    }
+
+    /// The quarantine's changes to its feed (and the verifiers); the audit log's rows.
+    fn push_quarantine(&mut self) {
+        if let Some(f) = &self.act_feeds.quarantine {
+            let records = act_on(&mut self.quarantine, f, self.act_feeds.changes.as_ref());
+            if !records.is_empty() {
+                let _ = self.state.to_state.send(StateMsg::Actions(records));
+            }
+        }
+    }
+
+    /// Saves the judge (its claims only when they changed); `ack` once committed.
+    fn checkpoint(&mut self, ack: Option<Box<dyn FnOnce() + Send>>) {
+        let Some(j) = self.pipe.judges().first() else {
             if let Some(ack) = ack {
                 ack();
             }
             return;
         };
         let v = j.claims_version();
-        let saved = j.save(claims_saved != Some(v));
-        claims_saved = Some(v);
-        let _ = to_state.send(StateMsg::Checkpoint(saved, ack));
-    };
-    let started = chrono::Utc::now().to_rfc3339();
-    let mut events: Vec<IngestEvent> = Vec::with_capacity(1024);
-    let mut verdicts = Vec::with_capacity(1024);
-    let mut handle = |events: &mut Vec<IngestEvent>, rov: &mut RovStage, pipe: &mut Pipeline| {
-        // In bulk, as the replay does: the table look-ups overlap.
-        verdicts.clear();
-        rov.annotate_all(events, &mut verdicts);
-        if let Err(e) = pipe.handle_all(events, &verdicts, &mut *pending.borrow_mut()) {
-            tracing::error!("recording decisions failed: {e}");
-        }
-        events.clear();
-        send_decisions();
-    };
-
-    // The demo feed first: MRT through the same registry, converter-free.
-    let t0 = Instant::now();
-    let (mut replay_ann, mut replay_wd) = (0u64, 0u64);
-    let mut feeds = Vec::new();
-    let replay: &[PathBuf] = if was_restored && !cfg.replay.is_empty() {
-        tracing::info!(
-            "not replaying the {} MRT files of the demo feed: an earlier run judged them, \
-             and the state restored says what it learned",
-            cfg.replay.len()
-        );
-        &[]
-    } else {
-        &cfg.replay
-    };
-    for path in replay {
-        let read = {
-            let mut registry = net.registry.lock().unwrap_or_else(|e| e.into_inner());
-            mrt::read_file(path, &mut registry, None, |ev| events.push(ev))
-        };
-        match read {
-            Ok(s) => {
-                replay_ann += s.announcements;
-                replay_wd += s.withdrawals;
-                feeds.push(FeedStatus::Mrt {
-                    file: path.display().to_string(),
-                    announcements: s.announcements,
-                    withdrawals: s.withdrawals,
-                });
-            }
-            Err(e) => tracing::warn!("{}: cannot replay: {e}", path.display()),
-        }
-        handle(&mut events, &mut rov, &mut pipe);
+        let saved = j.save(self.claims_saved != Some(v));
+        self.claims_saved = Some(v);
+        let _ = self.state.to_state.send(StateMsg::Checkpoint(saved, ack));
     }
-    let replayed = replay.len();
-    if replayed > 0 {
-        checkpoint(&pipe, None);
-        tracing::info!(
-            "replayed {replayed} MRT files ({replay_ann} announcements, {replay_wd} \
-             withdrawals) in {:.1} s; judging BMP now",
-            t0.elapsed().as_secs_f64()
-        );
-    }
-
-    let mut last_publish = Instant::now() - PUBLISH_EVERY;
-    let publish = |pipe: &Pipeline, force: bool, last: &mut Instant| {
-        if !force && last.elapsed() < PUBLISH_EVERY {
-            return;
-        }
-        *last = Instant::now();
-        let judge: Option<&Judge> = pipe.judges().first();
-        let (mut routers, mut c, (mut ann, mut wd)) =
-            (Vec::new(), BmpCounts::default(), (replay_ann, replay_wd));
-        {
-            let all = net.sessions.lock().unwrap_or_else(|e| e.into_inner());
-            c.add(&all.dropped_counts);
-            ann += all.dropped_routes.0;
-            wd += all.dropped_routes.1;
-            for (_, info, n, (a, w)) in &all.listed {
-                routers.push(info.clone());
-                c.add(n);
-                ann += a;
-                wd += w;
-            }
-        }
-        let peers = net
-            .registry
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .peers
-            .len();
-        let sessions_open = routers.iter().filter(|r| r.connected).count();
-        // One lock for both (the mutex is not re-entrant).
-        let (rtr, rpki_sources, rpki_frozen, restored_holds) = {
-            let sh = lock(&shared);
-            (
-                sh.rtr.iter().flatten().cloned().collect(),
-                sh.rpki_sources.clone(),
-                sh.rpki_frozen.clone(),
-                sh.restored.len(),
-            )
-        };
-        let status = Status {
-            version: env!("CARGO_PKG_VERSION"),
-            started: started.clone(),
-            bmp_listener: bmp_addr.to_string(),
-            view: cfg.view,
-            policy: judge.map_or_else(String::new, |j| j.policy().name.clone()),
-            policy_hash: judge.map_or_else(String::new, |j| j.policy_hash().to_string()),
-            rpki: rpki_now.borrow().0.clone(),
-            rpki_serial: rpki_now.borrow().1,
-            rtr,
-            rpki_sources,
-            rpki_frozen,
-            routers,
-            peers,
-            routes_stored: pipe.routes_stored(),
-            announcements: ann,
-            withdrawals: wd,
-            replayed_files: replayed,
-            feeds: std::iter::once(FeedStatus::Bmp {
-                listen: bmp_addr.to_string(),
-                view: cfg.view,
-                sessions_open,
-            })
-            .chain(feeds.iter().cloned())
-            .collect(),
-            judge: judge.map(|j| j.stats()).unwrap_or_default(),
-            held_routes: judge.map_or(0, |j| j.held_routes()),
-            judge_time: judge.map(|j| j.now()).filter(|t| t.0 != i64::MIN),
-            state: state_path
-                .clone()
-                .unwrap_or_else(|| "in memory".to_string()),
-            state_run,
-            restored_holds,
-            act: {
-                let q = quarantine.borrow();
-                let (quarantined_claims, served_claims) = q.sizes();
-                ActStatus {
-                    feeds: [&act_feeds.rpki, &act_feeds.quarantine]
-                        .into_iter()
-                        .flatten()
-                        .map(|f| f.status())
-                        .collect(),
-                    quarantined_claims,
-                    served_claims,
-                    unservable_routes: q.unservable,
-                    stopped: q.tripped(),
-                    acting: q.acting(),
-                    birds: act_feeds
-                        .birds
-                        .iter()
-                        .map(|b| b.lock().unwrap_or_else(|e| e.into_inner()).clone())
-                        .collect(),
-                    frrs: act_feeds
-                        .frrs
-                        .iter()
-                        .map(|b| b.lock().unwrap_or_else(|e| e.into_inner()).clone())
-                        .collect(),
-                }
-            },
-        };
-        let trust = judge.map(|j| j.trust_table(j.now())).unwrap_or_default();
-        // A peer whose trust falls below the floor (its votes stop counting) is an alert,
-        // once until it is above again.
-        if alerting.is_some() {
-            let mut low = below_floor.borrow_mut();
-            let mut fell = Vec::new();
-            let now_low: FxHashSet<String> = trust
-                .iter()
-                .filter(|t| t.below_floor)
-                .map(|t| format!("{}:{}:{}", t.peer.feed, t.peer.addr, t.peer.asn.0))
-                .collect();
-            for t in trust.iter().filter(|t| t.below_floor) {
-                let key = format!("{}:{}:{}", t.peer.feed, t.peer.addr, t.peer.asn.0);
-                if !low.contains(&key) {
-                    fell.push(crate::act::alerts::Alert::new(
-                        "peer.trust_low",
-                        crate::act::alerts::Severity::Warning,
-                        format!("peer.trust_low:{key}"),
-                        serde_json::json!({
-                            "summary": format!(
-                                "peer {} AS{} ({}) fell below the trust floor ({:.2}): its votes no \
-                                 longer count and its unique claims are held",
-                                t.peer.addr, t.peer.asn.0, t.peer.feed, t.score
-                            ),
-                            "peer": t,
-                        }),
-                    ));
-                }
-            }
-            *low = now_low;
-            drop(low);
-            raise(fell);
-        }
-        crate::metrics::routes(status.routes_stored, status.peers, ann, wd);
-        let s = &status.judge;
-        for (outcome, v) in [
-            ("quarantine", s.quarantined),
-            ("reject", s.rejected),
-            ("release", s.released),
-            ("withdrawn_while_held", s.withdrawn_while_held),
-        ] {
-            crate::metrics::decisions_by_outcome(outcome, v);
-        }
-        for (kind, v) in [
-            ("initiation", c.initiation),
-            ("termination", c.termination),
-            ("peer_up", c.peer_up),
-            ("peer_down", c.peer_down),
-            ("route_monitoring", c.route_monitoring),
-            ("statistics", c.statistics),
-            ("route_mirroring", c.route_mirroring),
-        ] {
-            crate::metrics::bmp_messages_by_type(kind, v);
-        }
-        let mut sh = lock(&shared);
-        sh.status = status;
-        sh.trust = trust;
-    };
-    publish(&pipe, true, &mut last_publish);
-
-    loop {
-        // Wait at most until the next publish is due, so the API stays fresh while idle.
-        let Some(first) = rx.blocking_recv() else {
-            break;
-        };
-        // Whatever else is waiting too, so a busy judge handles inputs in bulk.
-        let mut inputs = vec![first];
-        while inputs.len() < 256 {
-            match rx.try_recv() {
-                Ok(i) => inputs.push(i),
-                Err(_) => break,
-            }
-        }
-        for input in inputs {
-            match input {
-                // Judged where they lie (appending them to one vector copied every
-                // event once more); what came before them first.
-                Input::Events(mut evs) => {
-                    if !events.is_empty() {
-                        handle(&mut events, &mut rov, &mut pipe);
-                    }
-                    handle(&mut evs, &mut rov, &mut pipe);
-                }
-                Input::Routes {
-                    prefix,
-                    origin,
-                    reply,
-                } => {
-                    // Answer after everything received before the question.
-                    handle(&mut events, &mut rov, &mut pipe);
-                    let pid = rov.prefix_id(&prefix);
-                    let mut claims = match (pid, pipe.judges().first()) {
-                        (Some(pid), Some(j)) => j.claims_of(pid),
-                        _ => Vec::new(),
-                    };
-                    if origin.is_some() {
-                        claims.retain(|c| c.origin == origin);
-                    }
-                    let claims = serde_json::to_value(claims).unwrap_or_default();
-                    let _ = reply.send(serde_json::json!({ "prefix": prefix, "claims": claims }));
-                }
-                Input::Held { reply } => {
-                    handle(&mut events, &mut rov, &mut pipe);
-                    let held = pipe.judges().first().map(|j| j.held()).unwrap_or_default();
-                    let _ = reply.send(held);
-                }
-                Input::Operator {
-                    prefix,
-                    origin,
-                    action,
-                    note,
-                    reply,
-                } => {
-                    handle(&mut events, &mut rov, &mut pipe);
-                    let done = match (rov.prefix_id(&prefix), pipe.judge_mut()) {
-                        (Some(pid), Some(j)) => j.operator(pid, origin, action, &note, now()),
-                        _ => None,
-                    };
-                    // The decisions it made, logged like any other; the answer waits
-                    // until they and the override are committed.
-                    let _ = pipe.drain(&mut *pending.borrow_mut());
-                    send_decisions();
-                    tracing::info!("operator {action:?} of {prefix} origin {origin:?} ({note}): {done:?} routes");
-                    checkpoint(
-                        &pipe,
-                        Some(Box::new(move || {
-                            let _ = reply.send(done);
-                        })),
-                    );
-                }
-                Input::Policy { policy, reply } => {
-                    handle(&mut events, &mut rov, &mut pipe);
-                    let before = pipe.judges().first().map_or(0, |j| j.stats().decisions);
-                    quarantine.borrow_mut().set_acting(policy.act);
-                    if let Some(j) = pipe.judge_mut() {
-                        j.set_policy(*policy, now());
-                    }
-                    let _ = pipe.drain(&mut *pending.borrow_mut());
-                    send_decisions();
-                    let after = pipe.judges().first().map_or(0, |j| j.stats().decisions);
-                    let _ = reply.send((after - before) as usize);
-                }
-                Input::Rpki {
-                    index,
-                    aspa,
-                    serial,
-                    description,
-                } => {
-                    // Everything received before is judged with the old set first.
-                    handle(&mut events, &mut rov, &mut pipe);
-                    let before = pipe.judges().first().map_or(0, |j| j.stats().decisions);
-                    rov.set_index(index.clone());
-                    let changed = pipe.set_rpki(index, aspa, serial, now());
-                    let _ = pipe.drain(&mut *pending.borrow_mut());
-                    send_decisions();
-                    let after = pipe.judges().first().map_or(0, |j| j.stats().decisions);
-                    tracing::info!(
-                        "RPKI: {description}; {changed} claims changed state, {} decisions",
-                        after - before
-                    );
-                    *rpki_now.borrow_mut() = (description, serial);
-                }
-                Input::Actions(v) => {
-                    raise(
-                        v.iter()
-                            .filter(|a| a.result == "unverified" || a.result == "failed")
-                            .map(|a| {
-                                crate::act::alerts::Alert::new(
-                                    "action.failed",
-                                    crate::act::alerts::Severity::Critical,
-                                    format!("action.failed:{}:{:?}:{:?}", a.target, a.prefix, a.origin),
-                                    serde_json::json!({
-                                        "summary": format!(
-                                            "{} {} of {:?} AS{:?}: {} ({})",
-                                            a.target, a.action, a.prefix, a.origin, a.result, a.detail
-                                        ),
-                                        "action": a,
-                                    }),
-                                )
-                            })
-                            .collect(),
-                    );
-                    let _ = to_state.send(StateMsg::Actions(v));
-                }
-                Input::Alerts(v) => raise(v),
-                Input::ActResume { reply } => {
-                    handle(&mut events, &mut rov, &mut pipe);
-                    let was = quarantine.borrow_mut().resume();
-                    push_quarantine();
-                    tracing::warn!("acting resumed by an operator (it was stopped: {was})");
-                    let _ = reply.send(was);
-                }
-                Input::Tick => {}
-            }
-        }
-        if !restore_over && Instant::now() >= restore_ends {
-            restore_over = true;
-            quarantine.borrow_mut().forget_restored();
-            push_quarantine();
-        }
-        handle(&mut events, &mut rov, &mut pipe);
-        if last_checkpoint.elapsed() >= checkpoint_every {
-            checkpoint(&pipe, None);
-            last_checkpoint = Instant::now();
-        }
-        // Idle (nothing waiting): the snapshot may be fresher than every 200 ms.
-        let idle = rx.is_empty() && last_publish.elapsed() >= Duration::from_millis(10);
-        publish(&pipe, idle, &mut last_publish);
-    }
-    handle(&mut events, &mut rov, &mut pipe);
-    checkpoint(&pipe, None);
-    publish(&pipe, true, &mut last_publish);
 }
 
 /// The feeds a new run serves: the RPKI feed holds the data loaded at start, unless it
@@ -708,4 +698,167 @@ pub(crate) fn act_on(
         }
     }
     records
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::lock;
+    use super::*;
+    use crate::ingest::bmp::View;
+    use crate::model::{AsPath, EventTime, Peer, PeerIdx, RouteAction, RouteEvent};
+    use crate::rpki::vrps::Vrp;
+    use std::sync::mpsc::Receiver;
+
+    fn cfg() -> RunConfig {
+        RunConfig {
+            bmp: "127.0.0.1:0".parse().unwrap(),
+            api: "127.0.0.1:0".parse().unwrap(),
+            view: View::PrePolicy,
+            max_sessions: 1,
+            max_message: 1 << 20,
+            replay: Vec::new(),
+            shutdown_timeout: Duration::from_secs(1),
+            honour_expires: false,
+            rpki_description: "one VRP".into(),
+            api_token: None,
+            state: None,
+            reload: super::super::Reload {
+                config: None,
+                policy: "default".into(),
+                token_file: None,
+            },
+            rpki: None,
+            act: Default::default(),
+            alerts: (Default::default(), Vec::new()),
+        }
+    }
+
+    /// A pipeline thread's state without the thread, sockets or state file: the state
+    /// thread's messages come out of the receiver.
+    fn live() -> (Live, Receiver<StateMsg>) {
+        let vrps = VrpSet {
+            vrps: vec![Vrp {
+                prefix: "192.0.2.0/24".parse().unwrap(),
+                max_length: 24,
+                asn: Asn(65001),
+                ta: None,
+                expires: None,
+            }],
+            aspas: Vec::new(),
+            warnings: Vec::new(),
+            source: None,
+        };
+        let mut policy = Policy::builtin_default();
+        policy.warmup = Duration::ZERO;
+        let w = Wiring {
+            cfg: cfg(),
+            vrps,
+            policy,
+            shared: Arc::default(),
+            net: Arc::default(),
+            bmp_addr: "127.0.0.1:0".parse().unwrap(),
+            store: None,
+            restored: Restored::default(),
+            feeds: Feeds::default(),
+            sink: None,
+        };
+        let (to_state, rx) = std::sync::mpsc::sync_channel(1024);
+        let place = StatePlace {
+            to_state,
+            path: None,
+            run: None,
+        };
+        (Live::new(w, place, None), rx)
+    }
+
+    fn invalid_route() -> Vec<IngestEvent> {
+        let peer = Peer {
+            feed: Arc::from("unit"),
+            addr: "198.51.100.1".parse().unwrap(),
+            asn: Asn(64500),
+            bgp_id: None,
+            loc_rib: false,
+        };
+        vec![
+            IngestEvent::Peer(PeerIdx(0), peer),
+            IngestEvent::Route(RouteEvent {
+                time: EventTime::from_secs(1_700_000_000),
+                peer: PeerIdx(0),
+                prefix: "192.0.2.0/24".parse().unwrap(),
+                path_id: None,
+                action: RouteAction::Announce(AsPath::sequence(&[64500, 65002])),
+                snapshot: false,
+            }),
+        ]
+    }
+
+    fn held_decisions(rx: &Receiver<StateMsg>) -> usize {
+        rx.try_iter()
+            .map(|m| match m {
+                StateMsg::Decisions(ds) => ds.iter().filter(|d| d.outcome.is_held()).count(),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    #[test]
+    fn events_are_judged_and_their_decisions_go_to_the_state_thread() {
+        let (mut live, rx) = live();
+        live.events(&mut invalid_route());
+        assert_eq!(held_decisions(&rx), 1);
+        let routes = live.routes("192.0.2.0/24".parse().unwrap(), None);
+        assert_eq!(
+            routes["claims"].as_array().map(Vec::len),
+            Some(1),
+            "{routes}"
+        );
+        live.publish(true);
+        let status = lock(&live.shared).status.clone();
+        assert_eq!(status.held_routes, 1);
+        assert_eq!(status.routes_stored, 1);
+    }
+
+    #[test]
+    fn an_operator_release_is_answered_once_the_state_has_committed_it() {
+        let (mut live, rx) = live();
+        live.events(&mut invalid_route());
+        let _ = held_decisions(&rx);
+        let (reply, mut answer) = oneshot::channel();
+        live.input(Input::Operator {
+            prefix: "192.0.2.0/24".parse().unwrap(),
+            origin: Some(Asn(65002)),
+            action: OperatorAction::Release,
+            note: "unit".into(),
+            reply,
+        });
+        // Not before the checkpoint that carries the override is committed.
+        assert!(answer.try_recv().is_err());
+        let mut acked = false;
+        for m in rx.try_iter() {
+            if let StateMsg::Checkpoint(_, Some(ack)) = m {
+                ack();
+                acked = true;
+            }
+        }
+        assert!(acked, "the release's checkpoint went to the state thread");
+        assert_eq!(answer.try_recv().ok(), Some(Some(1)));
+        live.publish(true);
+        assert_eq!(lock(&live.shared).status.held_routes, 0);
+    }
+
+    #[test]
+    fn a_new_policy_takes_over_and_monitor_only_stops_acting() {
+        let (mut live, rx) = live();
+        live.events(&mut invalid_route());
+        let _ = held_decisions(&rx);
+        live.publish(true);
+        let before = lock(&live.shared).status.clone();
+        assert!(before.act.acting);
+        live.set_policy(Policy::load("monitor-only").unwrap());
+        live.publish(true);
+        let after = lock(&live.shared).status.clone();
+        assert_eq!(after.policy, "monitor-only");
+        assert_ne!(after.policy_hash, before.policy_hash);
+        assert!(!after.act.acting);
+    }
 }

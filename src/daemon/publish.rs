@@ -1,0 +1,186 @@
+//! The API's snapshot, built by the pipeline thread: the status, the peers' trust, the
+//! metrics that mirror them, and the alert for a peer falling below the trust floor.
+
+use super::pipeline::Live;
+use super::status::{ActStatus, FeedStatus, Status};
+use super::{lock, PUBLISH_EVERY};
+use crate::act::alerts::{Alert, Severity};
+use crate::ingest::bmp::BmpCounts;
+use crate::judge::{Judge, PeerTrust};
+use rustc_hash::FxHashSet;
+use std::time::Instant;
+
+impl Live {
+    /// Refreshes the snapshot when due (every [`PUBLISH_EVERY`]), or now when `force`.
+    pub(crate) fn publish(&mut self, force: bool) {
+        if !force && self.last_publish.elapsed() < PUBLISH_EVERY {
+            return;
+        }
+        self.last_publish = Instant::now();
+        let (status, counts) = self.status();
+        let judge: Option<&Judge> = self.pipe.judges().first();
+        let trust = judge.map(|j| j.trust_table(j.now())).unwrap_or_default();
+        if self.alerting.is_some() {
+            let fell = self.fell_below_floor(&trust);
+            self.raise(fell);
+        }
+        crate::metrics::routes(
+            status.routes_stored,
+            status.peers,
+            status.announcements,
+            status.withdrawals,
+        );
+        let s = &status.judge;
+        for (outcome, v) in [
+            ("quarantine", s.quarantined),
+            ("reject", s.rejected),
+            ("release", s.released),
+            ("withdrawn_while_held", s.withdrawn_while_held),
+        ] {
+            crate::metrics::decisions_by_outcome(outcome, v);
+        }
+        for (kind, v) in [
+            ("initiation", counts.initiation),
+            ("termination", counts.termination),
+            ("peer_up", counts.peer_up),
+            ("peer_down", counts.peer_down),
+            ("route_monitoring", counts.route_monitoring),
+            ("statistics", counts.statistics),
+            ("route_mirroring", counts.route_mirroring),
+        ] {
+            crate::metrics::bmp_messages_by_type(kind, v);
+        }
+        let mut sh = lock(&self.shared);
+        sh.status = status;
+        sh.trust = trust;
+    }
+
+    /// The status now, and the BMP message counts of every session so far.
+    fn status(&self) -> (Status, BmpCounts) {
+        let judge: Option<&Judge> = self.pipe.judges().first();
+        let (mut routers, mut c) = (Vec::new(), BmpCounts::default());
+        let (mut ann, mut wd) = self.replayed;
+        {
+            let all = self.net.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            c.add(&all.dropped_counts);
+            ann += all.dropped_routes.0;
+            wd += all.dropped_routes.1;
+            for (_, info, n, (a, w)) in &all.listed {
+                routers.push(info.clone());
+                c.add(n);
+                ann += a;
+                wd += w;
+            }
+        }
+        let peers = self
+            .net
+            .registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .peers
+            .len();
+        let sessions_open = routers.iter().filter(|r| r.connected).count();
+        // One lock for all of them (the mutex is not re-entrant).
+        let (rtr, rpki_sources, rpki_frozen, restored_holds) = {
+            let sh = lock(&self.shared);
+            (
+                sh.rtr.iter().flatten().cloned().collect(),
+                sh.rpki_sources.clone(),
+                sh.rpki_frozen.clone(),
+                sh.restored.len(),
+            )
+        };
+        let status = Status {
+            version: env!("CARGO_PKG_VERSION"),
+            started: self.started.clone(),
+            bmp_listener: self.bmp_addr.to_string(),
+            view: self.cfg.view,
+            policy: judge.map_or_else(String::new, |j| j.policy().name.clone()),
+            policy_hash: judge.map_or_else(String::new, |j| j.policy_hash().to_string()),
+            rpki: self.rpki_now.0.clone(),
+            rpki_serial: self.rpki_now.1,
+            rtr,
+            rpki_sources,
+            rpki_frozen,
+            routers,
+            peers,
+            routes_stored: self.pipe.routes_stored(),
+            announcements: ann,
+            withdrawals: wd,
+            replayed_files: self.replayed_files,
+            feeds: std::iter::once(FeedStatus::Bmp {
+                listen: self.bmp_addr.to_string(),
+                view: self.cfg.view,
+                sessions_open,
+            })
+            .chain(self.feeds.iter().cloned())
+            .collect(),
+            judge: judge.map(|j| j.stats()).unwrap_or_default(),
+            held_routes: judge.map_or(0, |j| j.held_routes()),
+            judge_time: judge.map(|j| j.now()).filter(|t| t.0 != i64::MIN),
+            state: self.state_path().unwrap_or_else(|| "in memory".to_string()),
+            state_run: self.state_run(),
+            restored_holds,
+            act: self.act_status(),
+        };
+        (status, c)
+    }
+
+    /// What the status says about acting.
+    fn act_status(&self) -> ActStatus {
+        let q = &self.quarantine;
+        let (quarantined_claims, served_claims) = q.sizes();
+        ActStatus {
+            feeds: [&self.act_feeds.rpki, &self.act_feeds.quarantine]
+                .into_iter()
+                .flatten()
+                .map(|f| f.status())
+                .collect(),
+            quarantined_claims,
+            served_claims,
+            unservable_routes: q.unservable,
+            stopped: q.tripped(),
+            acting: q.acting(),
+            birds: self
+                .act_feeds
+                .birds
+                .iter()
+                .map(|b| b.lock().unwrap_or_else(|e| e.into_inner()).clone())
+                .collect(),
+            frrs: self
+                .act_feeds
+                .frrs
+                .iter()
+                .map(|b| b.lock().unwrap_or_else(|e| e.into_inner()).clone())
+                .collect(),
+        }
+    }
+
+    /// A peer whose trust falls below the floor (its votes stop counting) is an alert,
+    /// once until it is above again.
+    fn fell_below_floor(&mut self, trust: &[PeerTrust]) -> Vec<Alert> {
+        let key = |t: &PeerTrust| format!("{}:{}:{}", t.peer.feed, t.peer.addr, t.peer.asn.0);
+        let now_low: FxHashSet<String> = trust.iter().filter(|t| t.below_floor).map(key).collect();
+        let fell = trust
+            .iter()
+            .filter(|t| t.below_floor && !self.below_floor.contains(&key(t)))
+            .map(|t| {
+                Alert::new(
+                    "peer.trust_low",
+                    Severity::Warning,
+                    format!("peer.trust_low:{}", key(t)),
+                    serde_json::json!({
+                        "summary": format!(
+                            "peer {} AS{} ({}) fell below the trust floor ({:.2}): its votes no \
+                             longer count and its unique claims are held",
+                            t.peer.addr, t.peer.asn.0, t.peer.feed, t.score
+                        ),
+                        "peer": t,
+                    }),
+                )
+            })
+            .collect();
+        self.below_floor = now_low;
+        fell
+    }
+}
