@@ -1,6 +1,6 @@
 //! The HTTP API: GET the state, POST operator actions (behind the bearer token).
 
-use crate::daemon::channels::Input;
+use crate::daemon::channels::{ControlTx, Input};
 use crate::daemon::status::{Shared, Status};
 use crate::daemon::{lock, DECISIONS_KEPT};
 use crate::judge::{parse_claim_id, OperatorAction, PeerTrust};
@@ -16,7 +16,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Deserialize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// The API's routes.
 pub(crate) fn router(state: AppState) -> Router {
@@ -38,7 +38,7 @@ pub(crate) fn router(state: AppState) -> Router {
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) shared: Arc<Mutex<Shared>>,
-    pub(crate) tx: mpsc::Sender<Input>,
+    pub(crate) tx: ControlTx,
     pub(crate) metrics: Option<PrometheusHandle>,
     /// Swapped on SIGHUP.
     pub(crate) token: Arc<std::sync::RwLock<Option<Arc<str>>>>,
@@ -187,7 +187,6 @@ pub(crate) async fn routes(State(s): State<AppState>, Query(q): Query<RoutesQuer
             origin,
             reply,
         })
-        .await
         .is_err()
     {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
@@ -211,7 +210,7 @@ pub(crate) async fn metrics_text(State(s): State<AppState>) -> Response {
 
 pub(crate) async fn quarantine(State(s): State<AppState>) -> Response {
     let (reply, answer) = oneshot::channel();
-    if s.tx.send(Input::Held { reply }).await.is_err() {
+    if s.tx.send(Input::Held { reply }).is_err() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
     let held = match tokio::time::timeout(Duration::from_secs(5), answer).await {
@@ -265,7 +264,7 @@ pub(crate) async fn act_resume(
         return r;
     }
     let (reply, answer) = oneshot::channel();
-    if s.tx.send(Input::ActResume { reply }).await.is_err() {
+    if s.tx.send(Input::ActResume { reply }).is_err() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
     match tokio::time::timeout(Duration::from_secs(5), answer).await {
@@ -346,7 +345,7 @@ pub(crate) async fn operator(
         note,
         reply,
     };
-    if s.tx.send(input).await.is_err() {
+    if s.tx.send(input).is_err() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
     match tokio::time::timeout(Duration::from_secs(5), answer).await {

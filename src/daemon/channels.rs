@@ -21,10 +21,17 @@ pub(crate) enum StateMsg {
     Checkpoint(crate::judge::Saved, Option<Box<dyn FnOnce() + Send>>),
 }
 
-/// What the pipeline thread receives.
+/// Route events from the router sessions (converted on their tasks), a batch per socket
+/// read. Bounded: a judge that falls behind holds the sessions back, and TCP the routers.
+pub(crate) type DataTx = tokio::sync::mpsc::Sender<Vec<IngestEvent>>;
+
+/// Everything but route events: control, queries and alerts. Unbounded, so an alert is
+/// never dropped and a query never waits for room; the pipeline takes them before any
+/// data waiting (they are few: one per operator request, reload, RPKI set or alert).
+pub(crate) type ControlTx = tokio::sync::mpsc::UnboundedSender<Input>;
+
+/// What the pipeline thread receives on its control channel ([`ControlTx`]).
 pub(crate) enum Input {
-    /// Route events from one router session (converted on its task), in order.
-    Events(Vec<IngestEvent>),
     Routes {
         prefix: IpNet,
         /// Only the claim of this origin.
@@ -61,6 +68,4 @@ pub(crate) enum Input {
     Alerts(Vec<crate::act::alerts::Alert>),
     /// An operator resumes acting after a cap stopped it; the answer says whether it had.
     ActResume { reply: oneshot::Sender<bool> },
-    /// Time to refresh the API's snapshot if anything changed.
-    Tick,
 }

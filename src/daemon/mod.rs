@@ -3,18 +3,21 @@
 //!
 //! ```text
 //!  routers ──BMP/TCP──▶ accept_loop ──spawns──▶ bmp_session (one task per router)
-//!                      (sessions.rs)            frames, decodes, converts ──┐
-//!  MRT files (demo) ─────────────────────────────────────────────────────┐  │
-//!                                                                         ▼  ▼
-//!  rpki_sources (rpki.rs) ── Input::Rpki ───────────────────────▶ ┌──────────────────┐
-//!  reload_on_sighup (reload.rs) ── Input::Policy ───────────────▶ │ pipeline thread  │
-//!  HTTP API (crate::api) ── Input::Routes/Held/Operator/ActResume▶│ (pipeline::Live) │
-//!  ticker (200 ms) ── Input::Tick ──────────────────────────────▶ │ ROV, Adj-RIB-In, │
-//!      all over one bounded mpsc channel of Input (channels.rs)   │ judge, quarantine│
-//!                                                                 └──┬─────┬─────┬──┘
-//!       Arc<Mutex<Shared>> (status.rs): the snapshot the API reads ◀─┘     │     │
-//!       StateMsg ──▶ state thread (state.rs): SQLite, webhook outbox ◀─────┘     │
-//!       quarantine feed / Change ──▶ RTR servers, BIRD verifiers, FRR  ◀────────┘
+//!                      (sessions.rs)            frames, decodes, converts
+//!                                                 │ route events: DataTx (bounded, 64
+//!                                                 │ batches: back-pressure to the routers)
+//!                                                 ▼
+//!  rpki_sources (rpki.rs) ── Input::Rpki, Alerts ──▶ ┌───────────────────────────┐
+//!  reload_on_sighup (reload.rs) ── Input::Policy ──▶ │ pipeline thread           │
+//!  HTTP API (crate::api) ── Routes/Held/Operator/ ─▶ │ (pipeline::Live): control │
+//!     ActResume; sessions, verifiers ── Alerts,      │ first, then data; ROV,    │
+//!     Actions ── all over ControlTx (unbounded:      │ Adj-RIB-In, judge,        │
+//!     never full, never dropped; channels.rs)        │ quarantine                │
+//!                                                    └──┬──────────┬─────────┬───┘
+//!       Arc<Mutex<Shared>> (status.rs, publish.rs) ◀────┘          │         │
+//!         the snapshot the API reads, never queued                 │         │
+//!       StateMsg ──▶ state thread (state.rs): SQLite, outbox ◀─────┘         │
+//!       quarantine feed / Change ──▶ RTR servers, BIRD verifiers, FRR ◀──────┘
 //! ```
 //!
 //! Threads and tasks:
@@ -23,8 +26,10 @@
 //!   into route events with a [`crate::ingest::bmp::BmpConverter`] of its own (so a broken
 //!   router costs only its own task, and routers convert in parallel); peers get their
 //!   index from one shared registry. It sends the events of each socket read as one batch
-//!   over one bounded channel: when the judge falls behind, sessions wait and TCP pushes
-//!   back on the routers, so memory stays bounded;
+//!   over the bounded data channel: when the judge falls behind, sessions wait and TCP
+//!   pushes back on the routers, so memory stays bounded. Everything else (operators'
+//!   requests, queries, new RPKI sets and policies, alerts, actions) travels on the
+//!   control channel, which the pipeline empties before each round of data;
 //! - the pipeline thread owns the judging state (ROV, the Adj-RIB-In and the judge,
 //!   through a [`crate::pipeline::Pipeline`]) and is its only writer. It publishes a snapshot for
 //!   the API (status, peer trust) every 200 ms while busy and up to every 10 ms when idle,
@@ -72,7 +77,7 @@ use channels::Input;
 use pipeline::{new_feeds, pipeline, Wiring};
 use reload::reload_on_sighup;
 use rpki::rpki_sources;
-use sessions::{accept_loop, Net};
+use sessions::{accept_loop, Net, SessionCtx};
 use state::{destinations, AlertSink};
 use status::Shared;
 use std::io;
@@ -232,7 +237,8 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
         .map_err(DaemonError::Runtime)?;
     let shared = Arc::new(Mutex::new(Shared::default()));
     let net = Arc::new(Net::default());
-    let (tx, rx) = mpsc::channel::<Input>(CHANNEL);
+    let (data_tx, data_rx) = mpsc::channel::<Vec<crate::ingest::IngestEvent>>(CHANNEL);
+    let (tx, rx) = mpsc::unbounded_channel::<Input>();
 
     // Listen first: a port in use is an error before anything is loaded into memory.
     let (bmp, api, [rpki_listener, quarantine_listener]) = rt.block_on(async {
@@ -429,7 +435,7 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
                     feeds,
                     sink,
                 };
-                pipeline(wiring, rx)
+                pipeline(wiring, rx, data_rx)
             })
             .map_err(DaemonError::Runtime)?
     };
@@ -446,32 +452,16 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
     let token = state.token.clone();
     rt.block_on(async {
         let sessions = Arc::new(AtomicU64::new(0));
-        let accept = tokio::spawn(accept_loop(
-            bmp,
-            tx.clone(),
-            cfg.clone(),
-            sessions,
-            net.clone(),
-            stop_rx.clone(),
-        ));
-        let app = crate::api::router(state);
-        let ticker = {
-            let tx = tx.clone();
-            let mut stop = stop_rx.clone();
-            tokio::spawn(async move {
-                let mut every = tokio::time::interval(PUBLISH_EVERY);
-                loop {
-                    tokio::select! {
-                        _ = every.tick() => {
-                            if tx.try_send(Input::Tick).is_err() && tx.is_closed() {
-                                break;
-                            }
-                        }
-                        _ = stop.changed() => break,
-                    }
-                }
-            })
+        let ctx = SessionCtx {
+            data: data_tx.clone(),
+            tx: tx.clone(),
+            cap: cfg.max_message,
+            view: cfg.view,
+            net: net.clone(),
+            stop: stop_rx.clone(),
         };
+        let accept = tokio::spawn(accept_loop(bmp, ctx, cfg.max_sessions, sessions));
+        let app = crate::api::router(state);
         let rtr = cfg.rpki.clone().map(|rs| {
             tokio::spawn(rpki_sources(
                 rs,
@@ -543,7 +533,7 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
             let tx = tx.clone();
             rtr_servers.push(tokio::spawn(async move {
                 while let Some(v) = vrx.recv().await {
-                    if tx.send(Input::Actions(v)).await.is_err() {
+                    if tx.send(Input::Actions(v)).is_err() {
                         break;
                     }
                 }
@@ -575,11 +565,11 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
         tracing::info!("shutting down: closing BMP sessions, draining the judge");
         let _ = stop_tx.send(true);
         drop(tx);
+        drop(data_tx);
         let deadline = cfg.shutdown_timeout;
         let _ = tokio::time::timeout(deadline, async {
             let _ = accept.await;
             let _ = server.await;
-            let _ = ticker.await;
             let _ = hup.await;
             if let Some(r) = rtr {
                 let _ = r.await;

@@ -33,6 +33,16 @@ pub(crate) struct Feeds {
     pub(crate) frrs: Vec<Arc<Mutex<crate::act::frr::FrrStatus>>>,
 }
 
+/// Batches of route events judged in a row before the control channel is looked at again.
+const DATA_ROUND: usize = 16;
+
+/// What woke the pipeline thread.
+enum Woke {
+    Control(Option<Input>),
+    Data(Option<Vec<IngestEvent>>),
+    Timer,
+}
+
 /// What the pipeline thread is given at start.
 pub(crate) struct Wiring {
     pub(crate) cfg: RunConfig,
@@ -49,7 +59,11 @@ pub(crate) struct Wiring {
 
 /// The pipeline thread: starts the state thread, then every input until the channel
 /// closes (see [`Live`]).
-pub(crate) fn pipeline(mut w: Wiring, mut rx: mpsc::Receiver<Input>) {
+pub(crate) fn pipeline(
+    mut w: Wiring,
+    mut control: mpsc::UnboundedReceiver<Input>,
+    mut data: mpsc::Receiver<Vec<IngestEvent>>,
+) {
     let alerting = w.sink.as_ref().map(|_| w.cfg.alerts.0.repeat);
     let state_path = w.store.as_ref().map(|s| s.path().display().to_string());
     let state_run = w.store.as_ref().map(|_| w.restored.run);
@@ -81,7 +95,7 @@ pub(crate) fn pipeline(mut w: Wiring, mut rx: mpsc::Receiver<Input>) {
     let mut live = Live::new(w, place, alerting);
     live.replay_demo();
     live.publish(true);
-    live.run(&mut rx);
+    live.run(&mut control, &mut data);
     drop(live);
     let _ = writer.join();
 }
@@ -277,21 +291,61 @@ impl Live {
         }
     }
 
-    /// Every input until the channel closes, then a last checkpoint and snapshot.
-    fn run(&mut self, rx: &mut mpsc::Receiver<Input>) {
-        while let Some(first) = rx.blocking_recv() {
-            // Whatever else is waiting too, so a busy judge handles inputs in bulk.
-            let mut inputs = vec![first];
-            while inputs.len() < 256 {
-                match rx.try_recv() {
-                    Ok(i) => inputs.push(i),
+    /// Every input until both channels close, then a last checkpoint and snapshot.
+    /// Control and queries first: all of those waiting before each batch of route events,
+    /// so an operator's request waits for one batch at most, never behind the queue.
+    fn run(
+        &mut self,
+        control: &mut mpsc::UnboundedReceiver<Input>,
+        data: &mut mpsc::Receiver<Vec<IngestEvent>>,
+    ) {
+        // Waiting on both channels at once needs a runtime; this thread's own, small one.
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::error!("the pipeline thread cannot wait on its channels: {e}");
+                return;
+            }
+        };
+        let (mut control_open, mut data_open) = (true, true);
+        while control_open || data_open {
+            while let Ok(c) = control.try_recv() {
+                self.input(c);
+            }
+            // A few batches in bulk while nothing else asks (the judge's tables stay warm).
+            let mut batches = 0;
+            while batches < DATA_ROUND && control.is_empty() {
+                match data.try_recv() {
+                    Ok(mut evs) => {
+                        self.events(&mut evs);
+                        batches += 1;
+                    }
                     Err(_) => break,
                 }
             }
-            for input in inputs {
-                self.input(input);
+            if batches == 0 && control.is_empty() {
+                // Nothing waiting: sleep until either channel has something, or the
+                // snapshot is due.
+                let woke = rt.block_on(async {
+                    tokio::select! {
+                        biased;
+                        c = control.recv(), if control_open => Woke::Control(c),
+                        d = data.recv(), if data_open => Woke::Data(d),
+                        _ = tokio::time::sleep(PUBLISH_EVERY) => Woke::Timer,
+                    }
+                });
+                match woke {
+                    Woke::Control(Some(c)) => self.input(c),
+                    Woke::Control(None) => control_open = false,
+                    Woke::Data(Some(mut evs)) => self.events(&mut evs),
+                    Woke::Data(None) => data_open = false,
+                    Woke::Timer => {}
+                }
             }
-            self.after_inputs(rx.is_empty());
+            self.after_inputs(control.is_empty() && data.is_empty());
         }
         self.judge_waiting();
         self.checkpoint(None);
@@ -301,7 +355,6 @@ impl Live {
     /// One input.
     pub(crate) fn input(&mut self, input: Input) {
         match input {
-            Input::Events(mut evs) => self.events(&mut evs),
             Input::Routes {
                 prefix,
                 origin,
@@ -344,7 +397,6 @@ impl Live {
                 tracing::warn!("acting resumed by an operator (it was stopped: {was})");
                 let _ = reply.send(was);
             }
-            Input::Tick => {}
         }
     }
 

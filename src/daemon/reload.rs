@@ -1,15 +1,15 @@
 //! SIGHUP: the policy and the API token reloaded from their files.
 
-use super::channels::Input;
+use super::channels::{ControlTx, Input};
 use super::Reload;
 use crate::judge::Policy;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 /// Reloads the policy and the API token on SIGHUP, until shutdown.
 pub(crate) async fn reload_on_sighup(
     reload: Reload,
-    tx: mpsc::Sender<Input>,
+    tx: ControlTx,
     token: Arc<std::sync::RwLock<Option<Arc<str>>>>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -33,7 +33,7 @@ pub(crate) async fn reload_on_sighup(
                         policy: Box::new(policy),
                         reply,
                     };
-                    if tx.send(input).await.is_err() {
+                    if tx.send(input).is_err() {
                         return;
                     }
                     let decided = answer.await.unwrap_or(0);

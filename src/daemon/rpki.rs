@@ -1,13 +1,13 @@
 //! The RPKI task: watches the sources, merges them, and hands each new set on.
 
-use super::channels::Input;
+use super::channels::{ControlTx, Input};
 use super::status::Shared;
 use super::{lock, RpkiSources, SourceSpec};
 use crate::rpki::sources::Payloads;
 use crate::rpki::{AspaSet, VrpIndex};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 /// One RPKI source's news for the merger: its payloads now (`None`: no usable data).
 pub(crate) struct SourceNews {
@@ -68,7 +68,7 @@ pub(crate) fn tree_stamp(
 /// The first set goes out when every source has spoken, or after 30 s.
 pub(crate) async fn rpki_sources(
     rs: RpkiSources,
-    tx: mpsc::Sender<Input>,
+    tx: ControlTx,
     shared: Arc<Mutex<Shared>>,
     feed: Option<Arc<crate::act::rtr_server::Feed>>,
     honour_expires: bool,
@@ -102,7 +102,7 @@ pub(crate) async fn rpki_sources(
                                 ),
                                 RtrEvent::Expired => {
                                     // Rare: a full channel drops it (the log has it).
-                                    let _ = alerts.try_send(Input::Alerts(vec![
+                                    let _ = alerts.send(Input::Alerts(vec![
                                         crate::act::alerts::Alert::new(
                                             "rpki.expired",
                                             crate::act::alerts::Severity::Warning,
@@ -372,7 +372,7 @@ pub(crate) async fn rpki_sources(
             }
         }
         if !disagreeing.is_empty() {
-            let _ = tx.send(Input::Alerts(disagreeing)).await;
+            let _ = tx.send(Input::Alerts(disagreeing));
         }
         let verdict = freeze.check(m.vrps.len(), Instant::now());
         {
@@ -409,7 +409,7 @@ pub(crate) async fn rpki_sources(
                         "had": had, "lost": lost, "share": share,
                     }),
                 );
-                let _ = tx.send(Input::Alerts(vec![alert])).await;
+                let _ = tx.send(Input::Alerts(vec![alert]));
                 tracing::error!(
                     "RPKI: the merged set would lose {lost} of {had} VRPs ({:.0}%) at once: \
                      keeping the previous set for up to {} (alert)",
@@ -478,7 +478,7 @@ pub(crate) async fn rpki_sources(
             serial,
             description,
         };
-        if tx.send(input).await.is_err() {
+        if tx.send(input).is_err() {
             break;
         }
     }

@@ -1,7 +1,7 @@
 //! BMP sessions: the listener, one task per router, and what each session saw.
 
-use super::channels::Input;
-use super::{now, RunConfig};
+use super::channels::{ControlTx, DataTx, Input};
+use super::now;
 use crate::ingest::bmp::{frame, BmpConverter, BmpCounts, RouterInfo, View};
 use crate::ingest::PeerRegistry;
 use std::net::SocketAddr;
@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 /// What the BMP sessions share: the peer registry (so every peer of every router gets
 /// one index), and what each session saw, for the status.
@@ -65,14 +65,26 @@ impl Net {
     }
 }
 
+/// What every BMP session is handed: where its events and alerts go, the limits and view
+/// of the configuration, the sessions' shared registry, and the stop signal.
+#[derive(Clone)]
+pub(crate) struct SessionCtx {
+    pub(crate) data: DataTx,
+    pub(crate) tx: ControlTx,
+    pub(crate) cap: usize,
+    pub(crate) view: View,
+    pub(crate) net: Arc<Net>,
+    pub(crate) stop: watch::Receiver<bool>,
+}
+
+/// Accepts router sessions (up to `max_sessions` open) until the stop signal.
 pub(crate) async fn accept_loop(
     listener: TcpListener,
-    tx: mpsc::Sender<Input>,
-    cfg: RunConfig,
+    ctx: SessionCtx,
+    max_sessions: usize,
     open: Arc<AtomicU64>,
-    net: Arc<Net>,
-    mut stop: watch::Receiver<bool>,
 ) {
+    let mut stop = ctx.stop.clone();
     let next = AtomicU64::new(1);
     let mut tasks = tokio::task::JoinSet::new();
     loop {
@@ -87,18 +99,17 @@ pub(crate) async fn accept_loop(
                         continue;
                     }
                 };
-                if open.load(Ordering::Relaxed) as usize >= cfg.max_sessions {
-                    tracing::warn!("BMP session from {peer} refused: {} sessions open (the cap)", cfg.max_sessions);
+                if open.load(Ordering::Relaxed) as usize >= max_sessions {
+                    tracing::warn!("BMP session from {peer} refused: {max_sessions} sessions open (the cap)");
                     crate::metrics::bmp_error("session_cap");
                     drop(stream);
                     continue;
                 }
                 let session = next.fetch_add(1, Ordering::Relaxed);
                 open.fetch_add(1, Ordering::Relaxed);
-                let (tx, open, stop, cap) = (tx.clone(), open.clone(), stop.clone(), cfg.max_message);
-                let (view, net) = (cfg.view, net.clone());
+                let (ctx, open) = (ctx.clone(), open.clone());
                 tasks.spawn(async move {
-                    bmp_session(stream, peer, session, tx, cap, view, net, stop).await;
+                    bmp_session(stream, peer, session, ctx).await;
                     open.fetch_sub(1, Ordering::Relaxed);
                 });
             }
@@ -110,17 +121,20 @@ pub(crate) async fn accept_loop(
 
 /// One router's BMP session: frames, decodes, sends; ends on EOF, a framing error, or
 /// shutdown, and then tells the pipeline the router is gone.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn bmp_session(
     mut stream: TcpStream,
     peer: SocketAddr,
     session: u64,
-    tx: mpsc::Sender<Input>,
-    cap: usize,
-    view: View,
-    net: Arc<Net>,
-    mut stop: watch::Receiver<bool>,
+    ctx: SessionCtx,
 ) {
+    let SessionCtx {
+        data,
+        tx,
+        cap,
+        view,
+        net,
+        mut stop,
+    } = ctx;
     let name = peer.to_string();
     tracing::info!("BMP session from {name}");
     let _ = stream.set_nodelay(true);
@@ -181,7 +195,7 @@ pub(crate) async fn bmp_session(
         }
         if !events.is_empty() {
             last_batch = events.len().next_power_of_two();
-            if tx.send(Input::Events(events)).await.is_err() {
+            if data.send(events).await.is_err() {
                 break 'session "shutting down".to_string();
             }
         }
@@ -231,11 +245,11 @@ pub(crate) async fn bmp_session(
                 "reason": why,
             }),
         );
-        let _ = tx.send(Input::Alerts(vec![alert])).await;
+        let _ = tx.send(Input::Alerts(vec![alert]));
         let mut events = Vec::new();
         conv.router_gone(router, now(), &mut |e| events.push(e));
         net.update(session, &conv);
-        let _ = tx.send(Input::Events(events)).await;
+        let _ = data.send(events).await;
     } else {
         net.gone(session);
     }
