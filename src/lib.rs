@@ -127,6 +127,8 @@
 //!   state).
 //! - [`cli`]: the commands behind the binary.
 
+#![deny(unsafe_code)]
+
 pub mod act;
 pub mod api;
 pub mod cli;
