@@ -19,6 +19,7 @@
 
 use super::rtr_server::VrpKey;
 use super::ActionRecord;
+use super::ActionResult;
 use ipnet::IpNet;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -233,7 +234,7 @@ pub async fn act_frr(
                 Ok(r) => r,
                 Err(e) => {
                     synced = false;
-                    let mut r = ActionRecord::new(&target, "apply", "failed");
+                    let mut r = ActionRecord::new(&target, "apply", ActionResult::Failed);
                     r.serial = Some(c.serial);
                     r.detail = e;
                     vec![r]
@@ -241,14 +242,14 @@ pub async fn act_frr(
             },
             Ok(c) => {
                 // Not in step: the next sync writes the whole quarantine anyway.
-                let mut r = ActionRecord::new(&target, "apply", "failed");
+                let mut r = ActionRecord::new(&target, "apply", ActionResult::Failed);
                 r.serial = Some(c.serial);
                 r.detail = "vtysh unreachable; the route-map is rebuilt when it answers".into();
                 vec![r]
             }
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 synced = false;
-                let mut r = ActionRecord::new(&target, "apply", "failed");
+                let mut r = ActionRecord::new(&target, "apply", ActionResult::Failed);
                 r.detail = format!("{n} changes missed; rebuilding the route-map");
                 vec![r]
             }
@@ -315,8 +316,8 @@ async fn apply(
             match entries.take(k) {
                 Some(seq) => cmds.extend(entry_commands(k, seq, true)),
                 None => {
-                    let mut r =
-                        ActionRecord::new(target, "quarantine", "failed").claim(k, c.serial);
+                    let mut r = ActionRecord::new(target, "quarantine", ActionResult::Failed)
+                        .claim(k, c.serial);
                     r.detail = "route-map full (65,533 entries)".into();
                     out.push(r);
                 }
@@ -344,8 +345,8 @@ async fn apply(
             let (k, on, had) = pending[i];
             let has = has_path(&t.vty, &k.0, k.2).await?;
             let result = match (on, had, has) {
-                (true, true, false) | (false, _, true) => Some("verified"),
-                (true, false, false) => Some("absent"),
+                (true, true, false) | (false, _, true) => Some(ActionResult::Verified),
+                (true, false, false) => Some(ActionResult::Absent),
                 _ => None,
             };
             if let Some(result) = result {
@@ -367,13 +368,13 @@ async fn apply(
         let (action, result, detail) = if on {
             (
                 "quarantine",
-                "unverified",
+                ActionResult::Unverified,
                 "FRR still has a path of this origin",
             )
         } else {
             (
                 "release",
-                "absent",
+                ActionResult::Absent,
                 "FRR has no path of this origin (not sent, or its own policy rejects it)",
             )
         };

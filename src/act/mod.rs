@@ -25,6 +25,52 @@ use serde::Serialize;
 
 /// One action on a router, or its verification: a row of the audit log (`GET
 /// /v1/actions`, the `actions` table of the state).
+/// What came of an action on a router (`result` in the audit log and the metrics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionResult {
+    /// In the feed the router takes.
+    Served,
+    /// The router shows it done.
+    Verified,
+    /// The router has no such route.
+    Absent,
+    /// Still accepted after the timeout: an alert.
+    Unverified,
+    /// A release the router still filters, by its own policy.
+    StillFiltered,
+    /// Done (a reload).
+    Done,
+    /// Could not be done: an alert.
+    Failed,
+}
+
+impl ActionResult {
+    /// The name in the audit log and the metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionResult::Served => "served",
+            ActionResult::Verified => "verified",
+            ActionResult::Absent => "absent",
+            ActionResult::Unverified => "unverified",
+            ActionResult::StillFiltered => "still-filtered",
+            ActionResult::Done => "done",
+            ActionResult::Failed => "failed",
+        }
+    }
+
+    /// Unverified or failed: the operator must hear of it.
+    pub fn is_failure(self) -> bool {
+        matches!(self, ActionResult::Unverified | ActionResult::Failed)
+    }
+}
+
+impl std::fmt::Display for ActionResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ActionRecord {
     /// Position in the log, from 1 (set when it is written).
@@ -42,11 +88,8 @@ pub struct ActionRecord {
     /// The quarantine feed's serial that carried it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub serial: Option<u32>,
-    /// `served` (in the feed), `verified` (the router shows it done), `absent` (the
-    /// router has no such route), `unverified` (still accepted after the timeout),
-    /// `still-filtered` (a release the router still filters, by its own policy), `done`,
-    /// `failed`.
-    pub result: String,
+    /// What came of it.
+    pub result: ActionResult,
     /// From the change entering the feed to the result.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<f64>,
@@ -55,7 +98,7 @@ pub struct ActionRecord {
 }
 
 impl ActionRecord {
-    pub fn new(target: &str, action: &str, result: &str) -> ActionRecord {
+    pub fn new(target: &str, action: &str, result: ActionResult) -> ActionRecord {
         ActionRecord {
             seq: 0,
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -64,7 +107,7 @@ impl ActionRecord {
             prefix: None,
             origin: None,
             serial: None,
-            result: result.to_string(),
+            result,
             latency_ms: None,
             detail: String::new(),
         }

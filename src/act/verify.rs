@@ -23,7 +23,7 @@
 
 use super::bird::{Bird, Protocol, Seen};
 use super::rtr_server::VrpKey;
-use super::ActionRecord;
+use super::{ActionRecord, ActionResult};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -86,8 +86,8 @@ impl Verifications {
     /// logged as an error (the alert follows from the audit log's row).
     pub fn record(&mut self, target: &str, records: &[ActionRecord]) {
         for r in records {
-            match r.result.as_str() {
-                "verified" => {
+            match r.result {
+                ActionResult::Verified => {
                     self.verified += 1;
                     if let Some(l) = r.latency_ms {
                         if self.latencies.len() == 1024 {
@@ -96,14 +96,14 @@ impl Verifications {
                         self.latencies.push_back(l);
                     }
                 }
-                "absent" => self.absent += 1,
-                "unverified" => self.unverified += 1,
-                "still-filtered" => self.still_filtered += 1,
-                "failed" => self.failed += 1,
-                _ => {}
+                ActionResult::Absent => self.absent += 1,
+                ActionResult::Unverified => self.unverified += 1,
+                ActionResult::StillFiltered => self.still_filtered += 1,
+                ActionResult::Failed => self.failed += 1,
+                ActionResult::Served | ActionResult::Done => {}
             }
-            crate::metrics::verification(target, &r.result);
-            if r.result == "unverified" || r.result == "failed" {
+            crate::metrics::verification(target, r.result.as_str());
+            if r.result.is_failure() {
                 tracing::error!(
                     "{target}: {} of {:?} AS{:?} {}: {} (alert)",
                     r.action,
@@ -172,7 +172,7 @@ pub async fn verify_bird(
                     },
                     (Ok(c), None) => not_verified(&target, &c, "not connected to BIRD's control socket"),
                     (Err(broadcast::error::RecvError::Lagged(n)), _) => {
-                        let mut r = ActionRecord::new(&target, "verify", "failed");
+                        let mut r = ActionRecord::new(&target, "verify", ActionResult::Failed);
                         r.detail = format!("{n} feed changes not verified: the verifier fell behind");
                         vec![r]
                     }
@@ -231,7 +231,8 @@ fn not_verified(target: &str, c: &Change, why: &str) -> Vec<ActionRecord> {
     c.claims
         .iter()
         .map(|&(k, on)| {
-            let mut r = ActionRecord::new(target, action(on), "failed").claim(k, c.serial);
+            let mut r =
+                ActionRecord::new(target, action(on), ActionResult::Failed).claim(k, c.serial);
             r.detail = why.to_string();
             r
         })
@@ -289,7 +290,8 @@ async fn verify(
                 seen == Seen::Accepted
             };
             if done {
-                let mut r = ActionRecord::new(target, action(on), "verified").claim(k, c.serial);
+                let mut r = ActionRecord::new(target, action(on), ActionResult::Verified)
+                    .claim(k, c.serial);
                 r.latency_ms = Some(c.at.elapsed().as_secs_f64() * 1e3);
                 out.push(r);
                 pending.swap_remove(i);
@@ -304,20 +306,20 @@ async fn verify(
         tokio::time::sleep(POLL).await;
     }
     for (i, p) in t.reload_in.iter().enumerate() {
-        let mut r = ActionRecord::new(target, "reload-in", "done");
+        let mut r = ActionRecord::new(target, "reload-in", ActionResult::Done);
         r.serial = Some(c.serial);
         r.detail = format!("{p} ({} times)", reloads[i]);
         if let Some(e) = failed[i].take() {
-            r.result = "failed".into();
+            r.result = ActionResult::Failed;
             r.detail = e;
         }
         out.push(r);
     }
     for (k, on, seen) in pending {
         let result = match (on, seen) {
-            (_, Seen::Absent) => "absent",
-            (true, _) => "unverified",
-            (false, _) => "still-filtered",
+            (_, Seen::Absent) => ActionResult::Absent,
+            (true, _) => ActionResult::Unverified,
+            (false, _) => ActionResult::StillFiltered,
         };
         let mut r = ActionRecord::new(target, action(on), result).claim(k, c.serial);
         r.latency_ms = Some(c.at.elapsed().as_secs_f64() * 1e3);

@@ -524,7 +524,7 @@ impl Live {
         use crate::act::alerts::{Alert, Severity};
         let failed = v
             .iter()
-            .filter(|a| a.result == "unverified" || a.result == "failed")
+            .filter(|a| a.result.is_failure())
             .map(|a| {
                 Alert::new(
                     "action.failed",
@@ -722,7 +722,7 @@ pub(crate) fn act_on(
                 ActionRecord::new(
                     "rtr:quarantine",
                     if on { "quarantine" } else { "release" },
-                    "served",
+                    crate::act::ActionResult::Served,
                 )
                 .claim(k, serial)
             })

@@ -771,14 +771,24 @@ mod tests {
         let (mut st, _) = Store::open(&path, 3).unwrap();
         let mut batch: Vec<_> = (0..2)
             .map(|i| {
-                crate::act::ActionRecord::new("bird:a", "quarantine", "verified")
-                    .claim((prefix(0x0a00_0000 + (i << 8), 24), 24, 65000 + i), 7)
+                crate::act::ActionRecord::new(
+                    "bird:a",
+                    "quarantine",
+                    crate::act::ActionResult::Verified,
+                )
+                .claim((prefix(0x0a00_0000 + (i << 8), 24), 24, 65000 + i), 7)
             })
             .collect();
         st.write_actions(&mut batch).unwrap();
         assert_eq!((batch[0].seq, batch[1].seq), (1, 2));
-        let mut more =
-            vec![crate::act::ActionRecord::new("rtr:quarantine", "release", "served"); 2];
+        let mut more = vec![
+            crate::act::ActionRecord::new(
+                "rtr:quarantine",
+                "release",
+                crate::act::ActionResult::Served
+            );
+            2
+        ];
         st.write_actions(&mut more).unwrap();
         assert_eq!(more[1].seq, 4);
         // Kept: the last 3; numbering goes on after a reopen.
@@ -792,7 +802,11 @@ mod tests {
         assert_eq!(r.actions(3, 10).unwrap().len(), 1);
         drop(st);
         let (mut st, _) = Store::open(&path, 3).unwrap();
-        let mut one = vec![crate::act::ActionRecord::new("bird:a", "reload-in", "done")];
+        let mut one = vec![crate::act::ActionRecord::new(
+            "bird:a",
+            "reload-in",
+            crate::act::ActionResult::Done,
+        )];
         st.write_actions(&mut one).unwrap();
         assert_eq!(one[0].seq, 5);
     }
