@@ -84,9 +84,10 @@ pub struct WebhookConfig {
     /// `json` (Standard Webhooks payload), `slack`, `mattermost` or `teams`.
     #[serde(default = "default_format")]
     pub format: String,
-    /// Alert types taken; empty: all.
+    /// Alert types taken; empty: all. An unknown type is refused with its line (a typo
+    /// would silently mute the destination).
     #[serde(default)]
-    pub types: Vec<String>,
+    pub types: Vec<crate::act::alerts::AlertKind>,
     /// `info`, `warning` or `critical`.
     #[serde(default)]
     pub min_severity: crate::act::alerts::Severity,
@@ -646,6 +647,27 @@ mod tests {
         );
         let e = Loaded::load(&p).unwrap_err().to_string();
         assert!(e.contains("line 5") && e.contains("lisen"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_alert_type_is_refused_with_its_line() {
+        let d = scratch("alert-types");
+        let hook = "[[alerts.webhook]]\nname = \"noc\"\nurl = \"http://127.0.0.1:1/\"\n";
+        let ok = format!("{hook}types = [\"hijack.suspected\", \"rpki.sudden_loss\"]\n");
+        let l = Loaded::load(&write(&d, "ok.toml", &ok)).unwrap();
+        assert_eq!(
+            l.config.alerts.webhook[0].types,
+            vec![
+                crate::act::alerts::AlertKind::HijackSuspected,
+                crate::act::alerts::AlertKind::RpkiSuddenLoss
+            ]
+        );
+        // A typo would have muted the destination for that type without a word.
+        let typo = format!("{hook}types = [\"hijack.suspect\"]\n");
+        let e = Loaded::load(&write(&d, "typo.toml", &typo))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 4") && e.contains("hijack.suspect"), "{e}");
     }
 
     #[test]

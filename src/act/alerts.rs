@@ -28,6 +28,89 @@ pub enum Severity {
     Critical,
 }
 
+/// The type of an alert (`type` in its payload, `types` in a webhook's configuration).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+pub enum AlertKind {
+    /// A new origin or more-specific conflicting with the holder of the space is held.
+    #[serde(rename = "hijack.suspected")]
+    HijackSuspected,
+    /// A route held for its ASPA verification (a leak).
+    #[serde(rename = "route.leak")]
+    RouteLeak,
+    /// A route held as RPKI-invalid.
+    #[serde(rename = "rpki.invalid")]
+    RpkiInvalid,
+    /// A route held for another rule.
+    #[serde(rename = "quarantine.entered")]
+    QuarantineEntered,
+    /// A held route withdrawn.
+    #[serde(rename = "quarantine.expired")]
+    QuarantineExpired,
+    /// A held route released.
+    #[serde(rename = "quarantine.released")]
+    QuarantineReleased,
+    /// An action on a router failed or could not be verified.
+    #[serde(rename = "action.failed")]
+    ActionFailed,
+    /// A router's BMP session ended.
+    #[serde(rename = "bmp.session_lost")]
+    BmpSessionLost,
+    /// A peer fell below the trust floor.
+    #[serde(rename = "peer.trust_low")]
+    PeerTrustLow,
+    /// An RTR cache's data expired.
+    #[serde(rename = "rpki.expired")]
+    RpkiExpired,
+    /// An RPKI source disagrees with the others.
+    #[serde(rename = "rpki.source_disagrees")]
+    RpkiSourceDisagrees,
+    /// A sudden loss of VRPs is held off.
+    #[serde(rename = "rpki.sudden_loss")]
+    RpkiSuddenLoss,
+}
+
+impl AlertKind {
+    /// Every type, in the order of the docs.
+    pub const ALL: [AlertKind; 12] = [
+        AlertKind::HijackSuspected,
+        AlertKind::RouteLeak,
+        AlertKind::RpkiInvalid,
+        AlertKind::QuarantineEntered,
+        AlertKind::QuarantineExpired,
+        AlertKind::QuarantineReleased,
+        AlertKind::ActionFailed,
+        AlertKind::BmpSessionLost,
+        AlertKind::PeerTrustLow,
+        AlertKind::RpkiExpired,
+        AlertKind::RpkiSourceDisagrees,
+        AlertKind::RpkiSuddenLoss,
+    ];
+
+    /// The type's name (`hijack.suspected`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::HijackSuspected => "hijack.suspected",
+            AlertKind::RouteLeak => "route.leak",
+            AlertKind::RpkiInvalid => "rpki.invalid",
+            AlertKind::QuarantineEntered => "quarantine.entered",
+            AlertKind::QuarantineExpired => "quarantine.expired",
+            AlertKind::QuarantineReleased => "quarantine.released",
+            AlertKind::ActionFailed => "action.failed",
+            AlertKind::BmpSessionLost => "bmp.session_lost",
+            AlertKind::PeerTrustLow => "peer.trust_low",
+            AlertKind::RpkiExpired => "rpki.expired",
+            AlertKind::RpkiSourceDisagrees => "rpki.source_disagrees",
+            AlertKind::RpkiSuddenLoss => "rpki.sudden_loss",
+        }
+    }
+}
+
+impl std::fmt::Display for AlertKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One alert.
 #[derive(Clone, Debug, Serialize)]
 pub struct Alert {
@@ -35,7 +118,7 @@ pub struct Alert {
     #[serde(skip)]
     pub id: String,
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub kind: AlertKind,
     #[serde(skip)]
     pub severity: Severity,
     pub timestamp: String,
@@ -52,12 +135,7 @@ fn now_text() -> String {
 }
 
 impl Alert {
-    pub fn new(
-        kind: &'static str,
-        severity: Severity,
-        key: String,
-        data: serde_json::Value,
-    ) -> Alert {
+    pub fn new(kind: AlertKind, severity: Severity, key: String, data: serde_json::Value) -> Alert {
         Alert {
             id: String::new(),
             kind,
@@ -71,24 +149,24 @@ impl Alert {
 
     /// The alert a decision raises, if any (holds and their ends): its type, severity
     /// and dedupe key, without building its payload (cheap: most are deduplicated).
-    pub fn classify(d: &Decision) -> Option<(&'static str, Severity, String)> {
+    pub fn classify(d: &Decision) -> Option<(AlertKind, Severity, String)> {
         let (was, is) = (d.previous.is_held(), d.outcome.is_held());
         let has = |p: &str| d.reasons.iter().any(|r| r.rule.starts_with(p));
         let (kind, severity) = if is && !was {
             if has("conflicts.") {
-                ("hijack.suspected", Severity::Critical)
+                (AlertKind::HijackSuspected, Severity::Critical)
             } else if has("aspa") {
-                ("route.leak", Severity::Warning)
+                (AlertKind::RouteLeak, Severity::Warning)
             } else if has("rpki.") {
-                ("rpki.invalid", Severity::Warning)
+                (AlertKind::RpkiInvalid, Severity::Warning)
             } else {
-                ("quarantine.entered", Severity::Info)
+                (AlertKind::QuarantineEntered, Severity::Info)
             }
         } else if was && !is {
             if d.outcome == Outcome::Withdrawn {
-                ("quarantine.expired", Severity::Info)
+                (AlertKind::QuarantineExpired, Severity::Info)
             } else {
-                ("quarantine.released", Severity::Info)
+                (AlertKind::QuarantineReleased, Severity::Info)
             }
         } else {
             return None;
@@ -112,7 +190,7 @@ impl Alert {
     /// The alert of a decision that [`Self::classify`] gave `kind`, `severity`, `key`.
     pub fn of_decision(
         d: &Decision,
-        (kind, severity, key): (&'static str, Severity, String),
+        (kind, severity, key): (AlertKind, Severity, String),
     ) -> Alert {
         let mut data = serde_json::to_value(d).unwrap_or_default();
         if let Some(m) = data.as_object_mut() {
@@ -222,7 +300,7 @@ mod tests {
         let t = Instant::now();
         let mk = || {
             Alert::new(
-                "hijack.suspected",
+                crate::act::alerts::AlertKind::HijackSuspected,
                 Severity::Critical,
                 "k".into(),
                 serde_json::json!({}),
@@ -242,7 +320,7 @@ mod tests {
     #[test]
     fn chat_formats_carry_the_summary() {
         let a = Alert::new(
-            "route.leak",
+            crate::act::alerts::AlertKind::RouteLeak,
             Severity::Warning,
             "k".into(),
             serde_json::json!({"summary": "1.2.3.0/24 AS1 held: ASPA invalid"}),

@@ -36,7 +36,7 @@ pub struct Destination {
     /// `json`, `slack`, `mattermost` or `teams`.
     pub format: String,
     /// Alert types taken (empty: all).
-    pub types: Vec<String>,
+    pub types: Vec<crate::act::alerts::AlertKind>,
     pub min_severity: Severity,
     /// Only alerts about these prefixes (or more specifics); empty: all.
     pub prefixes: Vec<IpNet>,
@@ -46,7 +46,7 @@ pub struct Destination {
 
 impl Destination {
     pub fn takes(&self, a: &Alert) -> bool {
-        (self.types.is_empty() || self.types.iter().any(|t| t == a.kind))
+        (self.types.is_empty() || self.types.contains(&a.kind))
             && a.severity >= self.min_severity
             && (self.prefixes.is_empty()
                 || a.prefix
@@ -131,7 +131,13 @@ impl Outbox {
                     if *off || !d.takes(a) {
                         continue;
                     }
-                    ins.execute(params![a.id, d.name, a.kind, body(a, &d.format), now])?;
+                    ins.execute(params![
+                        a.id,
+                        d.name,
+                        a.kind.as_str(),
+                        body(a, &d.format),
+                        now
+                    ])?;
                     n += 1;
                 }
             }
@@ -486,7 +492,7 @@ mod tests {
         let alerts: Vec<Alert> = (0..3)
             .map(|i| {
                 let mut a = Alert::new(
-                    "route.leak",
+                    crate::act::alerts::AlertKind::RouteLeak,
                     Severity::Warning,
                     format!("k{i}"),
                     serde_json::json!({}),
@@ -527,14 +533,14 @@ mod tests {
             name: "n".into(),
             url: "http://x".into(),
             format: "json".into(),
-            types: vec!["hijack.suspected".into()],
+            types: vec![crate::act::alerts::AlertKind::HijackSuspected],
             min_severity: Severity::Warning,
             prefixes: vec!["1.51.0.0/16".parse().unwrap()],
             timeout: Duration::from_secs(1),
             max_attempts: 3,
         };
         let mut a = Alert::new(
-            "hijack.suspected",
+            crate::act::alerts::AlertKind::HijackSuspected,
             Severity::Critical,
             "k".into(),
             serde_json::json!({}),
@@ -544,9 +550,9 @@ mod tests {
         a.prefix = Some("1.52.7.0/24".parse().unwrap());
         assert!(!d.takes(&a));
         a.prefix = Some("1.51.7.0/24".parse().unwrap());
-        a.kind = "route.leak";
+        a.kind = crate::act::alerts::AlertKind::RouteLeak;
         assert!(!d.takes(&a));
-        a.kind = "hijack.suspected";
+        a.kind = crate::act::alerts::AlertKind::HijackSuspected;
         a.severity = Severity::Info;
         assert!(!d.takes(&a));
     }

@@ -527,7 +527,7 @@ impl Live {
             .filter(|a| a.result.is_failure())
             .map(|a| {
                 Alert::new(
-                    "action.failed",
+                    crate::act::alerts::AlertKind::ActionFailed,
                     Severity::Critical,
                     format!("action.failed:{}:{:?}:{:?}", a.target, a.prefix, a.origin),
                     serde_json::json!({

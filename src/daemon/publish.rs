@@ -166,7 +166,7 @@ impl Live {
             .filter(|t| t.below_floor && !self.below_floor.contains(&key(t)))
             .map(|t| {
                 Alert::new(
-                    "peer.trust_low",
+                    crate::act::alerts::AlertKind::PeerTrustLow,
                     Severity::Warning,
                     format!("peer.trust_low:{}", key(t)),
                     serde_json::json!({

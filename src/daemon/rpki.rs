@@ -104,7 +104,7 @@ pub(crate) async fn rpki_sources(
                                     // Rare: a full channel drops it (the log has it).
                                     let _ = alerts.send(Input::Alerts(vec![
                                         crate::act::alerts::Alert::new(
-                                            "rpki.expired",
+                                            crate::act::alerts::AlertKind::RpkiExpired,
                                             crate::act::alerts::Severity::Warning,
                                             format!("rpki.expired:{name}"),
                                             serde_json::json!({
@@ -350,7 +350,7 @@ pub(crate) async fn rpki_sources(
         for r in &m.reports {
             if fresh && r.has_data && (r.missing > 0 || r.extra > 0) {
                 disagreeing.push(crate::act::alerts::Alert::new(
-                    "rpki.source_disagrees",
+                    crate::act::alerts::AlertKind::RpkiSourceDisagrees,
                     crate::act::alerts::Severity::Warning,
                     format!("rpki.source_disagrees:{}", r.source),
                     serde_json::json!({
@@ -396,7 +396,7 @@ pub(crate) async fn rpki_sources(
             {
                 crate::metrics::rpki_freeze();
                 let alert = crate::act::alerts::Alert::new(
-                    "rpki.sudden_loss",
+                    crate::act::alerts::AlertKind::RpkiSuddenLoss,
                     crate::act::alerts::Severity::Critical,
                     "rpki.sudden_loss".into(),
                     serde_json::json!({

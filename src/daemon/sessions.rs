@@ -236,7 +236,7 @@ pub(crate) async fn bmp_session(
     // (as it would after a kill -9).
     if !*stop.borrow() {
         let alert = crate::act::alerts::Alert::new(
-            "bmp.session_lost",
+            crate::act::alerts::AlertKind::BmpSessionLost,
             crate::act::alerts::Severity::Warning,
             format!("bmp.session_lost:{name}"),
             serde_json::json!({
