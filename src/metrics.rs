@@ -108,9 +108,16 @@ pub fn bmp_error(kind: &'static str) {
     counter!(BMP_ERRORS, "kind" => kind).increment(1);
 }
 
-/// Whether `router`'s BMP session is up.
+/// A BMP session from the router at `router` (its address, not its port) came up or
+/// ended: the gauge counts the sessions open from it (1 for a router that is up, 0 after
+/// it left, whatever port it reconnects from).
 pub fn bmp_session_up(router: &str, up: bool) {
-    gauge!(BMP_SESSION_UP, "router" => router.to_string()).set(if up { 1.0 } else { 0.0 });
+    let g = gauge!(BMP_SESSION_UP, "router" => router.to_string());
+    if up {
+        g.increment(1.0);
+    } else {
+        g.decrement(1.0);
+    }
 }
 
 /// The BMP message counter (a session keeps the handle).

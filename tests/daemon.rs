@@ -153,6 +153,23 @@ fn bmp_stream_is_judged_bad_sessions_are_dropped_and_shutdown_is_clean() {
         metrics.contains("routewitness_bmp_messages_total 20"),
         "{metrics}"
     );
+    // One series per router address (not per port): the two sessions that ended count
+    // out, the good one is still up.
+    let metrics = wait_for(Duration::from_secs(10), || {
+        let m = http_get(d.api, "/metrics").ok()?;
+        m.contains(r#"routewitness_bmp_session_up{router="127.0.0.1"} 1"#)
+            .then_some(m)
+    })
+    .expect("one session up from 127.0.0.1");
+    assert_eq!(
+        metrics.matches("routewitness_bmp_session_up{").count(),
+        1,
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("# HELP routewitness_bmp_session_up"),
+        "{metrics}"
+    );
     // The good session is unaffected.
     let s: Value = serde_json::from_str(&http_get(d.api, "/v1/status").unwrap()).unwrap();
     assert_eq!(s["routers"][0]["connected"], true);

@@ -108,10 +108,12 @@ pub(crate) async fn accept_loop(
                 let session = next.fetch_add(1, Ordering::Relaxed);
                 open.fetch_add(1, Ordering::Relaxed);
                 let (ctx, open) = (ctx.clone(), open.clone());
-                tasks.spawn(async move {
+                // Every log line of the session says which router it is about.
+                let span = tracing::info_span!("bmp", router = %peer.ip(), session);
+                tasks.spawn(tracing::Instrument::instrument(async move {
                     bmp_session(stream, peer, session, ctx).await;
                     open.fetch_sub(1, Ordering::Relaxed);
-                });
+                }, span));
             }
         }
     }
@@ -145,7 +147,10 @@ pub(crate) async fn bmp_session(
     // index (and trust) when it reconnects, by its address.
     let router = conv.router(&name, &peer.ip().to_string());
     net.update(session, &conv);
-    crate::metrics::bmp_session_up(&name, true);
+    // By the router's address only: a router that reconnects (from a new port) keeps its
+    // one series, 0 while it is away, which is what an alerting rule wants to see.
+    // (A series is never removed: one that vanished could not fire `== 0`.)
+    crate::metrics::bmp_session_up(&peer.ip().to_string(), true);
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut start = 0usize;
     let mut logged_skip = false;
@@ -230,7 +235,7 @@ pub(crate) async fn bmp_session(
         }
     };
     tracing::info!("BMP session from {name} ended: {why}");
-    crate::metrics::bmp_session_up(&name, false);
+    crate::metrics::bmp_session_up(&peer.ip().to_string(), false);
     // The router's routes go with its session, unless the daemon is stopping: then they
     // did not go anywhere, it stopped watching, and the state keeps them held as they are
     // (as it would after a kill -9).
