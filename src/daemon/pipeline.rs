@@ -757,8 +757,6 @@ mod tests {
     use super::super::lock;
     use super::*;
     use crate::ingest::bmp::View;
-    use crate::model::{AsPath, EventTime, Peer, PeerIdx, RouteAction, RouteEvent};
-    use crate::rpki::vrps::Vrp;
     use std::sync::mpsc::Receiver;
 
     fn cfg() -> RunConfig {
@@ -788,18 +786,7 @@ mod tests {
     /// A pipeline thread's state without the thread, sockets or state file: the state
     /// thread's messages come out of the receiver.
     fn live() -> (Live, Receiver<StateMsg>) {
-        let vrps = VrpSet {
-            vrps: vec![Vrp {
-                prefix: "192.0.2.0/24".parse().unwrap(),
-                max_length: 24,
-                asn: Asn(65001),
-                ta: None,
-                expires: None,
-            }],
-            aspas: Vec::new(),
-            warnings: Vec::new(),
-            source: None,
-        };
+        let vrps = crate::pipeline::testing::one_roa();
         let mut policy = Policy::builtin_default();
         policy.warmup = Duration::ZERO;
         let w = Wiring {
@@ -824,23 +811,10 @@ mod tests {
     }
 
     fn invalid_route() -> Vec<IngestEvent> {
-        let peer = Peer {
-            feed: Arc::from("unit"),
-            addr: "198.51.100.1".parse().unwrap(),
-            asn: Asn(64500),
-            bgp_id: None,
-            loc_rib: false,
-        };
+        use crate::pipeline::testing::{peer_event, route};
         vec![
-            IngestEvent::Peer(PeerIdx(0), peer),
-            IngestEvent::Route(RouteEvent {
-                time: EventTime::from_secs(1_700_000_000),
-                peer: PeerIdx(0),
-                prefix: "192.0.2.0/24".parse().unwrap(),
-                path_id: None,
-                action: RouteAction::Announce(AsPath::sequence(&[64500, 65002])),
-                snapshot: false,
-            }),
+            peer_event(0, 64500),
+            route(0, 0, "192.0.2.0/24", Some(&[64500, 65002])),
         ]
     }
 
