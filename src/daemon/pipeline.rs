@@ -92,8 +92,9 @@ pub(crate) fn pipeline(
         path: state_path,
         run: state_run,
     };
+    let restored = w.restored.saved.is_some();
     let mut live = Live::new(w, place, alerting);
-    live.replay_demo();
+    live.replay_demo(restored);
     live.publish(true);
     live.run(&mut control, &mut data);
     drop(live);
@@ -200,7 +201,6 @@ impl Live {
         let mut rov = RovStage::new(index.clone(), cfg.honour_expires);
         let judge = Judge::new(policy, index, aspa, cfg.honour_expires, rpki_serial);
         let mut pipe = Pipeline::new(vec![judge], cfg.honour_expires, true);
-        let was_restored = restored.saved.is_some();
         if let (Some(saved), Some(j)) = (restored.saved, pipe.judge_mut()) {
             j.restore(saved, now(), |p| rov.intern_prefix(p));
         }
@@ -241,21 +241,22 @@ impl Live {
             act_feeds,
             alerting,
         };
-        if was_restored && !live.cfg.replay.is_empty() {
-            tracing::info!(
-                "not replaying the {} MRT files of the demo feed: an earlier run judged them, \
-                 and the state restored says what it learned",
-                live.cfg.replay.len()
-            );
-            live.cfg.replay.clear();
-        }
         live.push_quarantine();
         live
     }
 
-    /// The demo feed first: MRT through the same registry, converter-free.
-    fn replay_demo(&mut self) {
+    /// The demo feed first: MRT through the same registry, converter-free; not when the
+    /// judge was restored (an earlier run judged it, and the state says what it learned).
+    fn replay_demo(&mut self, restored: bool) {
         let t0 = Instant::now();
+        if restored && !self.cfg.replay.is_empty() {
+            tracing::info!(
+                "not replaying the {} MRT files of the demo feed: an earlier run judged them, \
+                 and the state restored says what it learned",
+                self.cfg.replay.len()
+            );
+            return;
+        }
         let files: Vec<PathBuf> = self.cfg.replay.clone();
         for path in &files {
             let read = {
