@@ -47,11 +47,19 @@ impl<'de> serde::Deserialize<'de> for Asn {
                     .map(Asn)
                     .map_err(|_| E::custom(format!("{v} is not an AS number")))
             }
+            fn visit_u32<E: serde::de::Error>(self, v: u32) -> Result<Asn, E> {
+                Ok(Asn(v))
+            }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Asn, E> {
                 v.parse().map_err(E::custom)
             }
         }
-        d.deserialize_any(V)
+        // Binary formats (the state file's postcard) cannot be asked what comes next.
+        if d.is_human_readable() {
+            d.deserialize_any(V)
+        } else {
+            d.deserialize_u32(V)
+        }
     }
 }
 
@@ -312,6 +320,17 @@ impl AsPath {
             }
         }
         out
+    }
+
+    /// Its encoding: segment headers (`kind << 24 | len`) each followed by its ASNs.
+    pub fn words(&self) -> &[u32] {
+        &self.0
+    }
+
+    /// A path from [`AsPath::words`] read back from a file: re-encoded segment by segment,
+    /// so a damaged length is cut to what is there, never trusted.
+    pub fn from_words(words: &[u32]) -> Self {
+        Self::from_segments(Segments { words })
     }
 
     /// Number of bytes this path occupies on the heap (for memory accounting).

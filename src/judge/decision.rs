@@ -4,14 +4,16 @@ use crate::judge::policy::{Action, PeerRole};
 use crate::model::{AsPath, Asn, EventTime};
 use crate::rpki::InvalidReason;
 use ipnet::IpNet;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 /// What should happen to a route.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+///
+/// The state file stores it by position (`crate::state::record`): add variants at the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     Propagate,
@@ -45,7 +47,9 @@ impl Outcome {
 }
 
 /// Why a decision was taken at this moment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+///
+/// The state file stores it by position (`crate::state::record`): add variants at the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Cause {
     /// The route was announced (or re-announced with another path).
@@ -112,7 +116,9 @@ pub type Reasons = Vec<Reason>;
 pub type Vrps = Vec<VrpBrief>;
 
 /// A VRP named as evidence.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+///
+/// The state file stores its fields by position (`crate::state::record`): add at the end.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VrpBrief {
     pub prefix: IpNet,
     pub max_length: u8,
@@ -191,7 +197,9 @@ pub enum Detail {
 }
 
 /// The RPKI state named in a reason.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+///
+/// The state file stores it by position (`crate::state::record`): add variants at the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum InvalidReasonOrNotFound {
     WrongOrigin,

@@ -14,6 +14,8 @@ use std::path::Path;
 use std::time::Duration;
 
 /// What to do with a route that meets a condition.
+///
+/// The state file stores it by position (`crate::state::record`): add variants at the end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
@@ -28,6 +30,8 @@ pub enum Action {
 
 /// A peer's relation to us, which picks the ASPA verification procedure
 /// (draft-ietf-sidrops-aspa-verification §6/§7).
+///
+/// The state file stores it by position (`crate::state::record`): add variants at the end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PeerRole {

@@ -4,8 +4,12 @@
 //! claims, operator holds and releases, its clock and decision numbering).
 //!
 //! What is written when:
-//! - decisions, with the quarantine rows they change, in one transaction per batch,
+//! - decisions, as one row of binary records per batch ([`record`]), in one transaction,
 //!   *before* the API shows them: whatever the API or a webhook has seen is on disk;
+//! - a snapshot of the routes held ([`holds`]), at each checkpoint and whenever the
+//!   decisions since the last one reach a quarter of the log; opening the file applies the
+//!   decisions logged after it, so the routes restored are those the last decision written
+//!   left held;
 //! - an operator's hold or release is committed before the API answers it;
 //! - trust, the judge's clock and the established claims at a checkpoint (every
 //!   `state.checkpoint`, after the demo replay, and at shutdown; the claims only when they
@@ -16,12 +20,16 @@
 //! dying (kill -9, a panic, the OOM killer); a power cut may lose the last transactions
 //! (SQLite's own guarantee for this mode), never the file.
 
+mod holds;
+pub(crate) mod record;
+
 use crate::judge::trust::{TrustCounts, TrustScore};
 use crate::judge::{
     claim_id, Decision, HeldRoute, OperatorAction, Outcome, Saved, SavedClaim, SavedOperator,
     SavedTrust,
 };
 use crate::model::{Asn, EventTime};
+use holds::Holds;
 use ipnet::IpNet;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
@@ -29,13 +37,16 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The schema this build writes; a file of version 1 is migrated, one of another version
-/// is refused, not guessed at.
+/// The schema this build writes; a file of version 1 or 2 is migrated, one of another
+/// version is refused, not guessed at.
 ///
-/// Version 2: the decision log keeps the JSON and the sequence number only. Version 1 also
-/// kept time, outcome, prefix, origin, peer and peer AS in columns of their own that
-/// nothing read: formatting them was a third of the state thread's work per decision.
-const SCHEMA_VERSION: i64 = 2;
+/// Version 3: the decision log is a row of binary records per batch (`decision_batches`)
+/// and the held routes a binary snapshot (`held_snapshot`; `meta.held_seq` names its last
+/// decision).
+/// Version 2 kept a JSON row per decision, and the quarantine table written with each.
+/// Version 1 also kept time, outcome, prefix, origin, peer and peer AS in columns of their
+/// own that nothing read.
+const SCHEMA_VERSION: i64 = 3;
 
 /// From version 1: the decision log without its unread columns (in one transaction).
 const MIGRATE_1_TO_2: &str = "
@@ -50,12 +61,10 @@ COMMIT;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS decisions (seq INTEGER PRIMARY KEY, json TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS quarantine (
-    id TEXT NOT NULL, peer TEXT NOT NULL, peer_asn INTEGER NOT NULL, path_id INTEGER NOT NULL,
-    prefix TEXT NOT NULL, origin INTEGER, outcome TEXT NOT NULL, since INTEGER NOT NULL,
-    seq INTEGER NOT NULL, rules TEXT NOT NULL, run INTEGER NOT NULL,
-    PRIMARY KEY (id, peer, peer_asn, path_id));
+CREATE TABLE IF NOT EXISTS decision_batches (
+    last_seq INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL, n INTEGER NOT NULL,
+    data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS held_snapshot (data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS trust (
     feed TEXT NOT NULL, addr TEXT NOT NULL, asn INTEGER NOT NULL,
     good REAL NOT NULL, bad REAL NOT NULL, at INTEGER NOT NULL, counts TEXT NOT NULL,
@@ -66,6 +75,72 @@ CREATE TABLE IF NOT EXISTS operators (
     prefix TEXT NOT NULL, origin INTEGER, action TEXT NOT NULL, note TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS actions (seq INTEGER PRIMARY KEY AUTOINCREMENT, json TEXT NOT NULL);
 ";
+
+/// From version 2: each JSON row becomes an item of a batch (served as it was written);
+/// the quarantine table, written with every decision, becomes the first snapshot.
+fn migrate_2_to_3(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    // A version 1 file went through version 2 without its tables.
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS quarantine (
+            id TEXT NOT NULL, peer TEXT NOT NULL, peer_asn INTEGER NOT NULL,
+            path_id INTEGER NOT NULL, prefix TEXT NOT NULL, origin INTEGER,
+            outcome TEXT NOT NULL, since INTEGER NOT NULL, seq INTEGER NOT NULL,
+            rules TEXT NOT NULL, run INTEGER NOT NULL,
+            PRIMARY KEY (id, peer, peer_asn, path_id));",
+    )?;
+    {
+        let mut q = tx.prepare("SELECT seq, json FROM decisions ORDER BY seq")?;
+        let mut rows = q.query([])?;
+        let mut ins = tx.prepare(
+            "INSERT OR REPLACE INTO decision_batches (last_seq, first_seq, n, data) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        let (mut batch, mut first, mut last, mut n) = (Vec::new(), 0u64, 0u64, 0i64);
+        let mut flush = |batch: &mut Vec<u8>, first: u64, last: u64, n: &mut i64| {
+            if *n > 0 {
+                ins.execute(params![
+                    i64::try_from(last).unwrap_or(i64::MAX),
+                    i64::try_from(first).unwrap_or(i64::MAX),
+                    *n,
+                    &batch[..]
+                ])?;
+            }
+            batch.clear();
+            *n = 0;
+            Ok::<(), rusqlite::Error>(())
+        };
+        while let Some(r) = rows.next()? {
+            let seq = u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0);
+            if n == 0 {
+                first = seq;
+            }
+            last = seq;
+            record::append(
+                &mut batch,
+                &record::Item::Json {
+                    seq,
+                    json: r.get(1)?,
+                },
+            );
+            n += 1;
+            if n == 4096 {
+                flush(&mut batch, first, last, &mut n)?;
+            }
+        }
+        flush(&mut batch, first, last, &mut n)?;
+        let (mut holds, damaged) = Holds::read_v2_table(&tx)?;
+        if damaged > 0 {
+            tracing::warn!("state: {damaged} rows of the quarantine table did not read: skipped");
+        }
+        holds.write_snapshot(&tx, last)?;
+    }
+    tx.execute_batch(
+        "DROP TABLE decisions; DROP TABLE quarantine; \
+         UPDATE meta SET value = 3 WHERE key = 'schema';",
+    )?;
+    tx.commit()
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -78,7 +153,7 @@ pub enum StateError {
     Version { path: PathBuf, found: i64 },
 }
 
-/// A route held when its decision was written (a row of the quarantine table).
+/// A route held when its decision was written.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StoredHold {
     /// As the judge lists it (the rules are those of the decision).
@@ -127,10 +202,9 @@ pub struct Store {
     path: PathBuf,
     run: i64,
     keep_decisions: u64,
-}
-
-fn micros(t: EventTime) -> i64 {
-    t.0
+    holds: Holds,
+    /// The last decision written.
+    last_seq: u64,
 }
 
 fn origin_col(o: Option<Asn>) -> Option<i64> {
@@ -165,7 +239,7 @@ impl Store {
             path: path.to_path_buf(),
             source,
         };
-        let conn = Connection::open(path).map_err(err)?;
+        let mut conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(err)?;
         // Larger pages for a log of ~600-byte rows (set before the first table exists).
@@ -179,12 +253,12 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
-        let get = |key: &str| -> Result<Option<i64>, StateError> {
+        let get = |conn: &Connection, key: &str| -> Result<Option<i64>, StateError> {
             conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
                 .optional()
                 .map_err(err)
         };
-        match get("schema")? {
+        match get(&conn, "schema")? {
             None => {
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
@@ -193,10 +267,14 @@ impl Store {
                 .map_err(err)?;
             }
             Some(v) if v == SCHEMA_VERSION => {}
-            Some(1) => {
-                conn.execute_batch(MIGRATE_1_TO_2).map_err(err)?;
+            Some(from @ (1 | 2)) => {
+                if from == 1 {
+                    conn.execute_batch(MIGRATE_1_TO_2).map_err(err)?;
+                }
+                migrate_2_to_3(&mut conn).map_err(err)?;
                 tracing::info!(
-                    "state {}: migrated from schema version 1 to 2 (the decision log keeps its JSON)",
+                    "state {}: migrated from schema version {from} to {SCHEMA_VERSION} (the \
+                     decisions logged before are served as they were written)",
                     path.display()
                 );
             }
@@ -207,7 +285,7 @@ impl Store {
                 })
             }
         }
-        let run = get("run")?.unwrap_or(0) + 1;
+        let run = get(&conn, "run")?.unwrap_or(0) + 1;
         conn.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('run', ?1)",
             [run],
@@ -218,6 +296,8 @@ impl Store {
             path: path.to_path_buf(),
             run,
             keep_decisions,
+            holds: Holds::default(),
+            last_seq: 0,
         };
         let restored = store.load(run).map_err(err)?;
         Ok((store, restored))
@@ -255,10 +335,12 @@ impl Store {
         };
         let started = meta("started")?.map(EventTime);
         let now = meta("now")?.map(EventTime);
-        let (decisions, last_seq): (i64, Option<i64>) =
-            c.query_row("SELECT count(*), max(seq) FROM decisions", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
+        let (decisions, last_seq): (Option<i64>, Option<i64>) = c.query_row(
+            "SELECT sum(n), max(last_seq) FROM decision_batches",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let decisions = decisions.unwrap_or(0);
         let seq = meta("seq")?.unwrap_or(0).max(last_seq.unwrap_or(0));
         // A row that does not read (a damaged or hand-edited file) is skipped and counted.
         let mut damaged = 0usize;
@@ -333,35 +415,11 @@ impl Store {
                 Ok(Some(()))
             },
         )?;
-        let mut quarantine = Vec::new();
-        rows_of(
-            "SELECT id, prefix, origin, peer, peer_asn, path_id, outcome, since, rules, seq \
-             FROM quarantine ORDER BY seq",
-            &mut |r| {
-                let (Ok(prefix), Ok(peer)) = (
-                    r.get::<_, String>(1)?.parse::<IpNet>(),
-                    r.get::<_, String>(3)?.parse::<IpAddr>(),
-                ) else {
-                    return Ok(None);
-                };
-                let path_id: i64 = r.get(5)?;
-                quarantine.push(StoredHold {
-                    route: HeldRoute {
-                        id: r.get(0)?,
-                        prefix,
-                        origin: origin_of(r.get(2)?),
-                        peer,
-                        peer_asn: Asn(u32::try_from(r.get::<_, i64>(4)?).unwrap_or(0)),
-                        path_id: u32::try_from(path_id).ok().filter(|p| *p != 0),
-                        outcome: outcome_of(&r.get::<_, String>(6)?),
-                        since: EventTime(r.get(7)?),
-                        rules: serde_json::from_str(&r.get::<_, String>(8)?).unwrap_or_default(),
-                    },
-                    seq: u64::try_from(r.get::<_, i64>(9)?).unwrap_or(0),
-                });
-                Ok(Some(()))
-            },
-        )?;
+        let (holds, damaged_holds) = Holds::load(c, run)?;
+        damaged += damaged_holds;
+        let quarantine = holds.list();
+        self.holds = holds;
+        self.last_seq = u64::try_from(last_seq.unwrap_or(0)).unwrap_or(0);
         let fresh = started.is_none() && trust.is_empty() && claims.is_empty() && seq == 0;
         let saved = (!fresh).then_some(Saved {
             started,
@@ -380,58 +438,44 @@ impl Store {
         })
     }
 
-    /// Appends decisions to the log and applies them to the quarantine table, in one
-    /// transaction; old decisions beyond the kept number go.
+    /// Appends decisions to the log, as one row, in one transaction; applies them to the
+    /// held routes, whose snapshot is written when the decisions since the last one
+    /// reach a quarter of the log (so the log always has every decision the
+    /// snapshot lacks). Old decisions beyond the kept number go.
     pub fn write_decisions(&mut self, ds: &[Decision]) -> Result<(), StateError> {
-        if ds.is_empty() {
+        let (Some(first), Some(last)) = (ds.first(), ds.iter().map(|d| d.seq).max()) else {
             return Ok(());
+        };
+        let mut batch = Vec::with_capacity(ds.len() * 96);
+        for d in ds {
+            record::append(&mut batch, &record::ItemRef::of(d));
+            self.holds.apply(d, self.run);
         }
-        let run = self.run;
-        let keep = i64::try_from(self.keep_decisions).unwrap_or(i64::MAX);
-        self.in_transaction(|tx| {
-            let mut log =
-                tx.prepare_cached("INSERT OR REPLACE INTO decisions (seq, json) VALUES (?1, ?2)")?;
-            let mut hold = tx.prepare_cached(
-                "INSERT OR REPLACE INTO quarantine \
-                 (id, peer, peer_asn, path_id, prefix, origin, outcome, since, seq, rules, run) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )?;
-            let mut free = tx.prepare_cached(
-                "DELETE FROM quarantine WHERE id = ?1 AND peer = ?2 AND peer_asn = ?3 \
-                 AND path_id = ?4",
-            )?;
-            let mut last = 0i64;
-            for d in ds {
-                let seq = i64::try_from(d.seq).unwrap_or(i64::MAX);
-                last = last.max(seq);
-                let json = serde_json::to_string(d).unwrap_or_default();
-                log.execute(params![seq, json])?;
-                let (id, peer, asn, path_id) = decision_key(d);
-                if d.outcome.is_held() {
-                    let rules: Vec<&str> = d.reasons.iter().map(|r| r.rule.as_ref()).collect();
-                    hold.execute(params![
-                        id,
-                        peer.to_string(),
-                        i64::from(asn.0),
-                        i64::from(path_id),
-                        d.prefix.to_string(),
-                        origin_col(d.origin),
-                        d.outcome.name(),
-                        micros(d.since),
-                        seq,
-                        serde_json::to_string(&rules).unwrap_or_default(),
-                        run
-                    ])?;
-                } else {
-                    free.execute(params![id, peer.to_string(), i64::from(asn.0), path_id])?;
-                }
+        self.last_seq = self.last_seq.max(last);
+        let snapshot = self.holds.since_snapshot >= (self.keep_decisions / 4).max(1);
+        let (keep, seq) = (self.keep_decisions, self.last_seq);
+        let n = i64::try_from(ds.len()).unwrap_or(i64::MAX);
+        let first = first.seq;
+        let (conn, holds) = (&mut self.conn, &mut self.holds);
+        let res = (|| {
+            let tx = conn.transaction()?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO decision_batches (last_seq, first_seq, n, data) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![sql_int(last), sql_int(first), n, batch])?;
+            if snapshot {
+                holds.write_snapshot(&tx, seq)?;
             }
-            if last > keep {
-                tx.prepare_cached("DELETE FROM decisions WHERE seq <= ?1")?
-                    .execute([last - keep])?;
+            // Never a decision the snapshot lacks.
+            let cut = seq.saturating_sub(keep).min(holds.snapshot_seq);
+            if cut > 0 {
+                tx.prepare_cached("DELETE FROM decision_batches WHERE last_seq <= ?1")?
+                    .execute([sql_int(cut)])?;
             }
-            Ok(())
-        })
+            tx.commit()
+        })();
+        res.map_err(|e| self.err(e))
     }
 
     /// Appends actions on routers and their verifications to the audit log (numbered
@@ -467,7 +511,36 @@ impl Store {
     /// Saves the judge's state: trust, operators and clock always; the established claims
     /// when `saved.claims` has them.
     pub fn checkpoint(&mut self, saved: &Saved) -> Result<(), StateError> {
-        self.in_transaction(|tx| {
+        let seq = self.last_seq;
+        let (conn, holds) = (&mut self.conn, &mut self.holds);
+        let res = (|| {
+            let tx = conn.transaction()?;
+            holds.write_snapshot(&tx, seq)?;
+            checkpoint_in(&tx, saved)?;
+            tx.commit()
+        })();
+        res.map_err(|e| self.err(e))
+    }
+
+    /// Forgets the routes held at the last stop that this run has not decided again
+    /// (their routers did not re-send them); returns how many.
+    pub fn drop_restored(&mut self) -> Result<usize, StateError> {
+        let n = self.holds.drop_before(self.run);
+        let seq = self.last_seq;
+        let (conn, holds) = (&mut self.conn, &mut self.holds);
+        let res = (|| {
+            let tx = conn.transaction()?;
+            holds.write_snapshot(&tx, seq)?;
+            tx.commit()
+        })();
+        res.map(|()| n).map_err(|e| self.err(e))
+    }
+}
+
+/// The rows of a checkpoint (see [`Store::checkpoint`]).
+fn checkpoint_in(tx: &rusqlite::Transaction<'_>, saved: &Saved) -> rusqlite::Result<()> {
+    {
+        {
             let mut meta =
                 tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?;
             if let Some(s) = saved.started {
@@ -521,20 +594,16 @@ impl Store {
                     ])?;
                 }
             }
-            Ok(())
-        })
+        }
     }
-
-    /// Forgets the routes held at the last stop that this run has not decided again
-    /// (their routers did not re-send them); returns how many.
-    pub fn drop_restored(&mut self) -> Result<usize, StateError> {
-        self.conn
-            .execute("DELETE FROM quarantine WHERE run < ?1", [self.run])
-            .map_err(|e| self.err(e))
-    }
+    Ok(())
 }
 
-/// A claim of the quarantine table: prefix, origin, its routes held, one route's rules.
+fn sql_int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// A claim held: prefix, origin, its routes held, one route's rules.
 pub type HeldClaim = (IpNet, Option<Asn>, u64, String);
 
 /// A read-only connection for the API (WAL lets it read while the writer writes).
@@ -558,7 +627,30 @@ impl Reader {
 
     /// Decisions after `since` (by sequence number), oldest first, as JSON objects.
     pub fn decisions(&self, since: u64, limit: usize) -> rusqlite::Result<Vec<String>> {
-        self.after("decisions", since, limit)
+        let mut q = self.conn.prepare_cached(
+            "SELECT data FROM decision_batches WHERE last_seq > ?1 ORDER BY last_seq",
+        )?;
+        let mut rows = q.query([sql_int(since)])?;
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some(r) = rows.next()? else { break };
+            let items = match record::read(&r.get::<_, Vec<u8>>(0)?) {
+                Ok(items) => items,
+                Err((items, e)) => {
+                    crate::metrics::state_error("read");
+                    tracing::warn!("decision log: a damaged row, read up to the damage: {e}");
+                    items
+                }
+            };
+            out.extend(
+                items
+                    .into_iter()
+                    .filter(|i| i.seq() > since)
+                    .take(limit - out.len())
+                    .map(record::Item::json),
+            );
+        }
+        Ok(out)
     }
 
     /// Actions on routers after `since`, oldest first, as JSON objects.
@@ -566,29 +658,26 @@ impl Reader {
         self.after("actions", since, limit)
     }
 
-    /// The claims the quarantine table holds (routes held at the last write): prefix,
-    /// origin, how many routes, and the rules of one of them.
+    /// The claims held as the last decision written left them (the snapshot and the
+    /// decisions after it): prefix, origin, how many routes, and the rules of one of them.
     pub fn held_claims(&self) -> rusqlite::Result<Vec<HeldClaim>> {
-        let mut q = self.conn.prepare(
-            "SELECT prefix, origin, COUNT(*), MIN(rules) FROM quarantine \
-             GROUP BY prefix, origin ORDER BY prefix, origin",
-        )?;
-        let rows = q.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                origin_of(r.get(1)?),
-                r.get::<_, i64>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (p, o, n, rules) = row?;
-            if let Ok(p) = p.parse::<IpNet>() {
-                out.push((p, o, u64::try_from(n).unwrap_or(0), rules));
-            }
+        let tx = self.conn.unchecked_transaction()?;
+        let (holds, _) = Holds::load(&tx, 0)?;
+        drop(tx);
+        let mut claims: std::collections::BTreeMap<(IpNet, Option<Asn>), (u64, String)> =
+            Default::default();
+        for h in holds.list() {
+            let rules = serde_json::to_string(&h.route.rules).unwrap_or_default();
+            let e = claims
+                .entry((h.route.prefix, h.route.origin))
+                .or_insert((0, rules.clone()));
+            e.0 += 1;
+            e.1 = e.1.clone().min(rules);
         }
-        Ok(out)
+        Ok(claims
+            .into_iter()
+            .map(|((p, o), (n, rules))| (p, o, n, rules))
+            .collect())
     }
 
     fn after(&self, table: &str, since: u64, limit: usize) -> rusqlite::Result<Vec<String>> {
@@ -840,14 +929,88 @@ mod tests {
             })
             .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
-        let cols: i64 = c
+        let tables: i64 = c
             .query_row(
-                "SELECT count(*) FROM pragma_table_info('decisions')",
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('decisions', 'quarantine')",
                 [],
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(cols, 2);
+        assert_eq!(tables, 0, "the old tables are gone");
+    }
+
+    /// A state file of schema version 2 (a JSON row per decision, the quarantine table
+    /// written with each) opens with its decisions served as written and its held routes
+    /// restored; a decision after the migration ends one of them.
+    #[test]
+    fn a_version_2_file_is_migrated_with_its_decisions_and_holds() {
+        let path = temp("v2");
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+             INSERT INTO meta VALUES ('schema', 2), ('run', 1), ('seq', 2);
+             CREATE TABLE decisions (seq INTEGER PRIMARY KEY, json TEXT NOT NULL);
+             INSERT INTO decisions VALUES (1, '{\"seq\":1}'), (2, '{\"seq\":2}');
+             CREATE TABLE quarantine (
+                id TEXT NOT NULL, peer TEXT NOT NULL, peer_asn INTEGER NOT NULL,
+                path_id INTEGER NOT NULL, prefix TEXT NOT NULL, origin INTEGER,
+                outcome TEXT NOT NULL, since INTEGER NOT NULL, seq INTEGER NOT NULL,
+                rules TEXT NOT NULL, run INTEGER NOT NULL,
+                PRIMARY KEY (id, peer, peer_asn, path_id));
+             INSERT INTO quarantine VALUES
+                ('10.0.0.0-8-AS65001', '192.0.2.1', 65000, 0, '10.0.0.0/8', 65001,
+                 'quarantine', 5, 1, '[\"rpki.invalid\"]', 1),
+                ('10.1.0.0-16-AS65002', '192.0.2.1', 65000, 0, '10.1.0.0/16', 65002,
+                 'reject', 6, 2, '[\"anomalies.bogon\"]', 1),
+                ('x', 'not an address', 1, 0, 'nonsense', 1, 'reject', 0, 2, '[]', 1);",
+        )
+        .unwrap();
+        drop(c);
+        let (mut st, r) = Store::open(&path, 10).unwrap();
+        // The row that does not read is skipped (and said in the log) by the migration.
+        assert_eq!((r.decisions, r.run), (2, 2));
+        let held: Vec<_> = r
+            .quarantine
+            .iter()
+            .map(|h| {
+                (
+                    h.route.prefix,
+                    h.route.outcome,
+                    h.seq,
+                    h.route.rules.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            held,
+            [
+                (
+                    prefix(0x0a00_0000, 8),
+                    Outcome::Quarantine,
+                    1,
+                    vec!["rpki.invalid".to_string()]
+                ),
+                (
+                    prefix(0x0a01_0000, 16),
+                    Outcome::Reject,
+                    2,
+                    vec!["anomalies.bogon".to_string()]
+                ),
+            ]
+        );
+        // The route is 10.0.0.0/8 AS65001 from 192.0.2.1 AS65000: withdrawn now.
+        let mut d = decision(3, prefix(0x0a00_0000, 8), 1, Outcome::Withdrawn, 7);
+        (d.peer, d.peer_asn, d.origin) =
+            ("192.0.2.1".parse().unwrap(), Asn(65000), Some(Asn(65001)));
+        st.write_decisions(&[d]).unwrap();
+        drop(st);
+        let reader = Reader::open(&path).unwrap();
+        let rows = reader.decisions(0, 10).unwrap();
+        assert_eq!(&rows[..2], ["{\"seq\":1}", "{\"seq\":2}"]);
+        assert!(rows[2].starts_with("{\"seq\":3,"), "{}", rows[2]);
+        let (_, r) = Store::open(&path, 10).unwrap();
+        let held: Vec<_> = r.quarantine.iter().map(|h| h.route.prefix).collect();
+        assert_eq!(held, [prefix(0x0a01_0000, 16)]);
     }
 
     #[test]
