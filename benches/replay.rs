@@ -187,7 +187,7 @@ fn row(name: &str, secs: f64, elems: u64, reference: Option<f64>) {
     );
 }
 
-fn compare_dump(title: &str, file: &Path, index: &VrpIndex, aspa: &AspaSet) {
+fn compare_dump(title: &str, file: &Path, index: &VrpIndex, aspa: &AspaSet, whole: bool) {
     let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
     println!(
         "\n{title}: {} ({:.1} MB)",
@@ -195,6 +195,9 @@ fn compare_dump(title: &str, file: &Path, index: &VrpIndex, aspa: &AspaSet) {
         size as f64 / 1e6
     );
     let dump = bgpdump(file);
+    if whole {
+        whole_command(file, dump.map(|(t, _)| t));
+    }
     let (kt, kelems) = bgpkit_elems(file);
     let (rt, report) = routewitness_replay(file, index, None, false);
     let (jt, judged) = routewitness_replay(file, index, Some(aspa), false);
@@ -245,6 +248,44 @@ fn compare_dump(title: &str, file: &Path, index: &VrpIndex, aspa: &AspaSet) {
             );
         }
     }
+}
+
+/// `routewitness replay --no-judge FILE` timed as a user runs it (the process from start
+/// to exit: the 723k bundled VRPs loaded, the report printed), without the parsed VRP
+/// copy (`ROUTEWITNESS_CACHE_DIR=off`, a first run) and with it (a run after the first
+/// against the same VRP file), beside `bgpdump -m` on the same file.
+fn whole_command(file: &Path, bgpdump_s: Option<f64>) {
+    let cache = std::env::temp_dir().join(format!("rw-bench-cache-{}", std::process::id()));
+    let run = |cache_dir: &Path| {
+        best(|| {
+            let ok = Command::new(env!("CARGO_BIN_EXE_routewitness"))
+                .args(["replay", "--no-judge", "--top", "0", "--no-progress"])
+                .arg(file)
+                .env("ROUTEWITNESS_CACHE_DIR", cache_dir)
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("routewitness replay");
+            assert!(ok.success(), "replay failed");
+        })
+        .0
+    };
+    let cold = run(Path::new("off"));
+    run(&cache); // the first run writes the copy
+    let warm = run(&cache);
+    let _ = std::fs::remove_dir_all(&cache);
+    let vs = |t: f64| {
+        bgpdump_s
+            .map(|b| format!("{:.2}x bgpdump -m", b / t))
+            .unwrap_or_default()
+    };
+    println!(
+        "  whole `routewitness replay --no-judge FILE` (process start to exit, VRPs loaded): \
+         first run {cold:.3} s ({}), with the parsed VRP copy {warm:.3} s ({})",
+        vs(cold),
+        vs(warm)
+    );
 }
 
 /// Prefixes of every route of a dump, in file order.
@@ -344,17 +385,17 @@ fn main() {
         8,
     );
     let aspa = AspaSet::new(&set.aspas);
-    compare_dump("Updates, uncompressed", &updates, &index, &aspa);
+    compare_dump("Updates, uncompressed", &updates, &index, &aspa, true);
     let rib = prepare(
         "rib.mrt",
         &fx.join("mrt/routeviews2_rib.20140523.0600_slice.mrt.gz"),
         1,
     );
-    compare_dump("RIB, uncompressed", &rib, &index, &aspa);
+    compare_dump("RIB, uncompressed", &rib, &index, &aspa, false);
 
     // bzip2: decompression runs on its own thread; compare with bgpdump on the same file.
     let bz = fx.join("mrt/routeviews2_updates.20080224.1854.bz2");
-    compare_dump("Updates, bzip2", &bz, &index, &aspa);
+    compare_dump("Updates, bzip2", &bz, &index, &aspa, false);
 
     println!("\nCovering-VRP index (one core, validate() per route incl. the RFC 6811 decision)");
     let mut trie = Trie {

@@ -202,6 +202,18 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
+/// Decompresses a whole file already in memory (plain, gzip or bzip2, by magic bytes),
+/// failing on a torn stream, on this thread.
+pub fn decompress_all(raw: Vec<u8>) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    match Compression::sniff(&raw) {
+        Compression::None => return Ok(raw),
+        Compression::Gzip => flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out)?,
+        Compression::Bzip2 => bzip2::read::MultiBzDecoder::new(&raw[..]).read_to_end(&mut out)?,
+    };
+    Ok(out)
+}
+
 /// Reads a whole (possibly compressed) file into memory, failing on a torn stream.
 /// For small inputs such as VRP snapshots, where a partial file must not be used.
 pub fn read_all(path: &Path) -> io::Result<Vec<u8>> {

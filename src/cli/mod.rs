@@ -7,7 +7,7 @@
 use crate::judge::Policy;
 use crate::model::{Asn, EventTime};
 use crate::replay::{self, Judging, ReplayConfig};
-use crate::rpki::{self, vrps, AspaSet, LoadOptions, RovState, VrpFormat, VrpIndex, VrpSet};
+use crate::rpki::{self, AspaSet, LoadOptions, RovState, VrpFormat, VrpIndex, VrpSet};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -165,7 +165,7 @@ pub fn load_vrps(args: &VrpArgs) -> Result<VrpSet, Failed> {
         .vrps
         .clone()
         .unwrap_or_else(|| fixtures_dir().join(BUNDLED_VRPS));
-    let set = vrps::load(
+    let set = crate::rpki::cache::load(
         &path,
         LoadOptions {
             format: args.vrp_format,

@@ -62,6 +62,300 @@ pub(crate) fn tree_stamp(
     Some(stamp)
 }
 
+/// What every source's task is given.
+struct SourceCtx {
+    i: usize,
+    n: usize,
+    slots: Arc<Slots>,
+    stop: watch::Receiver<bool>,
+    shared: Arc<Mutex<Shared>>,
+    alerts: ControlTx,
+    poll: Duration,
+}
+
+/// An RTR cache: its data at each End of Data, an alert when it expires.
+async fn watch_rtr(cache: String, c: SourceCtx) {
+    use crate::rpki::rtr::{RtrClient, RtrConfig, RtrEvent};
+    let SourceCtx {
+        i,
+        n,
+        slots,
+        stop,
+        shared,
+        alerts,
+        ..
+    } = c;
+    let mut client = RtrClient::new(RtrConfig::new(&cache));
+    let name = cache.clone();
+    client
+        .run(
+            move |e| {
+                let (payloads, serial) = match e {
+                    RtrEvent::Data(d) => (
+                        Some(Arc::new(Payloads::new(&d.vrps(), &d.aspas()))),
+                        Some(u64::from(d.serial)),
+                    ),
+                    RtrEvent::Expired => {
+                        // The control channel is unbounded: never dropped.
+                        let _ = alerts.send(Input::Alerts(vec![crate::act::alerts::Alert::new(
+                            crate::act::alerts::AlertKind::RpkiExpired,
+                            crate::act::alerts::Severity::Warning,
+                            format!("rpki.expired:{name}"),
+                            serde_json::json!({
+                                "summary": format!(
+                                    "RTR cache {name}: its data is older than its \
+                                     expire interval and no longer used"
+                                ),
+                                "source": name,
+                            }),
+                        )]));
+                        (None, None)
+                    }
+                };
+                slots.put(i, SourceNews { payloads, serial });
+            },
+            move |st| {
+                crate::metrics::rpki_vrps(&st.cache, st.vrps);
+                let mut sh = lock(&shared);
+                if sh.rtr.len() < n {
+                    sh.rtr.resize(n, None);
+                }
+                sh.rtr[i] = Some(st.clone());
+            },
+            stop,
+        )
+        .await;
+}
+
+/// A directory of signed objects, validated again whenever a file in it changes.
+async fn watch_directory(dir: std::path::PathBuf, tals: Vec<std::path::PathBuf>, c: SourceCtx) {
+    let SourceCtx {
+        i,
+        slots,
+        mut stop,
+        poll,
+        ..
+    } = c;
+    let name = dir.display().to_string();
+    let tals = match crate::rpki::signed::read_tals(&tals) {
+        Ok(t) => Arc::new(t),
+        Err(e) => {
+            // Checked at start; a TAL gone since leaves the source silent.
+            tracing::error!("RPKI repository {name}: TAL {e}; not read");
+            return;
+        }
+    };
+    if tals.is_empty() {
+        tracing::warn!(
+            "RPKI repository {name}: no TAL given: any self-signed certificate \
+             in it is taken as a trust anchor"
+        );
+    }
+    let mut seen = None;
+    loop {
+        let d = dir.clone();
+        let stamp = tokio::task::spawn_blocking(move || tree_stamp(&d)).await;
+        let Ok(stamp) = stamp else { return };
+        if stamp.is_none() && seen.is_some() {
+            // Gone or unreadable: what it gave stays until it reads again.
+            tracing::error!("RPKI repository {name}: cannot be read; its previous data stays");
+            seen = None;
+        }
+        if stamp.is_some() && stamp != seen {
+            seen = stamp;
+            let (d, t) = (dir.clone(), tals.clone());
+            let scanned =
+                tokio::task::spawn_blocking(move || crate::rpki::signed::scan_repository(&d, &t))
+                    .await;
+            let Ok(scan) = scanned else { return };
+            for (state, n) in [("valid", scan.accepted), ("invalid", scan.rejected.len())] {
+                crate::metrics::rpki_objects(&name, state, n);
+            }
+            crate::metrics::rpki_vrps(&name, scan.vrps.len());
+            tracing::info!(
+                "RPKI repository {name}: {} of {} ROAs and ASPAs valid: {} VRPs, {} ASPAs",
+                scan.accepted,
+                scan.objects,
+                scan.vrps.len(),
+                scan.aspas.len()
+            );
+            for (f, why) in scan.rejected.iter().take(20) {
+                tracing::warn!("RPKI repository {name}: {} not used: {why}", f.display());
+            }
+            if scan.rejected.len() > 20 {
+                tracing::warn!(
+                    "RPKI repository {name}: {} more objects not used",
+                    scan.rejected.len() - 20
+                );
+            }
+            let payloads = Some(Arc::new(Payloads::new(&scan.vrps, &scan.aspas)));
+            slots.put(
+                i,
+                SourceNews {
+                    payloads,
+                    serial: None,
+                },
+            );
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// A VRP file, read again whenever it changes (`loaded`: already read at start).
+async fn watch_file(
+    path: std::path::PathBuf,
+    options: crate::rpki::LoadOptions,
+    loaded: bool,
+    c: SourceCtx,
+) {
+    let SourceCtx {
+        i,
+        slots,
+        mut stop,
+        poll,
+        ..
+    } = c;
+    let stamp_of = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .ok()
+            .map(|m| (m.modified().ok(), m.len()))
+    };
+    let mut seen = if loaded { stamp_of(&path) } else { None };
+    loop {
+        let stamp = stamp_of(&path);
+        if stamp.is_some() && stamp != seen {
+            seen = stamp;
+            let p = path.clone();
+            let loaded =
+                tokio::task::spawn_blocking(move || crate::rpki::vrps::load(&p, options)).await;
+            match loaded {
+                Ok(Ok(set)) => {
+                    crate::metrics::rpki_vrps(&path.display().to_string(), set.vrps.len());
+                    let serial = set
+                        .source
+                        .as_ref()
+                        .and_then(|s| s.generated)
+                        .and_then(|g| u64::try_from(g).ok());
+                    let news = SourceNews {
+                        payloads: Some(Arc::new(Payloads::from_set(&set))),
+                        serial,
+                    };
+                    slots.put(i, news);
+                }
+                Ok(Err(e)) => {
+                    crate::metrics::rpki_error(&path.display().to_string());
+                    tracing::error!(
+                        "RPKI source {}: {e}; its previous data stays",
+                        path.display()
+                    );
+                }
+                Err(_) => return,
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// An alert per source whose data differs from the merged set.
+fn disagreements(reports: &[crate::rpki::sources::Disagreement]) -> Vec<crate::act::alerts::Alert> {
+    let mut out = Vec::new();
+    for r in reports {
+        if r.has_data && (r.missing > 0 || r.extra > 0) {
+            out.push(crate::act::alerts::Alert::new(
+                crate::act::alerts::AlertKind::RpkiSourceDisagrees,
+                crate::act::alerts::Severity::Warning,
+                format!("rpki.source_disagrees:{}", r.source),
+                serde_json::json!({
+                    "summary": format!(
+                        "RPKI source {} disagrees with the merged set: lacks {}, adds {}",
+                        r.source, r.missing, r.extra
+                    ),
+                    "report": r,
+                }),
+            ));
+            tracing::warn!(
+                "RPKI source {} disagrees with the merged set: lacks {} (e.g. {}), adds {} (e.g. {})",
+                r.source,
+                r.missing,
+                r.missing_examples.join(", "),
+                r.extra,
+                r.extra_examples.join(", ")
+            );
+        }
+    }
+    out
+}
+
+/// The alert (and log line) when the merged set would lose too much at once.
+fn sudden_loss(had: usize, lost: usize, share: f64, freeze: Duration) -> crate::act::alerts::Alert {
+    crate::metrics::rpki_freeze();
+    tracing::error!(
+        "RPKI: the merged set would lose {lost} of {had} VRPs ({:.0}%) at once: \
+         keeping the previous set for up to {} (alert)",
+        share * 100.0,
+        humantime::format_duration(freeze)
+    );
+    crate::act::alerts::Alert::new(
+        crate::act::alerts::AlertKind::RpkiSuddenLoss,
+        crate::act::alerts::Severity::Critical,
+        "rpki.sudden_loss".into(),
+        serde_json::json!({
+            "summary": format!(
+                "the merged RPKI set would lose {lost} of {had} VRPs ({:.0}%) at once: \
+                 the previous set is kept for up to {}",
+                share * 100.0,
+                humantime::format_duration(freeze)
+            ),
+            "had": had, "lost": lost, "share": share,
+        }),
+    )
+}
+
+/// How the set handed on is described in the log and the status.
+fn describe(
+    rs: &RpkiSources,
+    m: &crate::rpki::sources::Merged,
+    local: Option<crate::rpki::slurm::SlurmEffect>,
+    single: Option<u64>,
+    up: usize,
+    quorum: usize,
+    generation: u64,
+) -> String {
+    let n = rs.sources.len();
+    let (nv, na) = (m.vrps.len(), m.aspas.len());
+    let local = local.map_or(String::new(), |e| {
+        format!(
+            "; SLURM {}: {} VRPs filtered, {} added, {} ASPAs filtered or replaced, {} asserted",
+            e.file, e.vrps_filtered, e.vrps_added, e.aspas_filtered, e.aspas_asserted
+        )
+    });
+    if n != 1 {
+        return format!(
+            "{nv} VRPs, {na} ASPAs carried by at least {quorum} of {n} sources ({up} with \
+             data; generation {generation}){local}"
+        );
+    }
+    match &rs.sources[0] {
+        SourceSpec::Rtr(c) => match single {
+            Some(s) => format!("{nv} VRPs, {na} ASPAs from RTR cache {c} (serial {s}){local}"),
+            None => format!("none: RTR cache {c} has no usable data (down or expired){local}"),
+        },
+        SourceSpec::File { path, .. } => {
+            format!("{nv} VRPs, {na} ASPAs from {}{local}", path.display())
+        }
+        SourceSpec::Directory { dir, .. } => format!(
+            "{nv} VRPs, {na} ASPAs from the signed objects in {}{local}",
+            dir.display()
+        ),
+    }
+}
+
 /// The RPKI sources (RTR caches, VRP files polled for changes), merged in quorum (see
 /// [`crate::rpki::sources`]), SLURM applied, guarded against sudden loss, indexed off the
 /// runtime's threads and handed to the pipeline, which re-judges against each new set.
@@ -74,199 +368,33 @@ pub(crate) async fn rpki_sources(
     honour_expires: bool,
     mut stop: watch::Receiver<bool>,
 ) {
-    use crate::rpki::rtr::{RtrClient, RtrConfig, RtrEvent};
     use crate::rpki::sources::{merge, Freeze, FrozenStatus, Verdict};
     let n = rs.sources.len();
     let slots = Arc::new(Slots {
         news: Mutex::new((0..n).map(|_| None).collect()),
         wake: tokio::sync::Notify::new(),
     });
-    let mut tasks = Vec::new();
     let names: Vec<String> = rs.sources.iter().map(SourceSpec::name).collect();
+    let mut tasks = Vec::new();
     for (i, spec) in rs.sources.iter().cloned().enumerate() {
-        let slots = slots.clone();
-        let stop = stop.clone();
-        let shared = shared.clone();
-        let alerts = tx.clone();
-        match spec {
-            SourceSpec::Rtr(cache) => tasks.push(tokio::spawn(async move {
-                let mut client = RtrClient::new(RtrConfig::new(&cache));
-                let name = cache.clone();
-                client
-                    .run(
-                        move |e| {
-                            let (payloads, serial) = match e {
-                                RtrEvent::Data(d) => (
-                                    Some(Arc::new(Payloads::new(&d.vrps(), &d.aspas()))),
-                                    Some(u64::from(d.serial)),
-                                ),
-                                RtrEvent::Expired => {
-                                    // Rare: a full channel drops it (the log has it).
-                                    let _ = alerts.send(Input::Alerts(vec![
-                                        crate::act::alerts::Alert::new(
-                                            crate::act::alerts::AlertKind::RpkiExpired,
-                                            crate::act::alerts::Severity::Warning,
-                                            format!("rpki.expired:{name}"),
-                                            serde_json::json!({
-                                                "summary": format!(
-                                                    "RTR cache {name}: its data is older than its \
-                                                     expire interval and no longer used"
-                                                ),
-                                                "source": name,
-                                            }),
-                                        ),
-                                    ]));
-                                    (None, None)
-                                }
-                            };
-                            slots.put(i, SourceNews { payloads, serial });
-                        },
-                        move |st| {
-                            crate::metrics::rpki_vrps(&st.cache, st.vrps);
-                            let mut sh = lock(&shared);
-                            if sh.rtr.len() < n {
-                                sh.rtr.resize(n, None);
-                            }
-                            sh.rtr[i] = Some(st.clone());
-                        },
-                        stop,
-                    )
-                    .await;
-            })),
-            SourceSpec::Directory { dir, tals } => {
-                let poll = rs.file_poll;
-                let mut stop = stop;
-                tasks.push(tokio::spawn(async move {
-                    let name = dir.display().to_string();
-                    let tals = match crate::rpki::signed::read_tals(&tals) {
-                        Ok(t) => Arc::new(t),
-                        Err(e) => {
-                            // Checked at start; a TAL gone since leaves the source silent.
-                            tracing::error!("RPKI repository {name}: TAL {e}; not read");
-                            return;
-                        }
-                    };
-                    if tals.is_empty() {
-                        tracing::warn!(
-                            "RPKI repository {name}: no TAL given: any self-signed certificate \
-                             in it is taken as a trust anchor"
-                        );
-                    }
-                    let mut seen = None;
-                    loop {
-                        let d = dir.clone();
-                        let stamp = tokio::task::spawn_blocking(move || tree_stamp(&d)).await;
-                        let Ok(stamp) = stamp else { return };
-                        if stamp.is_none() && seen.is_some() {
-                            // Gone or unreadable: what it gave stays until it reads again.
-                            tracing::error!(
-                                "RPKI repository {name}: cannot be read; its previous data stays"
-                            );
-                            seen = None;
-                        }
-                        if stamp.is_some() && stamp != seen {
-                            seen = stamp;
-                            let (d, t) = (dir.clone(), tals.clone());
-                            let scanned = tokio::task::spawn_blocking(move || {
-                                crate::rpki::signed::scan_repository(&d, &t)
-                            })
-                            .await;
-                            let Ok(scan) = scanned else { return };
-                            for (state, n) in
-                                [("valid", scan.accepted), ("invalid", scan.rejected.len())]
-                            {
-                                crate::metrics::rpki_objects(&name, state, n);
-                            }
-                            crate::metrics::rpki_vrps(&name, scan.vrps.len());
-                            tracing::info!(
-                                "RPKI repository {name}: {} of {} ROAs and ASPAs valid: {} VRPs, {} ASPAs",
-                                scan.accepted,
-                                scan.objects,
-                                scan.vrps.len(),
-                                scan.aspas.len()
-                            );
-                            for (f, why) in scan.rejected.iter().take(20) {
-                                tracing::warn!("RPKI repository {name}: {} not used: {why}", f.display());
-                            }
-                            if scan.rejected.len() > 20 {
-                                tracing::warn!(
-                                    "RPKI repository {name}: {} more objects not used",
-                                    scan.rejected.len() - 20
-                                );
-                            }
-                            slots.put(
-                                i,
-                                SourceNews {
-                                    payloads: Some(Arc::new(Payloads::new(&scan.vrps, &scan.aspas))),
-                                    serial: None,
-                                },
-                            );
-                        }
-                        tokio::select! {
-                            _ = tokio::time::sleep(poll) => {}
-                            _ = stop.changed() => return,
-                        }
-                    }
-                }));
-            }
+        let c = SourceCtx {
+            i,
+            n,
+            slots: slots.clone(),
+            stop: stop.clone(),
+            shared: shared.clone(),
+            alerts: tx.clone(),
+            poll: rs.file_poll,
+        };
+        tasks.push(match spec {
+            SourceSpec::Rtr(cache) => tokio::spawn(watch_rtr(cache, c)),
+            SourceSpec::Directory { dir, tals } => tokio::spawn(watch_directory(dir, tals, c)),
             SourceSpec::File {
                 path,
                 options,
                 loaded,
-            } => {
-                let poll = rs.file_poll;
-                let mut stop = stop;
-                tasks.push(tokio::spawn(async move {
-                    let stamp_of = |p: &std::path::Path| {
-                        std::fs::metadata(p)
-                            .ok()
-                            .map(|m| (m.modified().ok(), m.len()))
-                    };
-                    let mut seen = if loaded { stamp_of(&path) } else { None };
-                    loop {
-                        let stamp = stamp_of(&path);
-                        if stamp.is_some() && stamp != seen {
-                            seen = stamp;
-                            let p = path.clone();
-                            let loaded = tokio::task::spawn_blocking(move || {
-                                crate::rpki::vrps::load(&p, options)
-                            })
-                            .await;
-                            match loaded {
-                                Ok(Ok(set)) => {
-                                    crate::metrics::rpki_vrps(
-                                        &path.display().to_string(),
-                                        set.vrps.len(),
-                                    );
-                                    let serial = set
-                                        .source
-                                        .as_ref()
-                                        .and_then(|s| s.generated)
-                                        .and_then(|g| u64::try_from(g).ok());
-                                    let news = SourceNews {
-                                        payloads: Some(Arc::new(Payloads::from_set(&set))),
-                                        serial,
-                                    };
-                                    slots.put(i, news);
-                                }
-                                Ok(Err(e)) => {
-                                    crate::metrics::rpki_error(&path.display().to_string());
-                                    tracing::error!(
-                                        "RPKI source {}: {e}; its previous data stays",
-                                        path.display()
-                                    );
-                                }
-                                Err(_) => return,
-                            }
-                        }
-                        tokio::select! {
-                            _ = tokio::time::sleep(poll) => {}
-                            _ = stop.changed() => return,
-                        }
-                    }
-                }));
-            }
-        }
+            } => tokio::spawn(watch_file(path, options, loaded, c)),
+        });
     }
     let quorum = rs.quorum.unwrap_or(crate::rpki::sources::majority(n));
     tracing::info!(
@@ -345,34 +473,11 @@ pub(crate) async fn rpki_sources(
             let Some(x) = held.take() else { continue };
             x
         };
-        let single = (n == 1).then(|| serials[0]).flatten();
-        let mut disagreeing = Vec::new();
-        for r in &m.reports {
-            if fresh && r.has_data && (r.missing > 0 || r.extra > 0) {
-                disagreeing.push(crate::act::alerts::Alert::new(
-                    crate::act::alerts::AlertKind::RpkiSourceDisagrees,
-                    crate::act::alerts::Severity::Warning,
-                    format!("rpki.source_disagrees:{}", r.source),
-                    serde_json::json!({
-                        "summary": format!(
-                            "RPKI source {} disagrees with the merged set: lacks {}, adds {}",
-                            r.source, r.missing, r.extra
-                        ),
-                        "report": r,
-                    }),
-                ));
-                tracing::warn!(
-                    "RPKI source {} disagrees with the merged set: lacks {} (e.g. {}), adds {} (e.g. {})",
-                    r.source,
-                    r.missing,
-                    r.missing_examples.join(", "),
-                    r.extra,
-                    r.extra_examples.join(", ")
-                );
+        if fresh {
+            let disagreeing = disagreements(&m.reports);
+            if !disagreeing.is_empty() {
+                let _ = tx.send(Input::Alerts(disagreeing));
             }
-        }
-        if !disagreeing.is_empty() {
-            let _ = tx.send(Input::Alerts(disagreeing));
         }
         let verdict = freeze.check(m.vrps.len(), Instant::now());
         {
@@ -394,67 +499,16 @@ pub(crate) async fn rpki_sources(
                 .frozen_since()
                 .is_some_and(|t| t.elapsed() < Duration::from_millis(500))
             {
-                crate::metrics::rpki_freeze();
-                let alert = crate::act::alerts::Alert::new(
-                    crate::act::alerts::AlertKind::RpkiSuddenLoss,
-                    crate::act::alerts::Severity::Critical,
-                    "rpki.sudden_loss".into(),
-                    serde_json::json!({
-                        "summary": format!(
-                            "the merged RPKI set would lose {lost} of {had} VRPs ({:.0}%) at once: \
-                             the previous set is kept for up to {}",
-                            share * 100.0,
-                            humantime::format_duration(rs.freeze)
-                        ),
-                        "had": had, "lost": lost, "share": share,
-                    }),
-                );
+                let alert = sudden_loss(had, lost, share, rs.freeze);
                 let _ = tx.send(Input::Alerts(vec![alert]));
-                tracing::error!(
-                    "RPKI: the merged set would lose {lost} of {had} VRPs ({:.0}%) at once: \
-                     keeping the previous set for up to {} (alert)",
-                    share * 100.0,
-                    humantime::format_duration(rs.freeze)
-                );
             }
             held = Some((m, local));
             continue;
         }
         generation += 1;
-        let (nv, na) = (m.vrps.len(), m.aspas.len());
-        let local = local.map_or(String::new(), |e| {
-            format!(
-                "; SLURM {}: {} VRPs filtered, {} added, {} ASPAs filtered or replaced, {} asserted",
-                e.file, e.vrps_filtered, e.vrps_added, e.aspas_filtered, e.aspas_asserted
-            )
-        });
-        let description = if n == 1 {
-            match &rs.sources[0] {
-                SourceSpec::Rtr(c) => match single {
-                    Some(s) => {
-                        format!("{nv} VRPs, {na} ASPAs from RTR cache {c} (serial {s}){local}")
-                    }
-                    None => {
-                        format!("none: RTR cache {c} has no usable data (down or expired){local}")
-                    }
-                },
-                SourceSpec::File { path, .. } => {
-                    format!("{nv} VRPs, {na} ASPAs from {}{local}", path.display())
-                }
-                SourceSpec::Directory { dir, .. } => {
-                    format!(
-                        "{nv} VRPs, {na} ASPAs from the signed objects in {}{local}",
-                        dir.display()
-                    )
-                }
-            }
-        } else {
-            let up = latest.iter().filter(|p| p.is_some()).count();
-            format!(
-                "{nv} VRPs, {na} ASPAs carried by at least {quorum} of {n} sources ({up} with \
-                 data; generation {generation}){local}"
-            )
-        };
+        let single = (n == 1).then(|| serials[0]).flatten();
+        let up = latest.iter().filter(|p| p.is_some()).count();
+        let description = describe(&rs, &m, local, single, up, quorum, generation);
         let serial = if n == 1 { single } else { Some(generation) };
         let (vrps, aspas) = (m.vrps, m.aspas);
         let to_routers = feed.clone();

@@ -2,6 +2,7 @@
 //! validation (RFC 6811) over a covering-prefix index.
 
 pub mod aspa;
+pub mod cache;
 pub mod index;
 pub mod rov;
 pub mod rtr;
