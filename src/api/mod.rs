@@ -35,6 +35,12 @@ pub(crate) fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The webhook outbox and each destination's delivery state, as the API shows them.
+pub(crate) type OutboxView = (
+    crate::act::outbox::Place,
+    Arc<Mutex<Vec<crate::act::outbox::DestinationStatus>>>,
+);
+
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) shared: Arc<Mutex<Shared>>,
@@ -45,10 +51,7 @@ pub(crate) struct AppState {
     /// The decision log, when there is a state file.
     pub(crate) reader: Option<Arc<Mutex<Reader>>>,
     /// The webhook outbox and each destination's delivery state.
-    pub(crate) outbox: Option<(
-        crate::act::outbox::Place,
-        Arc<Mutex<Vec<crate::act::outbox::DestinationStatus>>>,
-    )>,
+    pub(crate) outbox: Option<OutboxView>,
 }
 
 pub(crate) async fn status(State(s): State<AppState>) -> Json<Status> {

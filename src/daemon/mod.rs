@@ -73,8 +73,8 @@ use crate::judge::Policy;
 use crate::model::EventTime;
 use crate::rpki::VrpSet;
 use crate::state::{Reader, Restored, Store};
-use channels::Input;
-use pipeline::{new_feeds, pipeline, Wiring};
+use channels::{ControlTx, Input};
+use pipeline::{new_feeds, pipeline, Feeds, Wiring};
 use reload::reload_on_sighup;
 use rpki::rpki_sources;
 use sessions::{accept_loop, Net, SessionCtx};
@@ -224,6 +224,263 @@ pub(crate) fn now() -> EventTime {
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
+/// The listeners, bound before anything is loaded: a port in use is an error at once.
+struct Listeners {
+    bmp: TcpListener,
+    api: TcpListener,
+    rpki: Option<TcpListener>,
+    quarantine: Option<TcpListener>,
+}
+
+async fn bind(cfg: &RunConfig) -> Result<Listeners, DaemonError> {
+    let bmp = TcpListener::bind(cfg.bmp)
+        .await
+        .map_err(|e| DaemonError::Bmp(cfg.bmp, e))?;
+    let api = TcpListener::bind(cfg.api)
+        .await
+        .map_err(|e| DaemonError::Api(cfg.api, e))?;
+    let mut rtr = [None, None];
+    for (i, a) in [cfg.act.rtr_listen, cfg.act.quarantine_listen]
+        .into_iter()
+        .enumerate()
+    {
+        if let Some(a) = a {
+            rtr[i] = Some(
+                TcpListener::bind(a)
+                    .await
+                    .map_err(|e| DaemonError::Rtr(a, e))?,
+            );
+        }
+    }
+    let [rpki, quarantine] = rtr;
+    Ok(Listeners {
+        bmp,
+        api,
+        rpki,
+        quarantine,
+    })
+}
+
+/// Says where everything listens and what the daemon judges with.
+fn log_start(cfg: &RunConfig, policy: &Policy, l: &Listeners) {
+    let view = serde_json::to_value(cfg.view)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let addr = |l: &TcpListener| {
+        l.local_addr()
+            .map_or_else(|_| "?".into(), |a| a.to_string())
+    };
+    tracing::info!("BMP listener on {} (judging the {view} view)", addr(&l.bmp));
+    tracing::info!(
+        "HTTP API on http://{}/v1/status, metrics on /metrics",
+        addr(&l.api)
+    );
+    tracing::info!("RPKI: {}", cfg.rpki_description);
+    tracing::info!("policy {} ({})", policy.name, policy.hash());
+    if let Some(l) = &l.rpki {
+        tracing::info!(
+            "RTR server for routers' RPKI on {} (the VRPs and ASPAs judged with)",
+            addr(l)
+        );
+    }
+    if let Some(l) = &l.quarantine {
+        let routers = if cfg.act.quarantine_routers.is_empty() {
+            "no router (act.quarantine_routers is empty)".to_string()
+        } else {
+            cfg.act
+                .quarantine_routers
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        tracing::info!(
+            "quarantine feed over RTR on {} for {routers} (caps: {} claims, {} a minute){}",
+            addr(l),
+            cfg.act.max_quarantined,
+            cfg.act.max_quarantined_per_minute,
+            if policy.act {
+                ""
+            } else {
+                "; empty: the policy is monitor-only"
+            }
+        );
+    }
+}
+
+/// Opens the state file (or none: `--no-state`) and says what it restored.
+fn open_state(cfg: &RunConfig) -> Result<(Option<Store>, Restored), DaemonError> {
+    let Some(sc) = &cfg.state else {
+        tracing::info!("state: in memory only (--no-state; last {DECISIONS_KEPT} decisions)");
+        return Ok((None, Restored::default()));
+    };
+    let (store, restored) = Store::open(&sc.path, sc.keep_decisions)?;
+    match &restored.saved {
+        Some(saved) => tracing::info!(
+            "state: {} (run {}): restored {} established claims, the trust of {} \
+             peers, {} operator overrides, {} held routes, {} decisions",
+            sc.path.display(),
+            restored.run,
+            saved.claims.as_ref().map_or(0, Vec::len),
+            saved.trust.len(),
+            saved.operators.len(),
+            restored.quarantine.len(),
+            restored.decisions
+        ),
+        None => tracing::info!("state: {} (new)", sc.path.display()),
+    }
+    if restored.damaged > 0 {
+        tracing::warn!(
+            "state: {} rows of {} did not read and were skipped",
+            restored.damaged,
+            sc.path.display()
+        );
+    }
+    Ok((Some(store), restored))
+}
+
+/// The webhooks: the outbox shares the state file (in memory without one), a thread
+/// delivers. Returns where the state thread writes alerts (`None`: no destination), and
+/// the outbox with its destinations' delivery state for the API.
+fn start_webhooks(
+    cfg: &RunConfig,
+) -> Result<(Option<AlertSink>, Option<crate::api::OutboxView>), DaemonError> {
+    let dests = destinations(&cfg.alerts.0);
+    if dests.is_empty() {
+        return Ok((None, None));
+    }
+    let status = Arc::new(Mutex::new(
+        dests
+            .iter()
+            .map(|d| crate::act::outbox::DestinationStatus {
+                name: d.name.clone(),
+                url: d.url.clone(),
+                ..Default::default()
+            })
+            .collect(),
+    ));
+    let place = crate::act::outbox::place_for(cfg.state.as_ref().map(|s| s.path.as_path()));
+    let (wake, wake_rx) = std::sync::mpsc::channel();
+    let disabled = Arc::new(Mutex::new(vec![false; dests.len()]));
+    let keys = cfg.alerts.1.clone();
+    if keys.is_empty() {
+        tracing::warn!(
+            "webhooks are configured without alerts.signing_keys: alerts go out unsigned"
+        );
+    }
+    tracing::info!(
+        "alerts to {} webhooks ({}), outbox in {}",
+        dests.len(),
+        dests
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        match &place {
+            crate::act::outbox::Place::File(p) => p.display().to_string(),
+        }
+    );
+    let sink = AlertSink {
+        place: place.clone(),
+        dests: dests.clone(),
+        disabled: disabled.clone(),
+        wake,
+    };
+    let (p, st) = (place.clone(), status.clone());
+    std::thread::Builder::new()
+        .name("rw-webhooks".into())
+        .spawn(move || crate::act::outbox::deliver(p, dests, keys, st, disabled, wake_rx))
+        .map_err(DaemonError::Runtime)?;
+    Ok((Some(sink), Some((place, status))))
+}
+
+/// The tasks that act on routers: the RTR servers (the RPKI data, the quarantine), the
+/// BIRD verifiers and the FRR appliers, whose results go through the pipeline to the
+/// audit log.
+fn spawn_acting(
+    cfg: &RunConfig,
+    feeds: &Feeds,
+    rpki: Option<TcpListener>,
+    quarantine: Option<TcpListener>,
+    tx: &ControlTx,
+    stop: &watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    use crate::act::rtr_server::{serve, ServeConfig};
+    let mut tasks = Vec::new();
+    if let (Some(l), Some(f)) = (rpki, feeds.rpki.clone()) {
+        let sc = ServeConfig {
+            max_clients: cfg.act.max_routers,
+            notify_interval: cfg.act.notify_interval,
+        };
+        tasks.push(tokio::spawn(serve(l, f, sc, None, stop.clone())));
+    }
+    let (vtx, mut vrx) = mpsc::channel::<Vec<ActionRecord>>(64);
+    if let Some(changes) = &feeds.changes {
+        for (b, st) in cfg.act.bird.iter().zip(&feeds.birds) {
+            let t = crate::act::verify::BirdTarget {
+                name: b.name.clone(),
+                socket: b.socket.clone(),
+                reload_in: b.reload_in.clone(),
+                timeout: b.verify_timeout,
+            };
+            tracing::info!(
+                "verifying each change of the quarantine at BIRD {} ({})",
+                t.name,
+                t.socket.display()
+            );
+            tasks.push(tokio::spawn(crate::act::verify::verify_bird(
+                t,
+                changes.subscribe(),
+                vtx.clone(),
+                st.clone(),
+                stop.clone(),
+            )));
+        }
+    }
+    if let (Some(changes), Some(feed)) = (&feeds.changes, &feeds.quarantine) {
+        for (f, st) in cfg.act.frr.iter().zip(&feeds.frrs) {
+            let t = crate::act::frr::FrrTarget {
+                name: f.name.clone(),
+                vty: f.vty_socket.clone(),
+                timeout: f.verify_timeout,
+            };
+            tracing::info!(
+                "applying the quarantine on FRR {} (vtysh --vty_socket {}) as route-map {}",
+                t.name,
+                t.vty.display(),
+                crate::act::frr::ROUTE_MAP
+            );
+            tasks.push(tokio::spawn(crate::act::frr::act_frr(
+                t,
+                feed.clone(),
+                changes.subscribe(),
+                vtx.clone(),
+                st.clone(),
+                stop.clone(),
+            )));
+        }
+    }
+    drop(vtx);
+    let tx = tx.clone();
+    tasks.push(tokio::spawn(async move {
+        while let Some(v) = vrx.recv().await {
+            if tx.send(Input::Actions(v)).is_err() {
+                break;
+            }
+        }
+    }));
+    if let (Some(l), Some(f)) = (quarantine, feeds.quarantine.clone()) {
+        let sc = ServeConfig {
+            max_clients: cfg.act.max_routers,
+            notify_interval: cfg.act.quarantine_notify_interval,
+        };
+        let allow = Some(Arc::from(cfg.act.quarantine_routers.clone()));
+        tasks.push(tokio::spawn(serve(l, f, sc, allow, stop.clone())));
+    }
+    tasks
+}
+
 pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonError> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
@@ -240,39 +497,15 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
     let (data_tx, data_rx) = mpsc::channel::<Vec<crate::ingest::IngestEvent>>(CHANNEL);
     let (tx, rx) = mpsc::unbounded_channel::<Input>();
 
-    // Listen first: a port in use is an error before anything is loaded into memory.
-    let (bmp, api, [rpki_listener, quarantine_listener]) = rt.block_on(async {
-        let bmp = TcpListener::bind(cfg.bmp)
-            .await
-            .map_err(|e| DaemonError::Bmp(cfg.bmp, e))?;
-        let api = TcpListener::bind(cfg.api)
-            .await
-            .map_err(|e| DaemonError::Api(cfg.api, e))?;
-        let mut rtr = [None, None];
-        for (i, a) in [cfg.act.rtr_listen, cfg.act.quarantine_listen]
-            .into_iter()
-            .enumerate()
-        {
-            if let Some(a) = a {
-                rtr[i] = Some(
-                    TcpListener::bind(a)
-                        .await
-                        .map_err(|e| DaemonError::Rtr(a, e))?,
-                );
-            }
-        }
-        Ok::<_, DaemonError>((bmp, api, rtr))
-    })?;
+    let listeners = rt.block_on(bind(&cfg))?;
+    log_start(&cfg, &policy, &listeners);
+    let Listeners {
+        bmp,
+        api,
+        rpki: rpki_listener,
+        quarantine: quarantine_listener,
+    } = listeners;
     let bmp_addr = bmp.local_addr().unwrap_or(cfg.bmp);
-    let api_addr = api.local_addr().unwrap_or(cfg.api);
-    let view = serde_json::to_value(cfg.view)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    tracing::info!("BMP listener on {bmp_addr} (judging the {view} view)");
-    tracing::info!("HTTP API on http://{api_addr}/v1/status, metrics on /metrics");
-    tracing::info!("RPKI: {}", cfg.rpki_description);
-    tracing::info!("policy {} ({})", policy.name, policy.hash());
     // The quarantine is kept when a router takes it: over RTR, or applied on an FRR.
     let feeds = new_feeds(
         &cfg,
@@ -280,68 +513,7 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
         rpki_listener.is_some(),
         quarantine_listener.is_some() || !cfg.act.frr.is_empty(),
     );
-    if let Some(l) = &rpki_listener {
-        tracing::info!(
-            "RTR server for routers' RPKI on {} (the VRPs and ASPAs judged with)",
-            l.local_addr()
-                .map_or_else(|_| "?".into(), |a| a.to_string())
-        );
-    }
-    if let Some(l) = &quarantine_listener {
-        tracing::info!(
-            "quarantine feed over RTR on {} for {} (caps: {} claims, {} a minute){}",
-            l.local_addr()
-                .map_or_else(|_| "?".into(), |a| a.to_string()),
-            if cfg.act.quarantine_routers.is_empty() {
-                "no router (act.quarantine_routers is empty)".to_string()
-            } else {
-                cfg.act
-                    .quarantine_routers
-                    .iter()
-                    .map(|a| a.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            },
-            cfg.act.max_quarantined,
-            cfg.act.max_quarantined_per_minute,
-            if policy.act {
-                ""
-            } else {
-                "; empty: the policy is monitor-only"
-            }
-        );
-    }
-    let (store, restored) = match &cfg.state {
-        Some(sc) => {
-            let (store, restored) = Store::open(&sc.path, sc.keep_decisions)?;
-            match &restored.saved {
-                Some(saved) => tracing::info!(
-                    "state: {} (run {}): restored {} established claims, the trust of {} \
-                     peers, {} operator overrides, {} held routes, {} decisions",
-                    sc.path.display(),
-                    restored.run,
-                    saved.claims.as_ref().map_or(0, Vec::len),
-                    saved.trust.len(),
-                    saved.operators.len(),
-                    restored.quarantine.len(),
-                    restored.decisions
-                ),
-                None => tracing::info!("state: {} (new)", sc.path.display()),
-            }
-            if restored.damaged > 0 {
-                tracing::warn!(
-                    "state: {} rows of {} did not read and were skipped",
-                    restored.damaged,
-                    sc.path.display()
-                );
-            }
-            (Some(store), restored)
-        }
-        None => {
-            tracing::info!("state: in memory only (--no-state; last {DECISIONS_KEPT} decisions)");
-            (None, Restored::default())
-        }
-    };
+    let (store, restored) = open_state(&cfg)?;
     if !cfg.replay.is_empty() && restored.saved.is_none() {
         tracing::info!("replaying {} MRT files first (demo feed)", cfg.replay.len());
     }
@@ -357,86 +529,23 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
                 .insert((id.to_string(), peer, asn, path), h.clone());
         }
     }
-
-    // Webhooks: the outbox shares the state file (in memory without one), a thread
-    // delivers.
-    let dests = destinations(&cfg.alerts.0);
-    let outbox_status: Arc<Mutex<Vec<crate::act::outbox::DestinationStatus>>> =
-        Arc::new(Mutex::new(
-            dests
-                .iter()
-                .map(|d| crate::act::outbox::DestinationStatus {
-                    name: d.name.clone(),
-                    url: d.url.clone(),
-                    ..Default::default()
-                })
-                .collect(),
-        ));
-    let outbox_place = crate::act::outbox::place_for(cfg.state.as_ref().map(|s| s.path.as_path()));
-    let sink = if dests.is_empty() {
-        None
-    } else {
-        let (wake, wake_rx) = std::sync::mpsc::channel();
-        let disabled = Arc::new(Mutex::new(vec![false; dests.len()]));
-        let sink = AlertSink {
-            place: outbox_place.clone(),
-            dests: dests.clone(),
-            disabled: disabled.clone(),
-            wake,
-        };
-        let (place, keys, status) = (
-            outbox_place.clone(),
-            cfg.alerts.1.clone(),
-            outbox_status.clone(),
-        );
-        if keys.is_empty() {
-            tracing::warn!(
-                "webhooks are configured without alerts.signing_keys: alerts go out unsigned"
-            );
-        }
-        tracing::info!(
-            "alerts to {} webhooks ({}), outbox in {}",
-            dests.len(),
-            dests
-                .iter()
-                .map(|d| d.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            match &outbox_place {
-                crate::act::outbox::Place::File(p) => p.display().to_string(),
-            }
-        );
-        let dests = dests.clone();
-        std::thread::Builder::new()
-            .name("rw-webhooks".into())
-            .spawn(move || {
-                crate::act::outbox::deliver(place, dests, keys, status, disabled, wake_rx)
-            })
-            .map_err(DaemonError::Runtime)?;
-        Some(sink)
-    };
+    let (sink, outbox) = start_webhooks(&cfg)?;
     let pipeline = {
-        let shared = shared.clone();
-        let cfg = cfg.clone();
-        let net = net.clone();
-        let feeds = feeds.clone();
+        let wiring = Wiring {
+            cfg: cfg.clone(),
+            vrps,
+            policy,
+            shared: shared.clone(),
+            net: net.clone(),
+            bmp_addr,
+            store,
+            restored,
+            feeds: feeds.clone(),
+            sink,
+        };
         std::thread::Builder::new()
             .name("rw-judge".into())
-            .spawn(move || {
-                let wiring = Wiring {
-                    cfg,
-                    vrps,
-                    policy,
-                    shared,
-                    net,
-                    bmp_addr,
-                    store,
-                    restored,
-                    feeds,
-                    sink,
-                };
-                pipeline(wiring, rx, data_rx)
-            })
+            .spawn(move || pipeline(wiring, rx, data_rx))
             .map_err(DaemonError::Runtime)?
     };
 
@@ -447,7 +556,7 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
         metrics,
         token: Arc::new(std::sync::RwLock::new(cfg.api_token.clone().map(Arc::from))),
         reader,
-        outbox: (!dests.is_empty()).then(|| (outbox_place.clone(), outbox_status.clone())),
+        outbox,
     };
     let token = state.token.clone();
     rt.block_on(async {
@@ -472,81 +581,14 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
                 stop_rx.clone(),
             ))
         });
-        use crate::act::rtr_server::{serve, ServeConfig};
-        let mut rtr_servers = Vec::new();
-        if let (Some(l), Some(f)) = (rpki_listener, feeds.rpki.clone()) {
-            let sc = ServeConfig {
-                max_clients: cfg.act.max_routers,
-                notify_interval: cfg.act.notify_interval,
-            };
-            rtr_servers.push(tokio::spawn(serve(l, f, sc, None, stop_rx.clone())));
-        }
-        // The BIRD verifiers, their results through the pipeline to the audit log.
-        let (vtx, mut vrx) = mpsc::channel::<Vec<ActionRecord>>(64);
-        if let Some(changes) = &feeds.changes {
-            for (b, st) in cfg.act.bird.iter().zip(&feeds.birds) {
-                let t = crate::act::verify::BirdTarget {
-                    name: b.name.clone(),
-                    socket: b.socket.clone(),
-                    reload_in: b.reload_in.clone(),
-                    timeout: b.verify_timeout,
-                };
-                tracing::info!(
-                    "verifying each change of the quarantine at BIRD {} ({})",
-                    t.name,
-                    t.socket.display()
-                );
-                rtr_servers.push(tokio::spawn(crate::act::verify::verify_bird(
-                    t,
-                    changes.subscribe(),
-                    vtx.clone(),
-                    st.clone(),
-                    stop_rx.clone(),
-                )));
-            }
-        }
-        if let (Some(changes), Some(feed)) = (&feeds.changes, &feeds.quarantine) {
-            for (f, st) in cfg.act.frr.iter().zip(&feeds.frrs) {
-                let t = crate::act::frr::FrrTarget {
-                    name: f.name.clone(),
-                    vty: f.vty_socket.clone(),
-                    timeout: f.verify_timeout,
-                };
-                tracing::info!(
-                    "applying the quarantine on FRR {} (vtysh --vty_socket {}) as route-map {}",
-                    t.name,
-                    t.vty.display(),
-                    crate::act::frr::ROUTE_MAP
-                );
-                rtr_servers.push(tokio::spawn(crate::act::frr::act_frr(
-                    t,
-                    feed.clone(),
-                    changes.subscribe(),
-                    vtx.clone(),
-                    st.clone(),
-                    stop_rx.clone(),
-                )));
-            }
-        }
-        drop(vtx);
-        {
-            let tx = tx.clone();
-            rtr_servers.push(tokio::spawn(async move {
-                while let Some(v) = vrx.recv().await {
-                    if tx.send(Input::Actions(v)).is_err() {
-                        break;
-                    }
-                }
-            }));
-        }
-        if let (Some(l), Some(f)) = (quarantine_listener, feeds.quarantine.clone()) {
-            let sc = ServeConfig {
-                max_clients: cfg.act.max_routers,
-                notify_interval: cfg.act.quarantine_notify_interval,
-            };
-            let allow = Some(Arc::from(cfg.act.quarantine_routers.clone()));
-            rtr_servers.push(tokio::spawn(serve(l, f, sc, allow, stop_rx.clone())));
-        }
+        let acting = spawn_acting(
+            &cfg,
+            &feeds,
+            rpki_listener,
+            quarantine_listener,
+            &tx,
+            &stop_rx,
+        );
         let hup = tokio::spawn(reload_on_sighup(
             cfg.reload.clone(),
             tx.clone(),
@@ -566,15 +608,14 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
         let _ = stop_tx.send(true);
         drop(tx);
         drop(data_tx);
-        let deadline = cfg.shutdown_timeout;
-        let _ = tokio::time::timeout(deadline, async {
+        let _ = tokio::time::timeout(cfg.shutdown_timeout, async {
             let _ = accept.await;
             let _ = server.await;
             let _ = hup.await;
             if let Some(r) = rtr {
                 let _ = r.await;
             }
-            for r in rtr_servers {
+            for r in acting {
                 let _ = r.await;
             }
         })
