@@ -55,7 +55,6 @@ fn policy(edit: impl FnOnce(&mut Policy)) -> Policy {
     p
 }
 
-#[allow(clippy::too_many_arguments)]
 fn announce(
     lab: &mut Lab<'_>,
     j: &mut Judge<'_>,

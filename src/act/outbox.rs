@@ -252,43 +252,25 @@ fn attempt(agent: &ureq::Agent, d: &Destination, keys: &[Key], id: &str, body: &
     }
 }
 
-/// The delivery thread: delivers due rows until `stop`; `wake` is signalled when rows
-/// are added.
-pub fn deliver(
-    place: Place,
+/// A row due for delivery: seq, alert id, destination, body, attempts so far, created.
+type DueRow = (i64, String, String, String, u32, i64);
+
+/// The delivery thread's state: the outbox, the destinations with their HTTP agents and
+/// their delivery state.
+struct Delivery {
+    ob: Outbox,
     dests: Vec<Destination>,
+    agents: Vec<ureq::Agent>,
     keys: Vec<Key>,
     status: Arc<Mutex<Vec<DestinationStatus>>>,
     disabled: Arc<Mutex<Vec<bool>>>,
-    wake: std::sync::mpsc::Receiver<()>,
-) {
-    let mut ob = match Outbox::open(&place) {
-        Ok(o) => o,
-        Err(e) => {
-            tracing::error!("webhook outbox: cannot open: {e}; no alert will be delivered");
-            return;
-        }
-    };
-    let agents: Vec<ureq::Agent> = dests
-        .iter()
-        .map(|d| {
-            ureq::Agent::config_builder()
-                .timeout_global(Some(d.timeout))
-                .http_status_as_error(false)
-                .build()
-                .into()
-        })
-        .collect();
-    let index = |name: &str| dests.iter().position(|d| d.name == name);
-    let mut pruned = Instant::now() - Duration::from_secs(3600);
-    loop {
-        if pruned.elapsed() >= Duration::from_secs(60) {
-            pruned = Instant::now();
-            if let Err(e) = ob.prune(now_ms()) {
-                tracing::error!("webhook outbox: pruning: {e}");
-            }
-        }
-        let due: Vec<(i64, String, String, String, u32, i64)> = match ob
+}
+
+impl Delivery {
+    /// The rows due now (at most 64).
+    fn due(&self) -> Vec<DueRow> {
+        let rows = self
+            .ob
             .conn
             .prepare_cached(
                 "SELECT seq, id, dest, body, attempts, created FROM outbox \
@@ -306,83 +288,106 @@ pub fn deliver(
                     ))
                 })?
                 .collect()
-            }) {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::error!("webhook outbox: {e}");
-                Vec::new()
-            }
+            });
+        rows.unwrap_or_else(|e| {
+            tracing::error!("webhook outbox: {e}");
+            Vec::new()
+        })
+    }
+
+    /// One attempt at one row, and what it leaves in the outbox.
+    fn attempt_row(&mut self, row: DueRow) -> rusqlite::Result<usize> {
+        let (seq, id, dest, body, attempts, created) = row;
+        let Some(i) = self.dests.iter().position(|d| d.name == dest) else {
+            return self.ob.conn.execute(
+                "UPDATE outbox SET state = 'dead', last_error = 'no such destination' WHERE seq = ?1",
+                [seq],
+            );
         };
-        for (seq, id, dest, body, attempts, created) in due {
-            let Some(i) = index(&dest) else {
-                let _ = ob.conn.execute(
-                    "UPDATE outbox SET state = 'dead', last_error = 'no such destination' WHERE seq = ?1",
-                    [seq],
-                );
-                continue;
-            };
-            if disabled.lock().unwrap_or_else(|e| e.into_inner())[i] {
-                continue;
+        if self.disabled.lock().unwrap_or_else(|e| e.into_inner())[i] {
+            return Ok(0);
+        }
+        let d = &self.dests[i];
+        let t = Instant::now();
+        let outcome = attempt(&self.agents[i], d, &self.keys, &id, &body);
+        let attempts = attempts + 1;
+        match outcome {
+            Outcome::Delivered => {
+                crate::metrics::alert_sent(&d.name);
+                let delay = (now_ms() - created) as f64;
+                update(&self.status, i, |s| {
+                    s.last_delay_ms = Some(delay.max(t.elapsed().as_secs_f64() * 1e3));
+                    s.last_error = None;
+                });
+                self.ob.conn.execute(
+                    "UPDATE outbox SET state = 'delivered', attempts = ?2, delivered_at = ?3 WHERE seq = ?1",
+                    params![seq, attempts, now_ms()],
+                )
             }
-            let d = &dests[i];
-            let t = Instant::now();
-            let outcome = attempt(&agents[i], d, &keys, &id, &body);
-            let attempts = attempts + 1;
-            let res = match outcome {
-                Outcome::Delivered => {
-                    crate::metrics::alert_sent(&d.name);
-                    let delay = (now_ms() - created) as f64;
-                    update(&status, i, |s| {
-                        s.last_delay_ms = Some(delay.max(t.elapsed().as_secs_f64() * 1e3));
-                        s.last_error = None;
-                    });
-                    ob.conn.execute(
-                        "UPDATE outbox SET state = 'delivered', attempts = ?2, delivered_at = ?3 WHERE seq = ?1",
-                        params![seq, attempts, now_ms()],
-                    )
-                }
-                Outcome::Gone => {
-                    tracing::error!(
-                        "webhook {}: the receiver answered 410 Gone: destination disabled (alert)",
-                        d.name
-                    );
-                    disabled.lock().unwrap_or_else(|e| e.into_inner())[i] = true;
-                    update(&status, i, |s| {
-                        s.disabled = true;
-                        s.last_error = Some("410 Gone: disabled".into());
-                    });
-                    ob.conn.execute(
-                        "UPDATE outbox SET state = 'disabled', last_error = '410 Gone' \
-                         WHERE dest = ?1 AND state = 'pending'",
-                        [&d.name],
-                    )
-                }
-                Outcome::RetryAt(after, why) => {
-                    failed(&mut ob, seq, attempts, d, after, &why, i, &status)
-                }
-                Outcome::Failed(why) => {
-                    let mut j = [0u8; 1];
-                    let _ = getrandom::fill(&mut j);
-                    failed(
-                        &mut ob,
-                        seq,
-                        attempts,
-                        d,
-                        backoff(attempts, j[0]),
-                        &why,
-                        i,
-                        &status,
-                    )
-                }
-            };
-            if let Err(e) = res {
-                tracing::error!("webhook outbox: {e}");
+            Outcome::Gone => {
+                tracing::error!(
+                    "webhook {}: the receiver answered 410 Gone: destination disabled (alert)",
+                    d.name
+                );
+                self.disabled.lock().unwrap_or_else(|e| e.into_inner())[i] = true;
+                update(&self.status, i, |s| {
+                    s.disabled = true;
+                    s.last_error = Some("410 Gone: disabled".into());
+                });
+                self.ob.conn.execute(
+                    "UPDATE outbox SET state = 'disabled', last_error = '410 Gone' \
+                     WHERE dest = ?1 AND state = 'pending'",
+                    [&d.name],
+                )
+            }
+            Outcome::RetryAt(after, why) => self.failed(seq, attempts, i, after, &why),
+            Outcome::Failed(why) => {
+                let mut j = [0u8; 1];
+                let _ = getrandom::fill(&mut j);
+                self.failed(seq, attempts, i, backoff(attempts, j[0]), &why)
             }
         }
-        // Counts for the status, then wait for new rows or the next due one.
-        for (i, d) in dests.iter().enumerate() {
-            if let Ok((p, dl, dead)) = ob.counts(&d.name) {
-                update(&status, i, |s| {
+    }
+
+    /// A failed attempt at row `seq` for destination `i`: retried `after`, or
+    /// dead-lettered once it has had its attempts.
+    fn failed(
+        &mut self,
+        seq: i64,
+        attempts: u32,
+        i: usize,
+        after: Duration,
+        why: &str,
+    ) -> rusqlite::Result<usize> {
+        let d = &self.dests[i];
+        crate::metrics::alert_attempt_failed(&d.name);
+        update(&self.status, i, |s| {
+            s.failed_attempts += 1;
+            s.last_error = Some(why.to_string());
+        });
+        if attempts >= d.max_attempts {
+            crate::metrics::alert_dead(&d.name);
+            tracing::error!(
+                "webhook {}: an alert failed {attempts} times ({why}): dead-lettered (alert)",
+                d.name
+            );
+            return self.ob.conn.execute(
+                "UPDATE outbox SET state = 'dead', attempts = ?2, last_error = ?3 WHERE seq = ?1",
+                params![seq, attempts, why],
+            );
+        }
+        let next = now_ms() + i64::try_from(after.as_millis()).unwrap_or(i64::MAX / 2);
+        self.ob.conn.execute(
+            "UPDATE outbox SET attempts = ?2, next_at = ?3, last_error = ?4 WHERE seq = ?1",
+            params![seq, attempts, next, why],
+        )
+    }
+
+    /// Each destination's counts, for the status and the metrics.
+    fn count(&self) {
+        for (i, d) in self.dests.iter().enumerate() {
+            if let Ok((p, dl, dead)) = self.ob.counts(&d.name) {
+                update(&self.status, i, |s| {
                     s.pending = p;
                     s.delivered = dl;
                     s.dead = dead;
@@ -390,7 +395,12 @@ pub fn deliver(
                 crate::metrics::alerts_pending(&d.name, p);
             }
         }
-        let next: Option<i64> = ob
+    }
+
+    /// How long until the next row is due (at most a second).
+    fn until_next(&self) -> Duration {
+        let next: Option<i64> = self
+            .ob
             .conn
             .query_row(
                 "SELECT MIN(next_at) FROM outbox WHERE state = 'pending'",
@@ -398,49 +408,68 @@ pub fn deliver(
                 |r| r.get(0),
             )
             .unwrap_or(None);
-        let wait = next.map_or(Duration::from_secs(1), |n| {
+        next.map_or(Duration::from_secs(1), |n| {
             Duration::from_millis(u64::try_from(n - now_ms()).unwrap_or(0))
                 .min(Duration::from_secs(1))
-        });
-        match wake.recv_timeout(wait.max(Duration::from_millis(1))) {
+        })
+    }
+}
+
+/// The delivery thread: delivers due rows until `wake`'s sender is gone; `wake` is
+/// signalled when rows are added.
+pub fn deliver(
+    place: Place,
+    dests: Vec<Destination>,
+    keys: Vec<Key>,
+    status: Arc<Mutex<Vec<DestinationStatus>>>,
+    disabled: Arc<Mutex<Vec<bool>>>,
+    wake: std::sync::mpsc::Receiver<()>,
+) {
+    let ob = match Outbox::open(&place) {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!("webhook outbox: cannot open: {e}; no alert will be delivered");
+            return;
+        }
+    };
+    let agents: Vec<ureq::Agent> = dests
+        .iter()
+        .map(|d| {
+            ureq::Agent::config_builder()
+                .timeout_global(Some(d.timeout))
+                .http_status_as_error(false)
+                .build()
+                .into()
+        })
+        .collect();
+    let mut dl = Delivery {
+        ob,
+        dests,
+        agents,
+        keys,
+        status,
+        disabled,
+    };
+    let mut pruned = Instant::now() - Duration::from_secs(3600);
+    loop {
+        if pruned.elapsed() >= Duration::from_secs(60) {
+            pruned = Instant::now();
+            if let Err(e) = dl.ob.prune(now_ms()) {
+                tracing::error!("webhook outbox: pruning: {e}");
+            }
+        }
+        for row in dl.due() {
+            if let Err(e) = dl.attempt_row(row) {
+                tracing::error!("webhook outbox: {e}");
+            }
+        }
+        // Counts for the status, then wait for new rows or the next due one.
+        dl.count();
+        match wake.recv_timeout(dl.until_next().max(Duration::from_millis(1))) {
             Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
         }
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn failed(
-    ob: &mut Outbox,
-    seq: i64,
-    attempts: u32,
-    d: &Destination,
-    after: Duration,
-    why: &str,
-    i: usize,
-    status: &Mutex<Vec<DestinationStatus>>,
-) -> rusqlite::Result<usize> {
-    crate::metrics::alert_attempt_failed(&d.name);
-    update(status, i, |s| {
-        s.failed_attempts += 1;
-        s.last_error = Some(why.to_string());
-    });
-    if attempts >= d.max_attempts {
-        crate::metrics::alert_dead(&d.name);
-        tracing::error!(
-            "webhook {}: an alert failed {attempts} times ({why}): dead-lettered (alert)",
-            d.name
-        );
-        return ob.conn.execute(
-            "UPDATE outbox SET state = 'dead', attempts = ?2, last_error = ?3 WHERE seq = ?1",
-            params![seq, attempts, why],
-        );
-    }
-    let next = now_ms() + i64::try_from(after.as_millis()).unwrap_or(i64::MAX / 2);
-    ob.conn.execute(
-        "UPDATE outbox SET attempts = ?2, next_at = ?3, last_error = ?4 WHERE seq = ?1",
-        params![seq, attempts, next, why],
-    )
 }
 
 /// Changes destination `i`'s status.

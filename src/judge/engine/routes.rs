@@ -3,6 +3,16 @@
 
 use super::*;
 
+/// What a decision says changed: the outcome, the one before, why, and since when the
+/// hold (or the released hold) began.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Change {
+    pub(super) outcome: Outcome,
+    pub(super) previous: Outcome,
+    pub(super) cause: Cause,
+    pub(super) since: EventTime,
+}
+
 impl<'a> Judge<'a> {
     pub(super) fn reevaluate_claim_routes(
         &mut self,
@@ -115,21 +125,23 @@ impl<'a> Judge<'a> {
                 }
             }
         }
-        self.emit(c, w, t, new, previous, cause, since, reasons);
+        let change = Change {
+            outcome: new,
+            previous,
+            cause,
+            since,
+        };
+        self.emit(c, w, t, change, reasons);
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn emit(
-        &mut self,
-        c: u32,
-        w: Witness,
-        t: EventTime,
-        outcome: Outcome,
-        previous: Outcome,
-        cause: Cause,
-        since: EventTime,
-        reasons: Reasons,
-    ) {
+    /// Records route `w` of claim `c`'s decision at `t`.
+    pub(super) fn emit(&mut self, c: u32, w: Witness, t: EventTime, ch: Change, reasons: Reasons) {
+        let Change {
+            outcome,
+            previous,
+            cause,
+            since,
+        } = ch;
         self.seq += 1;
         self.stats.decisions += 1;
         if !self.keep {
@@ -497,16 +509,13 @@ impl<'a> Judge<'a> {
         self.claims[c as usize].witnesses[pos].outcome = Outcome::Propagate;
         self.peers[w.peer as usize].held -= 1;
         self.stats.withdrawn_while_held += 1;
-        self.emit(
-            c,
-            w,
-            t,
-            Outcome::Withdrawn,
-            w.outcome,
+        let change = Change {
+            outcome: Outcome::Withdrawn,
+            previous: w.outcome,
             cause,
-            w.held_since,
-            Reasons::new(),
-        );
+            since: w.held_since,
+        };
+        self.emit(c, w, t, change, Reasons::new());
     }
 
     /// The peer's session went down: all its routes are gone.
