@@ -414,6 +414,127 @@ pub fn changed_keys(a: &Loaded, b: &Loaded) -> Vec<String> {
     out
 }
 
+/// What the command line says over the configuration (`run`'s options): each one given
+/// replaces what the file (or, without one, the default) says; a list given replaces the
+/// file's list. One configuration type, [`Loaded`], is what the daemon runs: the file's
+/// (or the defaults), then these on top. A reload (SIGHUP) reads the file again and puts
+/// the same options on top again, so an option given at start keeps winning.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub bmp: Option<SocketAddr>,
+    pub api: Option<SocketAddr>,
+    pub view: Option<View>,
+    pub policy: Option<String>,
+    pub vrps: Option<PathBuf>,
+    pub vrp_format: Option<VrpFormat>,
+    pub skip_invalid_vrps: bool,
+    pub ignore_expires: bool,
+    pub slurm: Option<PathBuf>,
+    pub replay: Vec<PathBuf>,
+    pub no_replay: bool,
+    pub max_sessions: Option<usize>,
+    pub max_message: Option<usize>,
+    pub shutdown_timeout: Option<Duration>,
+    pub api_token_file: Option<PathBuf>,
+    pub state: Option<PathBuf>,
+    pub no_state: bool,
+    pub rtr: Vec<String>,
+    pub rpki_dir: Vec<PathBuf>,
+    pub tal: Vec<PathBuf>,
+    pub quorum: Option<usize>,
+    pub rtr_listen: Option<SocketAddr>,
+    pub quarantine_listen: Option<SocketAddr>,
+    pub quarantine_router: Vec<std::net::IpAddr>,
+    pub bird_socket: Vec<PathBuf>,
+    pub frr_vty: Vec<PathBuf>,
+}
+
+fn set<T: Clone>(to: &mut T, v: &Option<T>) {
+    if let Some(v) = v {
+        *to = v.clone();
+    }
+}
+
+fn set_list<T: Clone>(to: &mut Vec<T>, v: &[T]) {
+    if !v.is_empty() {
+        *to = v.to_vec();
+    }
+}
+
+impl Overrides {
+    /// Puts these options over `l`.
+    pub fn apply(&self, l: &mut Loaded) {
+        let c = &mut l.config;
+        set(&mut l.bmp.listen, &self.bmp);
+        set(&mut l.bmp.view, &self.view);
+        set(&mut l.bmp.max_sessions, &self.max_sessions);
+        set(&mut l.bmp.max_message, &self.max_message);
+        set(&mut c.api.listen, &self.api);
+        set(&mut c.policy, &self.policy);
+        if self.vrps.is_some() {
+            c.rpki.vrps.clone_from(&self.vrps);
+        }
+        set(&mut c.rpki.format, &self.vrp_format);
+        c.rpki.skip_invalid |= self.skip_invalid_vrps;
+        c.rpki.ignore_expires |= self.ignore_expires;
+        if self.slurm.is_some() {
+            c.rpki.slurm.clone_from(&self.slurm);
+        }
+        set_list(&mut l.mrt, &self.replay);
+        if self.no_replay {
+            l.mrt.clear();
+        }
+        set(&mut c.shutdown_timeout, &self.shutdown_timeout);
+        if self.api_token_file.is_some() {
+            c.api.token_file.clone_from(&self.api_token_file);
+        }
+        if self.state.is_some() {
+            c.state.path.clone_from(&self.state);
+        }
+        if self.no_state {
+            c.state.path = None;
+        }
+        set_list(&mut c.rpki.rtr, &self.rtr);
+        set_list(&mut c.rpki.directories, &self.rpki_dir);
+        set_list(&mut c.rpki.tals, &self.tal);
+        if self.quorum.is_some() {
+            c.rpki.quorum = self.quorum;
+        }
+        if self.rtr_listen.is_some() {
+            c.act.rtr_listen = self.rtr_listen;
+        }
+        if self.quarantine_listen.is_some() {
+            c.act.quarantine_listen = self.quarantine_listen;
+        }
+        set_list(&mut c.act.quarantine_routers, &self.quarantine_router);
+        if !self.bird_socket.is_empty() {
+            c.act.bird = self
+                .bird_socket
+                .iter()
+                .enumerate()
+                .map(|(i, p)| BirdConfig {
+                    name: format!("bird{}", i + 1),
+                    socket: p.clone(),
+                    reload_in: Vec::new(),
+                    verify_timeout: default_verify_timeout(),
+                })
+                .collect();
+        }
+        if !self.frr_vty.is_empty() {
+            c.act.frr = self
+                .frr_vty
+                .iter()
+                .enumerate()
+                .map(|(i, p)| FrrConfig {
+                    name: format!("frr{}", i + 1),
+                    vty_socket: p.clone(),
+                    verify_timeout: default_verify_timeout(),
+                })
+                .collect();
+        }
+    }
+}
+
 /// A configuration with its feeds read, paths made absolute.
 #[derive(Clone, Debug, Serialize)]
 pub struct Loaded {
@@ -625,6 +746,49 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    /// Options given on the command line replace what the file says, a list given
+    /// replaces its list, and what is not given stays as the file says.
+    #[test]
+    fn the_command_line_overrides_the_file() {
+        let d = scratch("overrides");
+        write(
+            &d,
+            "feeds/bmp.toml",
+            "type = \"bmp\"\nlisten = \"127.0.0.1:1\"\nmax_sessions = 3\n",
+        );
+        let conf = write(
+            &d,
+            "routewitness.toml",
+            "feeds = [\"feeds/bmp.toml\"]\npolicy = \"strict\"\n\
+             [rpki]\nrtr = [\"127.0.0.1:323\", \"127.0.0.1:324\"]\nquorum = 2\n\
+             [state]\nkeep_decisions = 7\n",
+        );
+        let mut l = Loaded::load(&conf).unwrap();
+        let o = Overrides {
+            bmp: Some("127.0.0.1:2".parse().unwrap()),
+            policy: Some("monitor-only".into()),
+            rtr: vec!["127.0.0.1:325".into()],
+            no_state: true,
+            frr_vty: vec![PathBuf::from("/run/frr")],
+            ..Default::default()
+        };
+        o.apply(&mut l);
+        assert_eq!(l.bmp.listen.to_string(), "127.0.0.1:2");
+        assert_eq!(l.bmp.max_sessions, 3, "not given: as the file says");
+        assert_eq!(l.config.policy, "monitor-only");
+        assert_eq!(l.config.rpki.rtr, ["127.0.0.1:325"]);
+        assert_eq!(l.config.rpki.quorum, Some(2));
+        assert_eq!(l.config.state.path, None);
+        assert_eq!(l.config.state.keep_decisions, 7);
+        assert_eq!(l.config.act.frr.len(), 1);
+        assert_eq!(l.config.act.frr[0].name, "frr1");
+        // Nothing given: the file as it is.
+        let before = serde_json::to_value(Loaded::load(&conf).unwrap()).unwrap();
+        let mut same = Loaded::load(&conf).unwrap();
+        Overrides::default().apply(&mut same);
+        assert_eq!(serde_json::to_value(same).unwrap(), before);
     }
 
     #[test]

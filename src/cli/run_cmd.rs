@@ -1,52 +1,60 @@
 //! `routewitness run`: its arguments, and the daemon's configuration built from them and
 //! the configuration file.
+//!
+//! One configuration: [`crate::config::Loaded`], read from `--config` (or the defaults,
+//! which are what `routewitness.example.toml` states), with the options given on the
+//! command line put over it ([`crate::config::Overrides`]). The daemon's
+//! [`crate::daemon::RunConfig`] is then made from that alone.
 
 use super::*;
+use crate::config::{Loaded, Overrides};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Take everything from this configuration file (see routewitness.example.toml)
-    /// instead of the options below, which it excludes.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["bmp", "api", "view", "policy", "vrps", "vrp_format", "skip_invalid_vrps", "ignore_expires", "replay", "no_replay", "max_sessions", "max_message", "shutdown_timeout", "api_token_file", "state", "no_state", "rtr", "quorum", "rtr_listen", "quarantine_listen", "quarantine_router", "bird_socket", "frr_vty"])]
+    /// A configuration file (see routewitness.example.toml); the options below, when
+    /// given, replace what it says (a list given replaces its list).
+    #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Where routers connect with BMP (RFC 7854).
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:11019")]
-    pub bmp: std::net::SocketAddr,
-    /// Where the HTTP API listens.
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9179")]
-    pub api: std::net::SocketAddr,
-    /// Which routes of each router are judged.
-    #[arg(long, value_enum, default_value = "pre-policy")]
-    pub view: RunView,
+    /// Where routers connect with BMP (RFC 7854). [default: 127.0.0.1:11019]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub bmp: Option<std::net::SocketAddr>,
+    /// Where the HTTP API listens. [default: 127.0.0.1:9179]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub api: Option<std::net::SocketAddr>,
+    /// Which routes of each router are judged. [default: pre-policy]
+    #[arg(long, value_enum)]
+    pub view: Option<RunView>,
     /// Judge policy: a built-in name (default, strict, monitor-only) or a TOML file.
-    #[arg(long, value_name = "NAME|FILE", default_value = "default")]
-    pub policy: String,
+    /// [default: default]
+    #[arg(long, value_name = "NAME|FILE")]
+    pub policy: Option<String>,
     #[command(flatten)]
     pub vrp: VrpArgs,
     /// MRT files replayed into the judge before BMP (a demo feed). Default: the bundled
-    /// fixtures.
+    /// fixtures (without --config), or the configuration's MRT feeds.
     #[arg(long, value_name = "MRT", num_args = 1..)]
     pub replay: Vec<PathBuf>,
     /// Replay nothing; judge BMP only.
     #[arg(long, conflicts_with = "replay")]
     pub no_replay: bool,
-    /// BMP sessions at once; more are refused.
-    #[arg(long, default_value_t = 64)]
-    pub max_sessions: usize,
+    /// BMP sessions at once; more are refused. [default: 64]
+    #[arg(long)]
+    pub max_sessions: Option<usize>,
     /// Largest BMP message accepted, in bytes; a longer one drops its session.
-    #[arg(long, default_value_t = crate::ingest::bmp::DEFAULT_MAX_MESSAGE)]
-    pub max_message: usize,
+    /// [default: 1048576]
+    #[arg(long)]
+    pub max_message: Option<usize>,
     /// A file holding the bearer token that the API's holds and releases require
     /// (`POST /v1/quarantine/ID/hold|release`); without one they are refused.
     #[arg(long, value_name = "FILE")]
     pub api_token_file: Option<PathBuf>,
-    /// How long shutdown may take (closing sessions, draining the judge).
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
-    pub shutdown_timeout: std::time::Duration,
+    /// How long shutdown may take (closing sessions, draining the judge). [default: 10s]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Option<std::time::Duration>,
     /// The SQLite state file (decision log, quarantine, trust, established claims); a
-    /// restart takes up from it.
-    #[arg(long, value_name = "FILE", default_value = crate::config::DEFAULT_STATE)]
-    pub state: PathBuf,
+    /// restart takes up from it. [default: routewitness-state.sqlite]
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
     /// An RTR cache (HOST:PORT: StayRTR, Routinator, ...) to take RPKI data from (RFC
     /// 8210; version 2 with ASPA, falling back to 1 and 0); repeat for several. With
     /// several sources (caches, and --vrps when given), a payload is used when --quorum
@@ -62,7 +70,7 @@ pub struct RunArgs {
     pub rpki_dir: Vec<PathBuf>,
     /// A TAL (RFC 8630) the --rpki-dir chains must end at; repeat for several. Without one,
     /// any self-signed certificate in the copy is trusted (and the log says so).
-    #[arg(long, value_name = "FILE", requires = "rpki_dir")]
+    #[arg(long, value_name = "FILE")]
     pub tal: Vec<PathBuf>,
     /// Sources that must carry a VRP or ASPA for it to be used (default: a majority).
     #[arg(long, value_name = "N")]
@@ -79,22 +87,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "ADDR:PORT")]
     pub quarantine_listen: Option<std::net::SocketAddr>,
     /// A router (source address) allowed to take the quarantine feed; repeat for several.
-    #[arg(long, value_name = "IP", requires = "quarantine_listen")]
+    #[arg(long, value_name = "IP")]
     pub quarantine_router: Vec<std::net::IpAddr>,
     /// A BIRD control socket at which each change of the quarantine is verified (named
     /// bird1, bird2, ... in the audit log); repeat for several.
-    #[arg(long, value_name = "PATH", requires = "quarantine_listen")]
+    #[arg(long, value_name = "PATH")]
     pub bird_socket: Vec<PathBuf>,
     /// An FRR (vtysh's --vty_socket directory) on which the quarantine is applied as
     /// route-map RW-QUARANTINE (named frr1, frr2, ...); repeat for several.
     #[arg(long, value_name = "DIR")]
     pub frr_vty: Vec<PathBuf>,
-    /// Everything of [act] from a configuration file (set with --config).
-    #[arg(skip)]
-    pub act: Option<Box<crate::config::ActConfig>>,
-    /// `[alerts]` from a configuration file (webhooks are configured there only).
-    #[arg(skip)]
-    pub alerts: Option<Box<crate::config::AlertsConfig>>,
 }
 
 /// [`crate::ingest::bmp::View`] on the command line.
@@ -105,266 +107,275 @@ pub enum RunView {
     LocRib,
 }
 
+impl RunArgs {
+    /// The options given, to put over the configuration.
+    pub fn overrides(&self) -> Overrides {
+        use crate::ingest::bmp::View;
+        Overrides {
+            bmp: self.bmp,
+            api: self.api,
+            view: self.view.map(|v| match v {
+                RunView::PrePolicy => View::PrePolicy,
+                RunView::PostPolicy => View::PostPolicy,
+                RunView::LocRib => View::LocRib,
+            }),
+            policy: self.policy.clone(),
+            vrps: self.vrp.vrps.clone(),
+            vrp_format: (self.vrp.vrp_format != VrpFormat::Auto).then_some(self.vrp.vrp_format),
+            skip_invalid_vrps: self.vrp.skip_invalid_vrps,
+            ignore_expires: self.vrp.ignore_expires,
+            slurm: self.vrp.slurm.clone(),
+            replay: self.replay.clone(),
+            no_replay: self.no_replay,
+            max_sessions: self.max_sessions,
+            max_message: self.max_message,
+            shutdown_timeout: self.shutdown_timeout,
+            api_token_file: self.api_token_file.clone(),
+            state: self.state.clone(),
+            no_state: self.no_state,
+            rtr: self.rtr.clone(),
+            rpki_dir: self.rpki_dir.clone(),
+            tal: self.tal.clone(),
+            quorum: self.quorum,
+            rtr_listen: self.rtr_listen,
+            quarantine_listen: self.quarantine_listen,
+            quarantine_router: self.quarantine_router.clone(),
+            bird_socket: self.bird_socket.clone(),
+            frr_vty: self.frr_vty.clone(),
+        }
+    }
+}
+
+/// The configuration without a file: every default, and the bundled MRT as a demo feed.
+pub fn default_config() -> Loaded {
+    Loaded {
+        config: crate::config::Config::default(),
+        bmp: crate::config::BmpFeed::default(),
+        mrt: BUNDLED_MRT.iter().map(|f| fixtures_dir().join(f)).collect(),
+    }
+}
+
 /// `routewitness run`.
-pub fn run(mut args: RunArgs) -> Result<Outcome, CliError> {
-    let mut state = crate::config::StateConfig::default();
-    let d = crate::config::RpkiConfig::default();
-    let mut rpki_guard = (d.max_loss, d.freeze, d.poll);
-    let mut from_config = None;
-    if let Some(path) = args.config.take() {
-        let l = crate::config::Loaded::load(&path)
-            .map_err(|e| CliError::Usage(format!("config: {e}")))?;
-        state = l.config.state.clone();
-        rpki_guard = (
-            l.config.rpki.max_loss,
-            l.config.rpki.freeze,
-            l.config.rpki.poll,
-        );
-        from_config = Some((path.clone(), l.clone()));
-        tracing::info!("configuration from {}", path.display());
-        args = RunArgs {
-            config: None,
-            bmp: l.bmp.listen,
-            api: l.config.api.listen,
-            view: match l.bmp.view {
-                crate::ingest::bmp::View::PrePolicy => RunView::PrePolicy,
-                crate::ingest::bmp::View::PostPolicy => RunView::PostPolicy,
-                crate::ingest::bmp::View::LocRib => RunView::LocRib,
-            },
-            policy: l.config.policy,
-            vrp: VrpArgs {
-                vrps: l.config.rpki.vrps,
-                vrp_format: l.config.rpki.format,
-                skip_invalid_vrps: l.config.rpki.skip_invalid,
-                ignore_expires: l.config.rpki.ignore_expires,
-                slurm: l.config.rpki.slurm.clone(),
-            },
-            no_replay: l.mrt.is_empty(),
-            replay: l.mrt,
-            max_sessions: l.bmp.max_sessions,
-            max_message: l.bmp.max_message,
-            shutdown_timeout: l.config.shutdown_timeout,
-            api_token_file: l.config.api.token_file,
-            rtr: l.config.rpki.rtr.clone(),
-            rpki_dir: l.config.rpki.directories.clone(),
-            tal: l.config.rpki.tals.clone(),
-            quorum: l.config.rpki.quorum,
-            no_state: l.config.state.path.is_none(),
-            state: l.config.state.path.unwrap_or_default(),
-            rtr_listen: None,
-            quarantine_listen: None,
-            quarantine_router: Vec::new(),
-            bird_socket: Vec::new(),
-            frr_vty: Vec::new(),
-            act: Some(Box::new(l.config.act.clone())),
-            alerts: Some(Box::new(l.config.alerts.clone())),
-        };
-    }
-    let policy = Policy::load(&args.policy).map_err(|e| CliError::Usage(format!("policy: {e}")))?;
-    if args.max_message < crate::ingest::bmp::COMMON_HEADER {
-        return Err(CliError::Usage(format!(
+pub fn run(args: RunArgs) -> Result<Outcome, CliError> {
+    let overrides = args.overrides();
+    let mut loaded = match &args.config {
+        Some(path) => {
+            let l = Loaded::load(path).map_err(|e| CliError::Usage(format!("config: {e}")))?;
+            tracing::info!("configuration from {}", path.display());
+            l
+        }
+        None => default_config(),
+    };
+    overrides.apply(&mut loaded);
+    check(&loaded, &overrides)?;
+    let reload = crate::daemon::Reload {
+        config: args.config.clone(),
+        overrides,
+        running: loaded.clone(),
+    };
+    let (cfg, vrps, policy) = run_config(loaded, reload)?;
+    crate::daemon::run(cfg, vrps, policy).map_err(|e| CliError::Failed(Failed(e.to_string())))?;
+    Ok(Outcome::Ok)
+}
+
+/// What the file's own checks cover, for what the command line gave.
+fn check(l: &Loaded, o: &Overrides) -> Result<(), CliError> {
+    let usage = |s: String| Err(CliError::Usage(s));
+    if l.bmp.max_message < crate::ingest::bmp::COMMON_HEADER {
+        return usage(format!(
             "--max-message {} is smaller than a BMP header",
-            args.max_message
-        )));
+            l.bmp.max_message
+        ));
     }
-    let api_token = match &args.api_token_file {
+    let rpki = &l.config.rpki;
+    if !rpki.tals.is_empty() {
+        crate::rpki::signed::read_tals(&rpki.tals)
+            .map_err(|e| CliError::Usage(format!("--tal {e}")))?;
+        if rpki.directories.is_empty() {
+            return usage("--tal: give the repository with --rpki-dir".into());
+        }
+    }
+    for d in &rpki.directories {
+        if !d.is_dir() {
+            return usage(format!("--rpki-dir {}: not a directory", d.display()));
+        }
+    }
+    if l.config.act.quarantine_listen.is_none()
+        && (!o.quarantine_router.is_empty() || !o.bird_socket.is_empty())
+    {
+        return usage(
+            "--quarantine-router and --bird-socket need --quarantine-listen (the feed they \
+             take and verify)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// The VRP options of the configuration, as the loaders take them.
+fn vrp_args(l: &Loaded) -> VrpArgs {
+    let r = &l.config.rpki;
+    VrpArgs {
+        vrps: r.vrps.clone(),
+        vrp_format: r.format,
+        skip_invalid_vrps: r.skip_invalid,
+        ignore_expires: r.ignore_expires,
+        slurm: r.slurm.clone(),
+    }
+}
+
+/// The VRPs the daemon starts with, and how to describe them. With RTR caches or
+/// repositories, none until they answer (not the bundled demo snapshot: live routes
+/// judged against someone else's data would mislead).
+fn initial_vrps(l: &Loaded) -> Result<(VrpSet, String), CliError> {
+    let r = &l.config.rpki;
+    if r.rtr.is_empty() && r.directories.is_empty() {
+        let args = vrp_args(l);
+        let vrps = load_vrps(&args)?;
+        let mut description = describe_vrps(&vrps, &VrpIndex::new(&vrps));
+        if let Some(f) = &args.slurm {
+            description.push_str(&format!(", with SLURM {}", f.display()));
+        }
+        return Ok((vrps, description));
+    }
+    let sources = r
+        .rtr
+        .iter()
+        .map(|c| format!("RTR cache {c}"))
+        .chain(
+            r.directories
+                .iter()
+                .map(|d| format!("repository {}", d.display())),
+        )
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok((
+        VrpSet::default(),
+        format!("none yet: waiting for the RPKI sources ({sources})"),
+    ))
+}
+
+/// The RPKI sources: RTR caches, repositories, and the VRP file (beside them when
+/// given, the only one, reloaded when it changes, without them).
+fn rpki_sources(l: &Loaded) -> Result<crate::daemon::RpkiSources, CliError> {
+    let r = &l.config.rpki;
+    let options = LoadOptions {
+        format: r.format,
+        skip_invalid: r.skip_invalid,
+    };
+    let mut sources: Vec<_> = r
+        .rtr
+        .iter()
+        .map(|c| crate::daemon::SourceSpec::Rtr(c.clone()))
+        .collect();
+    sources.extend(
+        r.directories
+            .iter()
+            .map(|d| crate::daemon::SourceSpec::Directory {
+                dir: d.clone(),
+                tals: r.tals.clone(),
+            }),
+    );
+    let others = !sources.is_empty();
+    if !others || r.vrps.is_some() {
+        sources.push(crate::daemon::SourceSpec::File {
+            path: r
+                .vrps
+                .clone()
+                .unwrap_or_else(|| fixtures_dir().join(BUNDLED_VRPS)),
+            options,
+            loaded: !others,
+        });
+    }
+    Ok(crate::daemon::RpkiSources {
+        sources,
+        quorum: r.quorum,
+        slurm: load_slurm(&vrp_args(l))?.map(std::sync::Arc::new),
+        max_loss: r.max_loss,
+        freeze: r.freeze,
+        file_poll: r.poll,
+    })
+}
+
+/// Says how many VRPs have expired (and are not used for live routes).
+fn warn_expired(vrps: &VrpSet) {
+    let now = chrono::Utc::now().timestamp();
+    let live = vrps
+        .vrps
+        .iter()
+        .filter(|v| v.expires.is_none_or(|e| e >= now))
+        .count();
+    if live < vrps.vrps.len() {
+        tracing::warn!(
+            "{} of {} VRPs have expired: live routes are judged without them (replayed MRT at \
+             its own time); --ignore-expires uses them anyway",
+            vrps.vrps.len() - live,
+            vrps.vrps.len()
+        );
+    }
+}
+
+/// The daemon's configuration, its first VRPs and its policy, from the configuration.
+fn run_config(
+    l: Loaded,
+    reload: crate::daemon::Reload,
+) -> Result<(crate::daemon::RunConfig, VrpSet, Policy), CliError> {
+    let c = &l.config;
+    let policy = Policy::load(&c.policy).map_err(|e| CliError::Usage(format!("policy: {e}")))?;
+    let api_token = match &c.api.token_file {
         Some(f) => Some(
             crate::config::read_token(f)
                 .map_err(|e| CliError::Usage(format!("--api-token-file {e}")))?,
         ),
         None => None,
     };
-    let reload = crate::daemon::Reload {
-        config: from_config,
-        policy: args.policy.clone(),
-        token_file: args.api_token_file.clone(),
-    };
-    // With an RTR cache and no file, nothing until the cache answers (not the bundled
-    // demo snapshot: live routes judged against someone else's data would mislead).
-    if !args.tal.is_empty() {
-        crate::rpki::signed::read_tals(&args.tal)
-            .map_err(|e| CliError::Usage(format!("--tal {e}")))?;
-    }
-    if args.rpki_dir.is_empty() && !args.tal.is_empty() {
-        return Err(CliError::Usage(
-            "--tal: give the repository with --rpki-dir".into(),
-        ));
-    }
-    for d in &args.rpki_dir {
-        if !d.is_dir() {
-            return Err(CliError::Usage(format!(
-                "--rpki-dir {}: not a directory",
-                d.display()
-            )));
-        }
-    }
-    let (vrps, description) = match (args.rtr.first(), args.rpki_dir.first(), &args.vrp.vrps) {
-        (Some(_), _, _) | (None, Some(_), _) => (
-            crate::rpki::VrpSet::default(),
-            format!(
-                "none yet: waiting for the RPKI sources ({})",
-                args.rtr
-                    .iter()
-                    .map(|c| format!("RTR cache {c}"))
-                    .chain(
-                        args.rpki_dir
-                            .iter()
-                            .map(|d| format!("repository {}", d.display()))
-                    )
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ),
-        _ => {
-            let vrps = load_vrps(&args.vrp)?;
-            let mut description = describe_vrps(&vrps, &VrpIndex::new(&vrps));
-            if let Some(f) = &args.vrp.slurm {
-                description.push_str(&format!(", with SLURM {}", f.display()));
-            }
-            (vrps, description)
-        }
-    };
-    let index = VrpIndex::new(&vrps);
-    let honour_expires = !args.vrp.ignore_expires;
+    let (vrps, description) = initial_vrps(&l)?;
+    let honour_expires = !c.rpki.ignore_expires;
     if honour_expires {
-        let now = chrono::Utc::now().timestamp();
-        let live = vrps
-            .vrps
-            .iter()
-            .filter(|v| v.expires.is_none_or(|e| e >= now))
-            .count();
-        if live < vrps.vrps.len() {
-            tracing::warn!(
-                "{} of {} VRPs have expired: live routes are judged without them (replayed MRT at \
-                 its own time); --ignore-expires uses them anyway",
-                vrps.vrps.len() - live,
-                vrps.vrps.len()
-            );
-        }
+        warn_expired(&vrps);
     }
-    drop(index);
-    let replay = if args.no_replay {
-        Vec::new()
-    } else if args.replay.is_empty() {
-        BUNDLED_MRT.iter().map(|f| fixtures_dir().join(f)).collect()
-    } else {
-        args.replay
-    };
     // In time order, as `replay` does: the judge's clock only goes forward.
-    let mut replay: Vec<(Option<EventTime>, PathBuf)> = replay
-        .into_iter()
-        .map(|p| (crate::ingest::mrt::first_record_time(&p).ok().flatten(), p))
+    let mut replay: Vec<(Option<EventTime>, PathBuf)> = l
+        .mrt
+        .iter()
+        .map(|p| {
+            (
+                crate::ingest::mrt::first_record_time(p).ok().flatten(),
+                p.clone(),
+            )
+        })
         .collect();
     replay.sort_by_key(|(t, _)| *t);
-    let replay: Vec<PathBuf> = replay.into_iter().map(|(_, p)| p).collect();
+    let mut keys = Vec::new();
+    for f in &c.alerts.signing_keys {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| CliError::Usage(format!("{}: {e}", f.display())))?;
+        keys.push(
+            crate::act::webhook::Key::parse(&text)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", f.display())))?,
+        );
+    }
     let cfg = crate::daemon::RunConfig {
-        bmp: args.bmp,
-        api: args.api,
-        view: match args.view {
-            RunView::PrePolicy => crate::ingest::bmp::View::PrePolicy,
-            RunView::PostPolicy => crate::ingest::bmp::View::PostPolicy,
-            RunView::LocRib => crate::ingest::bmp::View::LocRib,
-        },
-        max_sessions: args.max_sessions,
-        max_message: args.max_message,
-        replay,
-        shutdown_timeout: args.shutdown_timeout,
+        bmp: l.bmp.listen,
+        api: c.api.listen,
+        view: l.bmp.view,
+        max_sessions: l.bmp.max_sessions,
+        max_message: l.bmp.max_message,
+        replay: replay.into_iter().map(|(_, p)| p).collect(),
+        shutdown_timeout: c.shutdown_timeout,
         honour_expires,
         rpki_description: description,
         api_token,
+        rpki: Some(rpki_sources(&l)?),
+        act: c.act.clone(),
+        alerts: (c.alerts.clone(), keys),
+        state: c.state.path.clone().map(|path| crate::daemon::StateConfig {
+            path,
+            keep_decisions: c.state.keep_decisions,
+            checkpoint: c.state.checkpoint,
+            restore_grace: c.state.restore_grace,
+        }),
         reload,
-        rpki: Some(crate::daemon::RpkiSources {
-            sources: {
-                let options = LoadOptions {
-                    format: args.vrp.vrp_format,
-                    skip_invalid: args.vrp.skip_invalid_vrps,
-                };
-                let mut v: Vec<_> = args
-                    .rtr
-                    .iter()
-                    .map(|c| crate::daemon::SourceSpec::Rtr(c.clone()))
-                    .collect();
-                v.extend(
-                    args.rpki_dir
-                        .iter()
-                        .map(|d| crate::daemon::SourceSpec::Directory {
-                            dir: d.clone(),
-                            tals: args.tal.clone(),
-                        }),
-                );
-                let others = !args.rtr.is_empty() || !args.rpki_dir.is_empty();
-                // The VRP file: a source beside the caches and repositories when given,
-                // the only one (reloaded when it changes) without them.
-                if !others || args.vrp.vrps.is_some() {
-                    v.push(crate::daemon::SourceSpec::File {
-                        path: args
-                            .vrp
-                            .vrps
-                            .clone()
-                            .unwrap_or_else(|| fixtures_dir().join(BUNDLED_VRPS)),
-                        options,
-                        loaded: !others,
-                    });
-                }
-                v
-            },
-            quorum: args.quorum,
-            slurm: load_slurm(&args.vrp)?.map(std::sync::Arc::new),
-            max_loss: rpki_guard.0,
-            freeze: rpki_guard.1,
-            file_poll: rpki_guard.2,
-        }),
-        act: args
-            .act
-            .clone()
-            .map(|a| *a)
-            .unwrap_or_else(|| crate::config::ActConfig {
-                rtr_listen: args.rtr_listen,
-                quarantine_listen: args.quarantine_listen,
-                quarantine_routers: args.quarantine_router.clone(),
-                bird: args
-                    .bird_socket
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| crate::config::BirdConfig {
-                        name: format!("bird{}", i + 1),
-                        socket: p.clone(),
-                        reload_in: Vec::new(),
-                        verify_timeout: std::time::Duration::from_secs(5),
-                    })
-                    .collect(),
-                frr: args
-                    .frr_vty
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| crate::config::FrrConfig {
-                        name: format!("frr{}", i + 1),
-                        vty_socket: p.clone(),
-                        verify_timeout: std::time::Duration::from_secs(5),
-                    })
-                    .collect(),
-                ..Default::default()
-            }),
-        alerts: {
-            let a = args.alerts.clone().map(|a| *a).unwrap_or_default();
-            let mut keys = Vec::new();
-            for f in &a.signing_keys {
-                let text = std::fs::read_to_string(f)
-                    .map_err(|e| CliError::Usage(format!("{}: {e}", f.display())))?;
-                keys.push(
-                    crate::act::webhook::Key::parse(&text)
-                        .map_err(|e| CliError::Usage(format!("{}: {e}", f.display())))?,
-                );
-            }
-            (a, keys)
-        },
-        state: (!args.no_state).then_some(crate::daemon::StateConfig {
-            path: args.state,
-            keep_decisions: state.keep_decisions,
-            checkpoint: state.checkpoint,
-            restore_grace: state.restore_grace,
-        }),
     };
-    crate::daemon::run(cfg, vrps, policy).map_err(|e| CliError::Failed(Failed(e.to_string())))?;
-    Ok(Outcome::Ok)
+    Ok((cfg, vrps, policy))
 }

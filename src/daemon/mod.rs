@@ -172,13 +172,14 @@ pub struct RpkiSources {
 }
 
 /// What SIGHUP re-reads.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Reload {
-    /// The configuration file and what it said at start (`run --config`).
-    pub config: Option<(PathBuf, crate::config::Loaded)>,
-    /// Otherwise: the policy (a built-in name or a file) and the token file as given.
-    pub policy: String,
-    pub token_file: Option<PathBuf>,
+    /// The configuration file (`run --config`), read again.
+    pub config: Option<PathBuf>,
+    /// The command line's options, put over it again.
+    pub overrides: crate::config::Overrides,
+    /// The configuration running (to say what changed that takes a restart).
+    pub running: crate::config::Loaded,
 }
 
 /// The SQLite state (see [`crate::state`]).

@@ -775,8 +775,8 @@ mod tests {
             state: None,
             reload: super::super::Reload {
                 config: None,
-                policy: "default".into(),
-                token_file: None,
+                overrides: Default::default(),
+                running: crate::cli::default_config(),
             },
             rpki: None,
             act: Default::default(),

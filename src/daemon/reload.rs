@@ -58,28 +58,28 @@ pub(crate) async fn reload_on_sighup(
     }
 }
 
-/// The policy and token the reload source names now, or why they cannot be used.
+/// The policy and token the configuration names now (the file read again, the command
+/// line's options over it), or why they cannot be used.
 pub(crate) fn reload_files(reload: &Reload) -> Result<(Policy, Option<String>), String> {
-    let (policy, token_file) = match &reload.config {
-        Some((path, running)) => {
-            let mut l = crate::config::Loaded::load(path).map_err(|e| e.to_string())?;
-            let (policy, token_file) = (l.config.policy.clone(), l.config.api.token_file.clone());
-            // Everything else needs a restart: say what changed.
-            l.config.policy = running.config.policy.clone();
-            l.config.api.token_file = running.config.api.token_file.clone();
-            let changed = crate::config::changed_keys(running, &l);
-            if !changed.is_empty() {
-                tracing::warn!(
-                    "SIGHUP: {} changed in {}: that takes a restart (policy and API token \
-                     are reloaded now)",
-                    changed.join(", "),
-                    path.display()
-                );
-            }
-            (policy, token_file)
-        }
-        None => (reload.policy.clone(), reload.token_file.clone()),
+    let mut l = match &reload.config {
+        Some(path) => crate::config::Loaded::load(path).map_err(|e| e.to_string())?,
+        None => reload.running.clone(),
     };
+    reload.overrides.apply(&mut l);
+    let (policy, token_file) = (l.config.policy.clone(), l.config.api.token_file.clone());
+    // Everything else needs a restart: say what changed.
+    let running = &reload.running;
+    l.config.policy = running.config.policy.clone();
+    l.config.api.token_file = running.config.api.token_file.clone();
+    let changed = crate::config::changed_keys(running, &l);
+    if let (false, Some(path)) = (changed.is_empty(), &reload.config) {
+        tracing::warn!(
+            "SIGHUP: {} changed in {}: that takes a restart (policy and API token \
+             are reloaded now)",
+            changed.join(", "),
+            path.display()
+        );
+    }
     let policy = Policy::load(&policy).map_err(|e| format!("policy: {e}"))?;
     let token = match token_file {
         Some(f) => Some(crate::config::read_token(&f).map_err(|e| format!("API token: {e}"))?),
