@@ -86,7 +86,21 @@ pub fn table(r: &ReplayReport, vrp_line: &str) -> String {
         &r.adj_rib_in.by_state,
     );
     let _ = writeln!(o);
+    per_peer(&mut o, r);
+    top_invalid(&mut o, r);
+    damage(&mut o, r);
+    for j in &r.judges {
+        judge_section(&mut o, j);
+    }
+    if let Some(d) = &r.diff {
+        diff_section(&mut o, d);
+    }
+    performance(&mut o, r);
+    o
+}
 
+/// Announcements and RPKI states per peer, the busiest first.
+fn per_peer(o: &mut String, r: &ReplayReport) {
     let _ = writeln!(o, "Per peer");
     let _ = writeln!(
         o,
@@ -111,7 +125,10 @@ pub fn table(r: &ReplayReport, vrp_line: &str) -> String {
         );
     }
     let _ = writeln!(o);
+}
 
+/// The RPKI-invalid claims carried by the most peers, with why.
+fn top_invalid(o: &mut String, r: &ReplayReport) {
     let _ = writeln!(
         o,
         "Top invalid routes ({} of {} invalid (prefix, origin) claims, by peers carrying them)",
@@ -136,7 +153,10 @@ pub fn table(r: &ReplayReport, vrp_line: &str) -> String {
         let _ = writeln!(o, "       {}", row.why);
     }
     let _ = writeln!(o);
+}
 
+/// What could not be read, and notes.
+fn damage(o: &mut String, r: &ReplayReport) {
     if r.damage_total == 0 {
         let _ = writeln!(o, "Damage: none; every input was read to its end.");
     } else {
@@ -182,12 +202,10 @@ pub fn table(r: &ReplayReport, vrp_line: &str) -> String {
             "Note: {warnings} UPDATEs had minor attribute problems (RFC 7606 attribute-discard); no route was lost"
         );
     }
-    for j in &r.judges {
-        judge_section(&mut o, j);
-    }
-    if let Some(d) = &r.diff {
-        diff_section(&mut o, d);
-    }
+}
+
+/// How long the run took, its memory and CPU.
+fn performance(o: &mut String, r: &ReplayReport) {
     let p = &r.performance;
     let _ = writeln!(o);
     let _ = write!(
@@ -208,7 +226,6 @@ pub fn table(r: &ReplayReport, vrp_line: &str) -> String {
         );
     }
     let _ = writeln!(o);
-    o
 }
 
 fn judge_section(o: &mut String, j: &JudgeReport) {

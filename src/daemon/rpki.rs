@@ -356,6 +356,55 @@ fn describe(
     }
 }
 
+/// The sources' latest payloads merged in quorum, SLURM applied, on a blocking thread;
+/// `None` when the runtime is going away.
+async fn merge_off_runtime(
+    names: &[String],
+    latest: &[Option<Arc<Payloads>>],
+    slurm: Option<Arc<crate::rpki::slurm::Slurm>>,
+    quorum: usize,
+) -> Option<(
+    crate::rpki::sources::Merged,
+    Option<crate::rpki::slurm::SlurmEffect>,
+)> {
+    let (names, sources) = (names.to_vec(), latest.to_vec());
+    tokio::task::spawn_blocking(move || {
+        let input: Vec<(String, Option<&Payloads>)> = names
+            .iter()
+            .cloned()
+            .zip(sources.iter().map(|p| p.as_deref()))
+            .collect();
+        let mut m = crate::rpki::sources::merge(&input, quorum);
+        let local = slurm.map(|s| s.apply(&mut m.vrps, &mut m.aspas));
+        (m, local)
+    })
+    .await
+    .ok()
+}
+
+/// A merged set indexed (and handed to the routers' RTR feed, as the judge is given it)
+/// on a blocking thread; `None` when the runtime is going away.
+async fn index_off_runtime(
+    m: crate::rpki::sources::Merged,
+    feed: Option<Arc<crate::act::rtr_server::Feed>>,
+    honour_expires: bool,
+) -> Option<(Arc<VrpIndex>, Arc<AspaSet>)> {
+    let (vrps, aspas) = (m.vrps, m.aspas);
+    tokio::task::spawn_blocking(move || {
+        if let Some(f) = feed {
+            let now = honour_expires.then(|| chrono::Utc::now().timestamp());
+            let (v, a) = crate::act::rtr_server::entries_of(&vrps, &aspas, now);
+            f.replace(v, a);
+        }
+        (
+            Arc::new(VrpIndex::from_vrps(vrps)),
+            Arc::new(AspaSet::new(&aspas)),
+        )
+    })
+    .await
+    .ok()
+}
+
 /// The RPKI sources (RTR caches, VRP files polled for changes), merged in quorum (see
 /// [`crate::rpki::sources`]), SLURM applied, guarded against sudden loss, indexed off the
 /// runtime's threads and handed to the pipeline, which re-judges against each new set.
@@ -368,7 +417,7 @@ pub(crate) async fn rpki_sources(
     honour_expires: bool,
     mut stop: watch::Receiver<bool>,
 ) {
-    use crate::rpki::sources::{merge, Freeze, FrozenStatus, Verdict};
+    use crate::rpki::sources::{Freeze, FrozenStatus, Verdict};
     let n = rs.sources.len();
     let slots = Arc::new(Slots {
         news: Mutex::new((0..n).map(|_| None).collect()),
@@ -454,19 +503,8 @@ pub(crate) async fn rpki_sources(
         let (m, local) = if dirty {
             dirty = false;
             held = None;
-            let (sources, slurm, names2) = (latest.clone(), rs.slurm.clone(), names.clone());
-            let merged = tokio::task::spawn_blocking(move || {
-                let input: Vec<(String, Option<&Payloads>)> = names2
-                    .iter()
-                    .cloned()
-                    .zip(sources.iter().map(|p| p.as_deref()))
-                    .collect();
-                let mut m = merge(&input, quorum);
-                let local = slurm.map(|s| s.apply(&mut m.vrps, &mut m.aspas));
-                (m, local)
-            })
-            .await;
-            let Ok(x) = merged else { break };
+            let merged = merge_off_runtime(&names, &latest, rs.slurm.clone(), quorum).await;
+            let Some(x) = merged else { break };
             x
         } else {
             // Nothing new: only the held-off set's freeze is looked at again.
@@ -510,22 +548,9 @@ pub(crate) async fn rpki_sources(
         let up = latest.iter().filter(|p| p.is_some()).count();
         let description = describe(&rs, &m, local, single, up, quorum, generation);
         let serial = if n == 1 { single } else { Some(generation) };
-        let (vrps, aspas) = (m.vrps, m.aspas);
-        let to_routers = feed.clone();
-        let built = tokio::task::spawn_blocking(move || {
-            // Routers get the set the judge is given, as it is given.
-            if let Some(f) = to_routers {
-                let now = honour_expires.then(|| chrono::Utc::now().timestamp());
-                let (v, a) = crate::act::rtr_server::entries_of(&vrps, &aspas, now);
-                f.replace(v, a);
-            }
-            (
-                Arc::new(VrpIndex::from_vrps(vrps)),
-                Arc::new(AspaSet::new(&aspas)),
-            )
-        })
-        .await;
-        let Ok((index, aspa)) = built else { break };
+        let Some((index, aspa)) = index_off_runtime(m, feed.clone(), honour_expires).await else {
+            break;
+        };
         let input = Input::Rpki {
             index,
             aspa,

@@ -233,7 +233,7 @@ impl<'a> Judge<'a> {
         self.resolve(c, t, Resolution::Refuted);
         // Reporting what nobody confirms costs trust only where the policy holds such
         // claims: a route few observers carry is not suspect for that alone.
-        if self.actions[11] != Action::Propagate {
+        if self.action(cond::Cond::Unconfirmed) != Action::Propagate {
             for p in peers {
                 self.evidence(p, t, Evidence::Refuted);
             }

@@ -31,7 +31,7 @@ impl<'a> Judge<'a> {
         let mut kind = None;
         let mut against = Vec::new();
         // MOAS: another origin established for this very prefix.
-        if self.actions[8] != Action::Propagate {
+        if self.action(cond::Cond::Moas) != Action::Propagate {
             let mut x = self.heads[pid as usize];
             while x != NONE {
                 let cl = &self.claims[x as usize];
@@ -51,7 +51,7 @@ impl<'a> Judge<'a> {
             }
         }
         // Sub-prefix: the most specific established cover has only other origins.
-        if kind.is_none() && self.actions[9] != Action::Propagate {
+        if kind.is_none() && self.action(cond::Cond::SubPrefix) != Action::Propagate {
             let covers = self.established.cover(&prefix);
             let mut same_origin = false;
             let mut best: Option<(IpNet, u32)> = None;
@@ -355,7 +355,7 @@ impl<'a> Judge<'a> {
     pub(super) fn check_new_link(&mut self, c: u32, wi: usize, a: &Announce<'_>, t: EventTime) {
         // A condition no action follows from is not looked for (the default policy only
         // watches it): three hash look-ups per announcement saved.
-        if self.actions[14] == Action::Propagate {
+        if self.action(cond::Cond::ForgedOrigin) == Action::Propagate {
             return;
         }
         let cl = &self.claims[c as usize];

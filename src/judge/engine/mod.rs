@@ -33,46 +33,131 @@ mod routes;
 const NONE: u32 = u32::MAX;
 
 /// Conditions a route can meet; each maps to a policy action.
+/// The conditions the judge checks. Each has a bit (claims and routes carry a set of
+/// them), a policy rule and an action in the policy; the bits, rule names and actions
+/// all come from [`cond::Cond`], so they cannot get out of step.
 mod cond {
-    pub const RPKI_INVALID: u16 = 1 << 0;
-    pub const RPKI_NOT_FOUND: u16 = 1 << 1;
-    pub const ASPA_INVALID: u16 = 1 << 2;
-    pub const AS_SET: u16 = 1 << 3;
-    pub const RESERVED_ASN: u16 = 1 << 4;
-    pub const BOGON: u16 = 1 << 5;
-    pub const TOO_SPECIFIC: u16 = 1 << 6;
-    pub const PREFIX_SET: u16 = 1 << 7;
-    pub const MOAS: u16 = 1 << 8;
-    pub const SUB_PREFIX: u16 = 1 << 9;
-    pub const SQUAT: u16 = 1 << 10;
-    pub const UNCONFIRMED: u16 = 1 << 11;
-    pub const UNTRUSTED: u16 = 1 << 12;
-    /// An unrelated origin claiming space it already claimed within the memory.
-    pub const RECURRING: u16 = 1 << 13;
-    /// A new link at the origin from an AS never seen giving transit (type-1 hijack).
-    pub const FORGED_ORIGIN: u16 = 1 << 14;
+    use crate::judge::policy::{Action, Policy};
+
+    /// One condition; its discriminant is its bit's position.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    #[repr(u8)]
+    pub enum Cond {
+        RpkiInvalid,
+        RpkiNotFound,
+        AspaInvalid,
+        AsSet,
+        ReservedAsn,
+        Bogon,
+        TooSpecific,
+        PrefixSet,
+        Moas,
+        SubPrefix,
+        Squat,
+        Unconfirmed,
+        Untrusted,
+        /// An unrelated origin claiming space it already claimed within the memory.
+        Recurring,
+        /// A new link at the origin from an AS never seen giving transit (type-1 hijack).
+        ForgedOrigin,
+    }
+
+    impl Cond {
+        /// Every condition, in bit order.
+        pub const ALL: [Cond; COUNT] = [
+            Cond::RpkiInvalid,
+            Cond::RpkiNotFound,
+            Cond::AspaInvalid,
+            Cond::AsSet,
+            Cond::ReservedAsn,
+            Cond::Bogon,
+            Cond::TooSpecific,
+            Cond::PrefixSet,
+            Cond::Moas,
+            Cond::SubPrefix,
+            Cond::Squat,
+            Cond::Unconfirmed,
+            Cond::Untrusted,
+            Cond::Recurring,
+            Cond::ForgedOrigin,
+        ];
+
+        pub const fn bit(self) -> u16 {
+            1 << self as u8
+        }
+
+        /// The policy key that names it (in decisions' reasons).
+        pub const fn rule(self) -> &'static str {
+            match self {
+                Cond::RpkiInvalid => "rpki.invalid",
+                Cond::RpkiNotFound => "rpki.not_found",
+                Cond::AspaInvalid => "anomalies.aspa_invalid",
+                Cond::AsSet => "anomalies.as_set",
+                Cond::ReservedAsn => "anomalies.reserved_asn",
+                Cond::Bogon => "anomalies.bogon",
+                Cond::TooSpecific => "anomalies.too_specific",
+                Cond::PrefixSet => "prefix_sets",
+                Cond::Moas => "conflicts.moas",
+                Cond::SubPrefix => "conflicts.sub_prefix",
+                Cond::Squat => "conflicts.squat",
+                Cond::Unconfirmed => "confirm.on_unconfirmed",
+                Cond::Untrusted => "conflicts.untrusted_source",
+                Cond::Recurring => "conflicts.recurring",
+                Cond::ForgedOrigin => "conflicts.forged_origin",
+            }
+        }
+
+        /// What `policy` does with a route that meets it (a prefix set's action is per
+        /// set: see `set_action`).
+        pub fn action(self, policy: &Policy) -> Action {
+            match self {
+                Cond::RpkiInvalid => policy.rpki.invalid,
+                Cond::RpkiNotFound => policy.rpki.not_found,
+                Cond::AspaInvalid => policy.anomalies.aspa_invalid,
+                Cond::AsSet => policy.anomalies.as_set,
+                Cond::ReservedAsn => policy.anomalies.reserved_asn,
+                Cond::Bogon => policy.anomalies.bogon,
+                Cond::TooSpecific => policy.anomalies.too_specific,
+                Cond::PrefixSet => Action::Reject,
+                Cond::Moas => policy.conflicts.moas,
+                Cond::SubPrefix => policy.conflicts.sub_prefix,
+                Cond::Squat => policy.conflicts.squat,
+                Cond::Unconfirmed => policy.confirm.on_unconfirmed,
+                Cond::Untrusted => policy.conflicts.untrusted_source,
+                Cond::Recurring => policy.conflicts.recurring,
+                Cond::ForgedOrigin => policy.conflicts.forged_origin,
+            }
+        }
+    }
+
     pub const COUNT: usize = 15;
+    // Each condition sits at its own position in `ALL` (so its bit is its index).
+    const _: () = {
+        let mut i = 0;
+        while i < COUNT {
+            assert!(Cond::ALL[i] as usize == i);
+            i += 1;
+        }
+    };
+    pub const RPKI_INVALID: u16 = Cond::RpkiInvalid.bit();
+    pub const RPKI_NOT_FOUND: u16 = Cond::RpkiNotFound.bit();
+    pub const ASPA_INVALID: u16 = Cond::AspaInvalid.bit();
+    pub const AS_SET: u16 = Cond::AsSet.bit();
+    pub const RESERVED_ASN: u16 = Cond::ReservedAsn.bit();
+    pub const BOGON: u16 = Cond::Bogon.bit();
+    pub const TOO_SPECIFIC: u16 = Cond::TooSpecific.bit();
+    pub const PREFIX_SET: u16 = Cond::PrefixSet.bit();
+    pub const MOAS: u16 = Cond::Moas.bit();
+    pub const SUB_PREFIX: u16 = Cond::SubPrefix.bit();
+    pub const SQUAT: u16 = Cond::Squat.bit();
+    pub const UNCONFIRMED: u16 = Cond::Unconfirmed.bit();
+    pub const UNTRUSTED: u16 = Cond::Untrusted.bit();
+    pub const RECURRING: u16 = Cond::Recurring.bit();
+    pub const FORGED_ORIGIN: u16 = Cond::ForgedOrigin.bit();
     pub const CONFLICT: u16 = MOAS | SUB_PREFIX | SQUAT;
     /// A claim contradicting a holder it has no relationship with: never gains standing;
     /// held while it lasts (MOAS, sub-prefix) or watched (recurring).
     pub const SUSPECT: u16 = MOAS | SUB_PREFIX | RECURRING;
-    pub const RULES: [&str; COUNT] = [
-        "rpki.invalid",
-        "rpki.not_found",
-        "anomalies.aspa_invalid",
-        "anomalies.as_set",
-        "anomalies.reserved_asn",
-        "anomalies.bogon",
-        "anomalies.too_specific",
-        "prefix_sets",
-        "conflicts.moas",
-        "conflicts.sub_prefix",
-        "conflicts.squat",
-        "confirm.on_unconfirmed",
-        "conflicts.untrusted_source",
-        "conflicts.recurring",
-        "conflicts.forged_origin",
-    ];
 }
 
 /// One announcement, as the judge needs it.
@@ -610,30 +695,20 @@ impl<'a> Judge<'a> {
 
     /// The action of each condition under `policy`, and the conditions that hold a route.
     fn actions_of(policy: &Policy) -> ([Action; cond::COUNT], u16) {
-        let mut actions = [Action::Propagate; cond::COUNT];
-        actions[0] = policy.rpki.invalid;
-        actions[1] = policy.rpki.not_found;
-        actions[2] = policy.anomalies.aspa_invalid;
-        actions[3] = policy.anomalies.as_set;
-        actions[4] = policy.anomalies.reserved_asn;
-        actions[5] = policy.anomalies.bogon;
-        actions[6] = policy.anomalies.too_specific;
-        actions[7] = Action::Reject; // per set: see `set_action`
-        actions[8] = policy.conflicts.moas;
-        actions[9] = policy.conflicts.sub_prefix;
-        actions[10] = policy.conflicts.squat;
-        actions[11] = policy.confirm.on_unconfirmed;
-        actions[12] = policy.conflicts.untrusted_source;
-        actions[13] = policy.conflicts.recurring;
-        actions[14] = policy.conflicts.forged_origin;
+        let actions = cond::Cond::ALL.map(|c| c.action(policy));
         let mut hold_mask = 0u16;
-        for (i, act) in actions.iter().enumerate() {
+        for (c, act) in cond::Cond::ALL.iter().zip(&actions) {
             if *act != Action::Propagate {
-                hold_mask |= 1 << i;
+                hold_mask |= c.bit();
             }
         }
         hold_mask |= cond::PREFIX_SET;
         (actions, hold_mask)
+    }
+
+    /// What the policy does with a route that meets `c`.
+    fn action(&self, c: cond::Cond) -> Action {
+        self.actions[c as usize]
     }
 
     /// Swaps the policy of a running judge (the daemon's SIGHUP). Actions, thresholds,

@@ -252,7 +252,7 @@ impl<'a> Judge<'a> {
                 rpki: cl.rov.name(),
                 conditions: (0..cond::COUNT)
                     .filter(|i| cl.flags & (1 << i) != 0)
-                    .map(|i| cond::RULES[i])
+                    .map(|i| cond::Cond::ALL[i].rule())
                     .collect(),
                 witnesses: self.witness_count(x, self.now),
             });

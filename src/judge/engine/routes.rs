@@ -205,7 +205,7 @@ impl<'a> Judge<'a> {
             if action == Action::Propagate {
                 continue;
             }
-            let mut rule = Cow::Borrowed(cond::RULES[i]);
+            let mut rule = Cow::Borrowed(cond::Cond::ALL[i].rule());
             let detail = match bit {
                 cond::RPKI_INVALID | cond::RPKI_NOT_FOUND => Detail::Rpki {
                     rpki: cl
@@ -343,47 +343,7 @@ impl<'a> Judge<'a> {
                 // The old claim may have been removed and its slot reused: look again.
                 let c = match self.find_claim(pid, a.origin) {
                     Some(c) => c,
-                    None => {
-                        let c = self.new_claim(&a, t);
-                        let mut transfer = a.snapshot || self.new_claim_burst(p, t);
-                        if transfer && !a.snapshot && !self.learning(t) {
-                            // One origin claiming many holders' space within minutes is a
-                            // mass hijack reaching this peer, not its table.
-                            if let Some((_, against)) = self.find_conflict(c, t) {
-                                let holders = against.iter().filter_map(|h| h.origin);
-                                if self.note_origin_conflict(a.origin, holders, p, t) {
-                                    transfer = false;
-                                }
-                            }
-                        }
-                        // Squats are judged before this prefix counts as seen. State
-                        // transfer is not news: a claim in it that contradicts nobody
-                        // is learned; one that would is left unchecked (no hold, no
-                        // standing) until a peer not sending a table announces it, so a
-                        // hijack carried by others is still judged when it reaches them.
-                        if !self.learning(t) {
-                            if !transfer {
-                                self.check_conflict(c, t, a.path, p);
-                                if self.claims[c as usize].flags & cond::SUSPECT != 0 {
-                                    let gen = self.claims[c as usize].gen;
-                                    let ps = &mut self.peers[p as usize];
-                                    if ps.burst_suspects.len() < 64 {
-                                        ps.burst_suspects.push((c, gen));
-                                    }
-                                }
-                            } else if self.find_conflict(c, t).is_some() {
-                                self.stats.transfer_routes += 1;
-                                self.claims[c as usize].unchecked = true;
-                                // Seen in a table: announced as news later, it is recurring
-                                // (a long-standing route), not new.
-                                self.note_tried(c, t);
-                            }
-                        }
-                        if let Some(seen) = self.seen.as_mut() {
-                            seen.insert(a.prefix, EventTime(i64::MAX));
-                        }
-                        c
-                    }
+                    None => self.enter_new_claim(&a, p, t),
                 };
                 let cl = &mut self.claims[c as usize];
                 if cl.witnesses.is_empty() && cl.gone_since.take().is_some() {
@@ -466,7 +426,7 @@ impl<'a> Judge<'a> {
                 }
                 // The routes of one UPDATE share their path: its carriers once (and only
                 // when forged origins are looked for, the one rule that reads them).
-                let seen = self.actions[14] == Action::Propagate
+                let seen = self.action(cond::Cond::ForgedOrigin) == Action::Propagate
                     || self
                         .last_carried
                         .as_ref()
@@ -477,6 +437,50 @@ impl<'a> Judge<'a> {
                 }
             }
         }
+    }
+
+    /// A claim new to the judge, announced by peer `p`: made, and judged as news or
+    /// learned as state transfer.
+    fn enter_new_claim(&mut self, a: &Announce<'_>, p: u32, t: EventTime) -> u32 {
+        let c = self.new_claim(a, t);
+        let mut transfer = a.snapshot || self.new_claim_burst(p, t);
+        if transfer && !a.snapshot && !self.learning(t) {
+            // One origin claiming many holders' space within minutes is a
+            // mass hijack reaching this peer, not its table.
+            if let Some((_, against)) = self.find_conflict(c, t) {
+                let holders = against.iter().filter_map(|h| h.origin);
+                if self.note_origin_conflict(a.origin, holders, p, t) {
+                    transfer = false;
+                }
+            }
+        }
+        // Squats are judged before this prefix counts as seen. State
+        // transfer is not news: a claim in it that contradicts nobody
+        // is learned; one that would is left unchecked (no hold, no
+        // standing) until a peer not sending a table announces it, so a
+        // hijack carried by others is still judged when it reaches them.
+        if !self.learning(t) {
+            if !transfer {
+                self.check_conflict(c, t, a.path, p);
+                if self.claims[c as usize].flags & cond::SUSPECT != 0 {
+                    let gen = self.claims[c as usize].gen;
+                    let ps = &mut self.peers[p as usize];
+                    if ps.burst_suspects.len() < 64 {
+                        ps.burst_suspects.push((c, gen));
+                    }
+                }
+            } else if self.find_conflict(c, t).is_some() {
+                self.stats.transfer_routes += 1;
+                self.claims[c as usize].unchecked = true;
+                // Seen in a table: announced as news later, it is recurring
+                // (a long-standing route), not new.
+                self.note_tried(c, t);
+            }
+        }
+        if let Some(seen) = self.seen.as_mut() {
+            seen.insert(a.prefix, EventTime(i64::MAX));
+        }
+        c
     }
 
     /// A withdrawal of the peer's route for the prefix (a no-op when it has none).

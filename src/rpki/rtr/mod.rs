@@ -472,21 +472,7 @@ impl RtrClient {
                     continue;
                 }
                 Err(e) => {
-                    // Tell the cache why, as RFC 8210 §12 asks, then drop the session.
-                    if matches!(
-                        e,
-                        RtrError::Malformed(_) | RtrError::TooLong(_) | RtrError::Protocol(_)
-                    ) {
-                        let code = if matches!(e, RtrError::Protocol(_)) {
-                            code::UNSUPPORTED_PDU
-                        } else {
-                            code::CORRUPT_DATA
-                        };
-                        let _ = conn
-                            .stream
-                            .write_all(&encode_error(version, code, &e.to_string()))
-                            .await;
-                    }
+                    tell_cache(conn, version, &e).await;
                     return End::Failed(e);
                 }
             };
@@ -496,20 +482,7 @@ impl RtrClient {
                 version: v,
             } = &pdu
             {
-                return match *c {
-                    code::UNSUPPORTED_VERSION if version > 0 => {
-                        End::Downgrade((*v).min(version - 1))
-                    }
-                    code::NO_DATA_AVAILABLE => End::NoData,
-                    _ => {
-                        // Whatever the cache disliked, the next session starts afresh.
-                        self.force_reset = true;
-                        End::Failed(RtrError::Report {
-                            code: *c,
-                            text: text.clone(),
-                        })
-                    }
-                };
+                return self.reported(version, *c, *v, text);
             }
             if pdu.version() != version {
                 // A cache answering in a lower version to our first query: speak it.
@@ -567,21 +540,7 @@ impl RtrClient {
                     receiving = false;
                     reset = false;
                     awaiting = None;
-                    self.updated = Some(Instant::now());
-                    let refresh = self.data.as_ref().map_or(3600, |d| d.timing.refresh);
-                    next_refresh = Some(
-                        tokio::time::Instant::now()
-                            + Duration::from_secs(u64::from(refresh.max(1))),
-                    );
-                    self.refresh_status();
-                    // The status first: whoever gets the data sees the status that goes
-                    // with it.
-                    status(&self.status);
-                    if changed {
-                        if let Some(d) = &self.data {
-                            event(RtrEvent::Data(std::sync::Arc::new(d.clone())));
-                        }
-                    }
+                    next_refresh = Some(self.updated_now(changed, event, status));
                 }
                 Pdu::CacheReset { .. } => {
                     reset = true;
@@ -609,6 +568,42 @@ impl RtrClient {
                 }
             }
         }
+    }
+
+    /// The session's end for an Error Report from the cache (`c`, in version `v`).
+    fn reported(&mut self, version: u8, c: u16, v: u8, text: &str) -> End {
+        match c {
+            code::UNSUPPORTED_VERSION if version > 0 => End::Downgrade(v.min(version - 1)),
+            code::NO_DATA_AVAILABLE => End::NoData,
+            _ => {
+                // Whatever the cache disliked, the next session starts afresh.
+                self.force_reset = true;
+                End::Failed(RtrError::Report {
+                    code: c,
+                    text: text.to_string(),
+                })
+            }
+        }
+    }
+
+    /// After an End of Data: the status (first: whoever gets the data sees the status
+    /// that goes with it), the data when it `changed`; returns when to refresh.
+    fn updated_now(
+        &mut self,
+        changed: bool,
+        event: &mut impl FnMut(RtrEvent),
+        status: &mut impl FnMut(&RtrStatus),
+    ) -> tokio::time::Instant {
+        self.updated = Some(Instant::now());
+        let refresh = self.data.as_ref().map_or(3600, |d| d.timing.refresh);
+        self.refresh_status();
+        status(&self.status);
+        if changed {
+            if let Some(d) = &self.data {
+                event(RtrEvent::Data(std::sync::Arc::new(d.clone())));
+            }
+        }
+        tokio::time::Instant::now() + Duration::from_secs(u64::from(refresh.max(1)))
     }
 
     /// Applies a whole response (`built`: a reset's new sets; else the `pending` delta);
@@ -651,6 +646,20 @@ impl RtrClient {
         self.status.empty_deltas += u64::from(!changed);
         changed
     }
+}
+
+/// Tells the cache why its data ends the session, as RFC 8210 §12 asks (for what it
+/// sent that cannot be read; nothing for a timeout or a closed connection).
+async fn tell_cache(conn: &mut Conn, version: u8, e: &RtrError) {
+    let code = match e {
+        RtrError::Protocol(_) => code::UNSUPPORTED_PDU,
+        RtrError::Malformed(_) | RtrError::TooLong(_) => code::CORRUPT_DATA,
+        _ => return,
+    };
+    let _ = conn
+        .stream
+        .write_all(&encode_error(version, code, &e.to_string()))
+        .await;
 }
 
 #[cfg(test)]
