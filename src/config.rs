@@ -81,9 +81,10 @@ impl Default for AlertsConfig {
 pub struct WebhookConfig {
     pub name: String,
     pub url: String,
-    /// `json` (Standard Webhooks payload), `slack`, `mattermost` or `teams`.
-    #[serde(default = "default_format")]
-    pub format: String,
+    /// `json` (Standard Webhooks payload), `slack`, `mattermost` or `teams`; another is
+    /// refused with its line.
+    #[serde(default)]
+    pub format: crate::act::alerts::WebhookFormat,
     /// Alert types taken; empty: all. An unknown type is refused with its line (a typo
     /// would silently mute the destination).
     #[serde(default)]
@@ -100,9 +101,6 @@ pub struct WebhookConfig {
     pub max_attempts: u32,
 }
 
-fn default_format() -> String {
-    "json".into()
-}
 fn default_webhook_timeout() -> Duration {
     Duration::from_secs(5)
 }
@@ -646,12 +644,6 @@ impl Loaded {
                 .map_err(|e| invalid(format!("alerts.signing_keys: {}: {e}", k.display())))?;
         }
         for w in &config.alerts.webhook {
-            if !["json", "slack", "mattermost", "teams"].contains(&w.format.as_str()) {
-                return Err(invalid(format!(
-                    "alerts.webhook {}: format {:?} is not json, slack, mattermost or teams",
-                    w.name, w.format
-                )));
-            }
             if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
                 return Err(invalid(format!(
                     "alerts.webhook {}: url must be http(s)",
@@ -832,6 +824,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 4") && e.contains("hijack.suspect"), "{e}");
+        // A format the same.
+        let teams = format!("{hook}format = \"teams\"\n");
+        let l = Loaded::load(&write(&d, "teams.toml", &teams)).unwrap();
+        assert_eq!(
+            l.config.alerts.webhook[0].format,
+            crate::act::alerts::WebhookFormat::Teams
+        );
+        let discord = format!("{hook}format = \"discord\"\n");
+        let e = Loaded::load(&write(&d, "discord.toml", &discord))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 4") && e.contains("discord"), "{e}");
     }
 
     #[test]

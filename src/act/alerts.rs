@@ -258,9 +258,24 @@ impl Dedupe {
     }
 }
 
+/// What a webhook destination takes (`format` in `[[alerts.webhook]]`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    /// The Standard Webhooks payload (the alert as JSON).
+    #[default]
+    Json,
+    /// A chat message: `{text}`.
+    Slack,
+    /// As Slack.
+    Mattermost,
+    /// A Microsoft Teams MessageCard.
+    Teams,
+}
+
 /// The body for a destination's `format`: the generic JSON payload, or a chat message
 /// (Slack and Mattermost take `{text}`, Microsoft Teams a MessageCard).
-pub fn body(a: &Alert, format: &str) -> String {
+pub fn body(a: &Alert, format: WebhookFormat) -> String {
     let line = a
         .data
         .get("summary")
@@ -277,8 +292,10 @@ pub fn body(a: &Alert, format: &str) -> String {
         }
     );
     match format {
-        "slack" | "mattermost" => serde_json::json!({ "text": title }).to_string(),
-        "teams" => serde_json::json!({
+        WebhookFormat::Slack | WebhookFormat::Mattermost => {
+            serde_json::json!({ "text": title }).to_string()
+        }
+        WebhookFormat::Teams => serde_json::json!({
             "@type": "MessageCard",
             "@context": "https://schema.org/extensions",
             "summary": format!("routewitness {}", a.kind),
@@ -286,7 +303,7 @@ pub fn body(a: &Alert, format: &str) -> String {
             "text": line,
         })
         .to_string(),
-        _ => serde_json::to_string(a).unwrap_or_default(),
+        WebhookFormat::Json => serde_json::to_string(a).unwrap_or_default(),
     }
 }
 
@@ -325,14 +342,16 @@ mod tests {
             "k".into(),
             serde_json::json!({"summary": "1.2.3.0/24 AS1 held: ASPA invalid"}),
         );
-        let slack: serde_json::Value = serde_json::from_str(&body(&a, "slack")).unwrap();
+        let slack: serde_json::Value =
+            serde_json::from_str(&body(&a, WebhookFormat::Slack)).unwrap();
         assert!(slack["text"]
             .as_str()
             .unwrap()
             .contains("route.leak (warning): 1.2.3.0/24"));
-        let teams: serde_json::Value = serde_json::from_str(&body(&a, "teams")).unwrap();
+        let teams: serde_json::Value =
+            serde_json::from_str(&body(&a, WebhookFormat::Teams)).unwrap();
         assert_eq!(teams["@type"], "MessageCard");
-        let json: serde_json::Value = serde_json::from_str(&body(&a, "json")).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&body(&a, WebhookFormat::Json)).unwrap();
         assert_eq!(json["type"], "route.leak");
         assert!(json["timestamp"].is_string() && json["data"].is_object());
     }

@@ -34,7 +34,7 @@ pub struct Destination {
     pub name: String,
     pub url: String,
     /// `json`, `slack`, `mattermost` or `teams`.
-    pub format: String,
+    pub format: crate::act::alerts::WebhookFormat,
     /// Alert types taken (empty: all).
     pub types: Vec<crate::act::alerts::AlertKind>,
     pub min_severity: Severity,
@@ -135,7 +135,7 @@ impl Outbox {
                         a.id,
                         d.name,
                         a.kind.as_str(),
-                        body(a, &d.format),
+                        body(a, d.format),
                         now
                     ])?;
                     n += 1;
@@ -511,7 +511,7 @@ mod tests {
         let d = Destination {
             name: "n".into(),
             url: "http://x".into(),
-            format: "json".into(),
+            format: crate::act::alerts::WebhookFormat::Json,
             types: Vec::new(),
             min_severity: Severity::Info,
             prefixes: Vec::new(),
@@ -561,7 +561,7 @@ mod tests {
         let d = Destination {
             name: "n".into(),
             url: "http://x".into(),
-            format: "json".into(),
+            format: crate::act::alerts::WebhookFormat::Json,
             types: vec![crate::act::alerts::AlertKind::HijackSuspected],
             min_severity: Severity::Warning,
             prefixes: vec!["1.51.0.0/16".parse().unwrap()],

@@ -609,35 +609,10 @@ async fn session(
                 }
             };
             let v = pdu.version();
-            match version {
-                None if v > MAX_VERSION => {
-                    report(
-                        &mut wr,
-                        MAX_VERSION,
-                        code::UNSUPPORTED_VERSION,
-                        &format!("version {v} asked; this cache speaks 0 to {MAX_VERSION}"),
-                    )
-                    .await;
-                    return Err(RtrError::Protocol(format!("router asked for version {v}")));
-                }
-                None => {
-                    version = Some(v);
-                    feed.client_update(id, |c| c.version = Some(v));
-                }
-                Some(have) if have != v => {
-                    report(
-                        &mut wr,
-                        have,
-                        code::UNEXPECTED_VERSION,
-                        &format!("version {v} in a version {have} session"),
-                    )
-                    .await;
-                    return Err(RtrError::Protocol(format!(
-                        "version {v} in a version {have} session"
-                    )));
-                }
-                Some(_) => {}
+            if version.is_none() && v <= MAX_VERSION {
+                feed.client_update(id, |c| c.version = Some(v));
             }
+            version = Some(session_version(&mut wr, version, v).await?);
             let query = matches!(pdu, Pdu::ResetQuery { .. } | Pdu::SerialQuery { .. });
             if query && !feed.ready() {
                 report(&mut wr, v, code::NO_DATA_AVAILABLE, "no data yet").await;
@@ -658,41 +633,11 @@ async fn session(
                     session, serial, ..
                 } => {
                     feed.client_update(id, |c| c.serial_queries += 1);
-                    let answer = if session == feed.session {
-                        feed.since(serial)
-                    } else {
-                        Since::Reset
-                    };
-                    match answer {
-                        Since::Reset => {
-                            encode(&Pdu::CacheReset { version: v }, &mut out);
-                            wr.write_all(&out).await?;
-                            out.clear();
-                        }
-                        Since::Delta {
-                            serial,
-                            vrps,
-                            aspas,
-                        } => {
-                            encode(
-                                &Pdu::CacheResponse {
-                                    version: v,
-                                    session: feed.session,
-                                },
-                                &mut out,
-                            );
-                            for (k, present) in vrps {
-                                push(&mut wr, &mut out, prefix_pdu(v, k, present)).await?;
-                            }
-                            if v >= 2 {
-                                for (c, p) in aspas {
-                                    push(&mut wr, &mut out, aspa_pdu(v, c, p.as_deref())).await?;
-                                }
-                            }
-                            end_of_data(&mut wr, &mut out, feed, v, serial).await?;
-                            has = Some(serial);
-                            feed.client_update(id, |c| c.serial = has);
-                        }
+                    if let Some(now) =
+                        answer_serial_query(&mut wr, &mut out, feed, v, session, serial).await?
+                    {
+                        has = Some(now);
+                        feed.client_update(id, |c| c.serial = has);
                     }
                 }
                 Pdu::ErrorReport { code: c, text, .. } => {
@@ -719,6 +664,84 @@ async fn session(
         buf.drain(..used);
         if buf.len() > MAX_PDU {
             return Err(RtrError::TooLong(buf.len()));
+        }
+    }
+}
+
+/// The session's version after a PDU of version `v`: the first PDU sets it (a version
+/// this cache does not speak is refused), later ones must keep it. Refusals are reported
+/// to the router and end the session.
+async fn session_version(
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    version: Option<u8>,
+    v: u8,
+) -> Result<u8, RtrError> {
+    match version {
+        None if v > MAX_VERSION => {
+            report(
+                wr,
+                MAX_VERSION,
+                code::UNSUPPORTED_VERSION,
+                &format!("version {v} asked; this cache speaks 0 to {MAX_VERSION}"),
+            )
+            .await;
+            Err(RtrError::Protocol(format!("router asked for version {v}")))
+        }
+        None => Ok(v),
+        Some(have) if have != v => {
+            let why = format!("version {v} in a version {have} session");
+            report(wr, have, code::UNEXPECTED_VERSION, &why).await;
+            Err(RtrError::Protocol(why))
+        }
+        Some(have) => Ok(have),
+    }
+}
+
+/// Answers a Serial Query: the changes since `serial` and End of Data (returns the
+/// serial the router has now), or a Cache Reset when they are not kept or the session
+/// is another (returns `None`).
+async fn answer_serial_query(
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    out: &mut Vec<u8>,
+    feed: &Feed,
+    v: u8,
+    session: u16,
+    serial: u32,
+) -> Result<Option<u32>, RtrError> {
+    let answer = if session == feed.session {
+        feed.since(serial)
+    } else {
+        Since::Reset
+    };
+    match answer {
+        Since::Reset => {
+            encode(&Pdu::CacheReset { version: v }, out);
+            wr.write_all(out).await?;
+            out.clear();
+            Ok(None)
+        }
+        Since::Delta {
+            serial,
+            vrps,
+            aspas,
+        } => {
+            encode(
+                &Pdu::CacheResponse {
+                    version: v,
+                    session: feed.session,
+                },
+                out,
+            );
+            for (k, present) in vrps {
+                push(wr, out, prefix_pdu(v, k, present)).await?;
+            }
+            if v >= 2 {
+                for (c, p) in aspas {
+                    push(wr, out, aspa_pdu(v, c, p.as_deref())).await?;
+                }
+            }
+            end_of_data(wr, out, feed, v, serial).await?;
+            Ok(Some(serial))
         }
     }
 }

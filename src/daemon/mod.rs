@@ -85,7 +85,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
@@ -623,20 +623,27 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
         .await;
     });
     // Every sender is gone once the sessions have ended: the pipeline drains and stops.
-    let done = Instant::now();
+    let drained = drain(pipeline, cfg.shutdown_timeout);
+    rt.shutdown_timeout(Duration::from_millis(200));
+    drained?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Waits for the pipeline thread to drain and stop, for at most `deadline`.
+fn drain(pipeline: std::thread::JoinHandle<()>, deadline: Duration) -> Result<(), DaemonError> {
     let (dtx, drx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = dtx.send(pipeline.join().is_ok());
     });
-    let remaining = cfg.shutdown_timeout.saturating_sub(done.elapsed());
-    match drx.recv_timeout(remaining.max(Duration::from_millis(100))) {
-        Ok(true) => {}
-        Ok(false) => return Err(DaemonError::Pipeline),
-        Err(_) => tracing::warn!("the judge did not drain within the shutdown deadline"),
+    match drx.recv_timeout(deadline.max(Duration::from_millis(100))) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(DaemonError::Pipeline),
+        Err(_) => {
+            tracing::warn!("the judge did not drain within the shutdown deadline");
+            Ok(())
+        }
     }
-    rt.shutdown_timeout(Duration::from_millis(200));
-    tracing::info!("stopped");
-    Ok(())
 }
 
 pub(crate) async fn shutdown_signal() {

@@ -356,6 +356,26 @@ fn describe(
     }
 }
 
+/// What the status says of a freeze (`None`: the set is taken).
+fn frozen_status(
+    verdict: &crate::rpki::sources::Verdict,
+    freeze: &crate::rpki::sources::Freeze,
+    hold: Duration,
+) -> Option<crate::rpki::sources::FrozenStatus> {
+    match verdict {
+        crate::rpki::sources::Verdict::Hold { had, lost, share } => {
+            Some(crate::rpki::sources::FrozenStatus {
+                had: *had,
+                lost: *lost,
+                share: *share,
+                for_s: freeze.frozen_since().map_or(0, |t| t.elapsed().as_secs()),
+                hold_s: hold.as_secs(),
+            })
+        }
+        crate::rpki::sources::Verdict::Take => None,
+    }
+}
+
 /// The sources' latest payloads merged in quorum, SLURM applied, on a blocking thread;
 /// `None` when the runtime is going away.
 async fn merge_off_runtime(
@@ -417,7 +437,7 @@ pub(crate) async fn rpki_sources(
     honour_expires: bool,
     mut stop: watch::Receiver<bool>,
 ) {
-    use crate::rpki::sources::{Freeze, FrozenStatus, Verdict};
+    use crate::rpki::sources::{Freeze, Verdict};
     let n = rs.sources.len();
     let slots = Arc::new(Slots {
         news: Mutex::new((0..n).map(|_| None).collect()),
@@ -521,16 +541,7 @@ pub(crate) async fn rpki_sources(
         {
             let mut sh = lock(&shared);
             sh.rpki_sources = m.reports.clone();
-            sh.rpki_frozen = match &verdict {
-                Verdict::Hold { had, lost, share } => Some(FrozenStatus {
-                    had: *had,
-                    lost: *lost,
-                    share: *share,
-                    for_s: freeze.frozen_since().map_or(0, |t| t.elapsed().as_secs()),
-                    hold_s: rs.freeze.as_secs(),
-                }),
-                Verdict::Take => None,
-            };
+            sh.rpki_frozen = frozen_status(&verdict, &freeze, rs.freeze);
         }
         if let Verdict::Hold { had, lost, share } = verdict {
             if freeze

@@ -25,7 +25,7 @@ pub(crate) fn destinations(
         .map(|w| crate::act::outbox::Destination {
             name: w.name.clone(),
             url: w.url.clone(),
-            format: w.format.clone(),
+            format: w.format,
             types: w.types.clone(),
             min_severity: w.min_severity,
             prefixes: w.prefixes.clone(),

@@ -222,69 +222,7 @@ pub fn inspect(path: &Path, repo: Option<&Path>, tals: &[Tal]) -> Inspection {
         }
     };
     // The EE (or own) certificate, for validity and the chain.
-    let decoded: Result<(serde_json::Value, Option<Cert>), String> = match kind {
-        "roa" => Roa::decode(bytes.as_slice(), false)
-            .map(|r| {
-                let c = r.content();
-                let prefixes: Vec<String> = c
-                    .iter()
-                    .map(|p| format!("{}/{}-{}", p.address(), p.address_length(), p.max_length()))
-                    .collect();
-                (
-                    serde_json::json!({ "asn": c.as_id().into_u32(), "prefixes": prefixes }),
-                    Some(r.cert().clone()),
-                )
-            })
-            .map_err(|e| e.to_string()),
-        "aspa" => Aspa::decode(bytes.as_slice(), false)
-            .map(|a| {
-                let c = a.content();
-                let providers: Vec<u32> = c.provider_as_set().iter().map(|p| p.into_u32()).collect();
-                (
-                    serde_json::json!({ "customer": c.customer_as().into_u32(), "providers": providers }),
-                    Some(a.cert().clone()),
-                )
-            })
-            .map_err(|e| e.to_string()),
-        "manifest" => Manifest::decode(bytes.as_slice(), false)
-            .map(|m| {
-                let c = m.content();
-                (
-                    serde_json::json!({
-                        "number": c.manifest_number().to_string(),
-                        "this_update": time(c.this_update()),
-                        "next_update": time(c.next_update()),
-                        "files": c.len(),
-                    }),
-                    Some(m.cert().clone()),
-                )
-            })
-            .map_err(|e| e.to_string()),
-        "certificate" => Cert::decode(bytes.as_slice())
-            .map(|c| {
-                (
-                    serde_json::json!({
-                        "ski": c.subject_key_identifier().to_string(),
-                        "self_signed": c.is_self_signed(),
-                        "ca_issuer": c.ca_issuer().map(|u| u.to_string()),
-                    }),
-                    Some(c),
-                )
-            })
-            .map_err(|e| e.to_string()),
-        "crl" => Crl::decode(bytes.as_slice())
-            .map(|c| {
-                (
-                    serde_json::json!({
-                        "this_update": time(c.this_update()),
-                        "next_update": time(c.next_update()),
-                    }),
-                    None,
-                )
-            })
-            .map_err(|e| e.to_string()),
-        _ => Err("not a kind of object read here (.roa, .asa, .mft, .cer, .crl)".into()),
-    };
+    let decoded = decode_kind(kind, &bytes);
     let (content, cert) = match decoded {
         Ok(x) => x,
         Err(e) => {
@@ -354,6 +292,73 @@ pub fn inspect(path: &Path, repo: Option<&Path>, tals: &[Tal]) -> Inspection {
         }
     }
     out
+}
+
+/// What an object of `kind` asserts, and its EE (or own) certificate (none for a CRL).
+fn decode_kind(kind: &str, bytes: &[u8]) -> Result<(serde_json::Value, Option<Cert>), String> {
+    match kind {
+    "roa" => Roa::decode(bytes, false)
+        .map(|r| {
+            let c = r.content();
+            let prefixes: Vec<String> = c
+                .iter()
+                .map(|p| format!("{}/{}-{}", p.address(), p.address_length(), p.max_length()))
+                .collect();
+            (
+                serde_json::json!({ "asn": c.as_id().into_u32(), "prefixes": prefixes }),
+                Some(r.cert().clone()),
+            )
+        })
+        .map_err(|e| e.to_string()),
+    "aspa" => Aspa::decode(bytes, false)
+        .map(|a| {
+            let c = a.content();
+            let providers: Vec<u32> = c.provider_as_set().iter().map(|p| p.into_u32()).collect();
+            (
+                serde_json::json!({ "customer": c.customer_as().into_u32(), "providers": providers }),
+                Some(a.cert().clone()),
+            )
+        })
+        .map_err(|e| e.to_string()),
+    "manifest" => Manifest::decode(bytes, false)
+        .map(|m| {
+            let c = m.content();
+            (
+                serde_json::json!({
+                    "number": c.manifest_number().to_string(),
+                    "this_update": time(c.this_update()),
+                    "next_update": time(c.next_update()),
+                    "files": c.len(),
+                }),
+                Some(m.cert().clone()),
+            )
+        })
+        .map_err(|e| e.to_string()),
+    "certificate" => Cert::decode(bytes)
+        .map(|c| {
+            (
+                serde_json::json!({
+                    "ski": c.subject_key_identifier().to_string(),
+                    "self_signed": c.is_self_signed(),
+                    "ca_issuer": c.ca_issuer().map(|u| u.to_string()),
+                }),
+                Some(c),
+            )
+        })
+        .map_err(|e| e.to_string()),
+    "crl" => Crl::decode(bytes)
+        .map(|c| {
+            (
+                serde_json::json!({
+                    "this_update": time(c.this_update()),
+                    "next_update": time(c.next_update()),
+                }),
+                None,
+            )
+        })
+        .map_err(|e| e.to_string()),
+    _ => Err("not a kind of object read here (.roa, .asa, .mft, .cer, .crl)".into()),
+}
 }
 
 /// Reads TAL files (RFC 8630).

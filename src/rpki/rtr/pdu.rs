@@ -138,6 +138,65 @@ fn be32(b: &[u8]) -> u32 {
     u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
 
+/// An IPv4 (type 4) or IPv6 (type 6) Prefix PDU of the right length.
+fn prefix_pdu(version: u8, v6: bool, b: &[u8]) -> Result<Pdu, RtrError> {
+    let len = b.len();
+    let (flags, plen, max_length) = (b[8], b[9], b[10]);
+    let asn = be32(&b[len - 4..]);
+    let prefix = if v6 {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&b[12..28]);
+        Ipv6Net::new(Ipv6Addr::from(a), plen).map(IpNet::V6)
+    } else {
+        Ipv4Net::new(Ipv4Addr::from(be32(&b[12..16])), plen).map(IpNet::V4)
+    }
+    .map_err(|_| RtrError::Malformed(format!("prefix length {plen}")))?;
+    let top = if v6 { 128 } else { 32 };
+    if max_length < plen || max_length > top {
+        return Err(RtrError::Malformed(format!(
+            "max length {max_length} for a /{plen}"
+        )));
+    }
+    Ok(Pdu::Prefix {
+        version,
+        announce: flags & 1 == 1,
+        prefix: prefix.trunc(),
+        max_length,
+        asn,
+    })
+}
+
+/// An ASPA PDU (type 11) in either layout (see [`decode`]); `header_flags` is the
+/// header's byte 2.
+fn aspa_pdu(version: u8, header_flags: u8, b: &[u8]) -> Result<Pdu, RtrError> {
+    let len = b.len();
+    let draft10 = header_flags == 0
+        && len >= 16
+        && b[8] <= 1
+        && b[9] <= 1
+        && len == 16 + 4 * be16(&b[10..12]) as usize;
+    let (announce, afi, customer, rest) = if draft10 {
+        let afi = if b[9] == 1 {
+            AspaAfi::Ipv6
+        } else {
+            AspaAfi::Ipv4
+        };
+        (b[8] & 1 == 1, Some(afi), be32(&b[12..16]), &b[16..])
+    } else {
+        if len < 12 || !(len - 12).is_multiple_of(4) {
+            return Err(RtrError::Malformed(format!("ASPA of length {len}")));
+        }
+        (header_flags & 1 == 1, None, be32(&b[8..12]), &b[12..])
+    };
+    Ok(Pdu::Aspa {
+        version,
+        announce,
+        customer,
+        afi,
+        providers: rest.chunks_exact(4).map(be32).collect(),
+    })
+}
+
 /// Reads one PDU from the start of `buf`: `Ok(None)` when it is not all there yet, else
 /// the PDU and its length.
 ///
@@ -204,31 +263,8 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Pdu, usize)>, RtrError> {
             Pdu::CacheResponse { version, session }
         }
         4 | 6 => {
-            let v6 = kind == 6;
-            want(if v6 { 32 } else { 20 })?;
-            let (flags, plen, max_length) = (b[8], b[9], b[10]);
-            let asn = be32(&b[len - 4..]);
-            let prefix = if v6 {
-                let mut a = [0u8; 16];
-                a.copy_from_slice(&b[12..28]);
-                Ipv6Net::new(Ipv6Addr::from(a), plen).map(IpNet::V6)
-            } else {
-                Ipv4Net::new(Ipv4Addr::from(be32(&b[12..16])), plen).map(IpNet::V4)
-            }
-            .map_err(|_| RtrError::Malformed(format!("prefix length {plen}")))?;
-            let top = if v6 { 128 } else { 32 };
-            if max_length < plen || max_length > top {
-                return Err(RtrError::Malformed(format!(
-                    "max length {max_length} for a /{plen}"
-                )));
-            }
-            Pdu::Prefix {
-                version,
-                announce: flags & 1 == 1,
-                prefix: prefix.trunc(),
-                max_length,
-                asn,
-            }
+            want(if kind == 6 { 32 } else { 20 })?;
+            prefix_pdu(version, kind == 6, b)?
         }
         7 => {
             let timing = if version == 0 {
@@ -266,33 +302,7 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Pdu, usize)>, RtrError> {
                 text: String::from_utf8_lossy(text).into_owned(),
             }
         }
-        11 => {
-            let draft10 = buf[2] == 0
-                && len >= 16
-                && b[8] <= 1
-                && b[9] <= 1
-                && len == 16 + 4 * be16(&b[10..12]) as usize;
-            let (announce, afi, customer, rest) = if draft10 {
-                let afi = if b[9] == 1 {
-                    AspaAfi::Ipv6
-                } else {
-                    AspaAfi::Ipv4
-                };
-                (b[8] & 1 == 1, Some(afi), be32(&b[12..16]), &b[16..])
-            } else {
-                if len < 12 || !(len - 12).is_multiple_of(4) {
-                    return Err(RtrError::Malformed(format!("ASPA of length {len}")));
-                }
-                (buf[2] & 1 == 1, None, be32(&b[8..12]), &b[12..])
-            };
-            Pdu::Aspa {
-                version,
-                announce,
-                customer,
-                afi,
-                providers: rest.chunks_exact(4).map(be32).collect(),
-            }
-        }
+        11 => aspa_pdu(version, buf[2], b)?,
         other => {
             return Err(RtrError::Protocol(format!("unknown PDU type {other}")));
         }
