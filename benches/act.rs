@@ -20,7 +20,7 @@
 #[path = "../tests/lab/mod.rs"]
 mod lab;
 
-use lab::{fixture, http_get, wait_for, Bird, Daemon};
+use lab::{http_get, repo_file, wait_for, Bird, Daemon};
 use routewitness::act::bird::{Bird as BirdCtl, Seen};
 use routewitness::act::router_config::{bird as bird_text, Endpoints};
 use routewitness::act::verify::quantile;
@@ -80,7 +80,7 @@ fn main() {
     // The routes: VRP prefixes (IPv4, /16 to /24, max length = length) announced by
     // AS666: RPKI invalid, quarantined by the lab policy.
     let set = routewitness::rpki::vrps::load(
-        &fixture("fixtures/vrp/rpki-client_20250720T093135Z.json.bz2"),
+        &repo_file("fixtures/vrp/rpki-client_20250720T093135Z.json.bz2"),
         Default::default(),
     )
     .expect("bundled VRPs");
@@ -103,8 +103,8 @@ fn main() {
 
     let bird_dir = lab::scratch("bench-bird");
     let ctl_path = bird_dir.join("bird.ctl");
-    let vrps = fixture("fixtures/vrp/rpki-client_20250720T093135Z.json.bz2");
-    let policy = fixture("tests/lab/policy.toml");
+    let vrps = repo_file("fixtures/vrp/rpki-client_20250720T093135Z.json.bz2");
+    let policy = repo_file("tests/lab/policy.toml");
     let d = Daemon::start(&[
         "--no-state",
         "--no-replay",

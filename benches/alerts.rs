@@ -15,7 +15,7 @@
 #[path = "../tests/lab/mod.rs"]
 mod lab;
 
-use lab::{fixture, http_get, scratch, wait_for, Daemon, Mode, Receiver};
+use lab::{http_get, repo_file, scratch, wait_for, Daemon, Mode, Receiver};
 use routewitness::act::verify::quantile;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -56,7 +56,7 @@ fn main() {
     let r = Receiver::start(Mode::Ok);
     let dir = scratch("bench-alerts");
     // The repository's demo feed, read from where it is.
-    let demo = fixture("feeds/demo-mrt.toml");
+    let demo = repo_file("feeds/demo-mrt.toml");
     let conf = dir.join("routewitness.toml");
     std::fs::write(
         &conf,

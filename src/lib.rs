@@ -21,16 +21,20 @@
 //!                                                   │                          ASPA, policy
 //!                                                   └──── judged batches go back to be dropped and reused
 //!
-//!  `run` (daemon::run): the same RovStage, Pipeline and Judge (no Tally), on one pipeline thread
-//!  routers ─BMP/TCP─► session task per router ─► bounded ─► daemon pipeline thread ─────────► HTTP API (axum):
-//!                     (tokio: ingest::bmp        channel    RovStage ─► Pipeline ─► Judge     /v1/status, /v1/peers,
-//!                      frame, caps; UPDATEs      (64        (restored from the state at       /v1/routes, /v1/quarantine,
-//!                      in place, else bgpkit;     batches)   start; checkpoints)              /v1/decisions (from the
-//!                      BmpConverter: peers by                 │ decisions, checkpoints          log), /metrics
-//!                      router+view, views, EoR,               ▼ (bounded: 16 x 8,192)
-//!                      FRR prepend, session end)            state thread ─► state::Store (SQLite: decision log,
-//!                                                           (commits before the API       quarantine, trust, claims,
-//!                                                            shows a decision)            operator overrides, actions)
+//!  `run` (daemon::run, configured by config::Loaded: the file or the defaults, the options over it;
+//!  the tasks and channels are drawn at the top of src/daemon/mod.rs): the same RovStage, Pipeline
+//!  and Judge (no Tally), on one pipeline thread (daemon::pipeline::Live)
+//!  routers ─BMP/TCP─► session task per router ─► data: bounded ─► daemon pipeline thread ────► HTTP API (api::router):
+//!                     (tokio: ingest::bmp        (64 batches)     RovStage ─► Pipeline ─► Judge  /v1/status, /v1/peers,
+//!                      frame, caps; UPDATEs      control: unbounded, (restored from the state   /v1/routes, /v1/quarantine,
+//!                      in place, else bgpkit;    emptied first: holds, at start; checkpoints)   /v1/decisions (from the
+//!                      BmpConverter: peers by    releases, RPKI sets,  │ decisions, alerts at     log), /metrics (metrics)
+//!                      router+view, views, EoR,  policy, alerts        │ the event, checkpoints
+//!                      FRR prepend, session end)                       ▼ (bounded: 16 x 8,192)
+//!                                                           state thread ─► state::Store (SQLite: decision log as binary
+//!                                                           (commits before the API       records per batch, held routes
+//!                                                            shows a decision)            as a snapshot + the log after it,
+//!                                                             │                           trust, claims, operators, actions)
 //!                                                             │ alerts (act::alerts: per claim, deduplicated)
 //!                                                             ▼
 //!                                                  act::outbox (SQLite outbox table) ─► delivery thread ─► webhooks
@@ -63,8 +67,9 @@
 //!  by ReplayConfig::inject) ─► per incident: held at first, held whole, rules; outside
 //!  them: false holds (claims, busiest minute, route-hours by rule)
 //!
-//!  VRP export ─► rpki::vrps::load ─► rpki::VrpIndex + rpki::AspaSet (immutable; replaced
-//!                                    whole, never edited, held as rpki::RpkiRef)
+//!  VRP export ─► rpki::cache (a parsed copy by the file's hash) / rpki::vrps::load ─►
+//!               rpki::VrpIndex + rpki::AspaSet (immutable; replaced whole, never edited,
+//!               held as rpki::RpkiRef)
 //!  signed objects ─► rpki::signed::inspect (rpki crate: decode, CMS/EE, chain to a TA)
 //!  (rpki-client / Routinator / StayRTR JSON, CSV)
 //!  policies/*.toml ─► judge::Policy (hash recorded in every decision)
@@ -120,11 +125,18 @@
 //! - [`eval`]: `routewitness eval`: a policy measured on real days against labelled and
 //!   injected incidents.
 //! - [`rib`]: the Adj-RIB-In with interned prefixes and AS paths.
-//! - [`replay`]: the replay pipeline and its report; [`report`] renders it.
-//! - [`daemon`]: `routewitness run`: BMP sessions, the pipeline thread, the HTTP API.
-//! - [`config`]: `routewitness.toml` and its feed files.
-//! - [`state`]: the daemon's SQLite state (decision log, quarantine, the judge's saved
-//!   state).
+//! - [`pipeline`]: what `replay` and `run` share: the ROV stage, the Adj-RIB-In and the
+//!   judges, and the sink their decisions go to.
+//! - [`replay`]: the replay command's threads and its report ([`replay::Tally`]);
+//!   [`report`] renders it.
+//! - [`daemon`]: `routewitness run`: wiring and shutdown, BMP sessions, the pipeline
+//!   thread, the state thread, the RPKI task, SIGHUP (`src/daemon/`).
+//! - [`api`]: the HTTP API (read the snapshot, post holds and releases, auth).
+//! - [`metrics`]: every metric's name, labels and help in one place.
+//! - [`config`]: `routewitness.toml`, its feed files, and the command line's overrides.
+//! - [`state`]: the daemon's SQLite state (decision log in binary records, the held
+//!   routes' snapshot, the judge's saved state).
+//! - [`mem`]: memory helpers (the one prefetch allowed `unsafe`).
 //! - [`cli`]: the commands behind the binary.
 
 #![deny(unsafe_code)]

@@ -4,7 +4,7 @@
 
 mod lab;
 
-use lab::{fixture, http_get, http_post, scratch, wait_for, Bird, Daemon, GoBgp};
+use lab::{http_get, http_post, repo_file, scratch, wait_for, Bird, Daemon, GoBgp};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -41,13 +41,13 @@ fn bird_snippet(rpki: &str, quarantine: &str) -> String {
 #[test]
 fn the_bird_configuration_is_the_golden_one_and_the_readme_shows_it() {
     let text = bird_snippet("127.0.0.1:3323", "127.0.0.1:3324");
-    let golden = std::fs::read_to_string(fixture("tests/golden/bird-act.conf")).unwrap();
+    let golden = std::fs::read_to_string(repo_file("tests/golden/bird-act.conf")).unwrap();
     assert_eq!(
         text, golden,
         "tests/golden/bird-act.conf differs from `act config bird`"
     );
     // The README shows the quarantine part as it is generated.
-    let readme = std::fs::read_to_string(fixture("README.md")).unwrap();
+    let readme = std::fs::read_to_string(repo_file("README.md")).unwrap();
     let quarantine = &text[text.find("# routewitness's quarantine").unwrap()..];
     assert!(readme.contains(quarantine), "README lacks:\n{quarantine}");
     // Without a feed there is nothing to print.
@@ -56,7 +56,7 @@ fn the_bird_configuration_is_the_golden_one_and_the_readme_shows_it() {
     // FRR's, with the RPKI feed, likewise.
     let out = routewitness(&["act", "config", "frr", "--rtr-listen", "127.0.0.1:3323"]);
     let text = String::from_utf8(out.stdout).unwrap();
-    let golden = std::fs::read_to_string(fixture("tests/golden/frr-act.conf")).unwrap();
+    let golden = std::fs::read_to_string(repo_file("tests/golden/frr-act.conf")).unwrap();
     assert_eq!(
         text, golden,
         "tests/golden/frr-act.conf differs from `act config frr`"

@@ -5,7 +5,7 @@
 
 mod lab;
 
-use lab::{fixture, http_get, scratch, wait_for, Daemon, GoBgp, Got, Mode, Receiver};
+use lab::{http_get, repo_file, scratch, wait_for, Daemon, GoBgp, Got, Mode, Receiver};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -38,7 +38,7 @@ fn verified(wheel: &Path, key: &str, g: &Got) -> bool {
     std::fs::write(&f, &g.body).unwrap();
     let h = |k: &str| g.headers.get(k).cloned().unwrap_or_default();
     let out = std::process::Command::new("python3")
-        .arg(fixture("tests/webhook_check.py"))
+        .arg(repo_file("tests/webhook_check.py"))
         .arg(wheel)
         .args([
             "verify",
@@ -476,8 +476,18 @@ fn a_peer_falling_below_the_trust_floor_raises_an_alert() {
             >= 1,
         "{a}"
     );
-    // Once per peer while it stays below.
-    std::thread::sleep(Duration::from_millis(600));
+    // Once per peer while it stays below: once the demo feed is judged and the outbox
+    // has delivered everything it holds, the receiver has one alert per peer below.
+    let settled = wait_for(Duration::from_secs(15), || {
+        let st: Value = serde_json::from_str(&http_get(d.api, "/v1/status").ok()?).ok()?;
+        let al: Value = serde_json::from_str(&http_get(d.api, "/v1/alerts").ok()?).ok()?;
+        let dest = &al["destinations"][0];
+        (st["replayed_files"] == 1
+            && dest["pending"] == 0
+            && dest["delivered"].as_u64() == Some(r.got().len() as u64))
+        .then_some(())
+    });
+    assert!(settled.is_some(), "the outbox did not settle: {}", d.log());
     let peers: Value = serde_json::from_str(&http_get(d.api, "/v1/peers").unwrap()).unwrap();
     let low = peers
         .as_array()

@@ -4,24 +4,20 @@
 mod lab;
 mod rpki_repo;
 
-use lab::{free_port, http_get, http_post, wait_for, Daemon};
+use lab::{http_get, http_post, repo_file, wait_for, Daemon};
 use serde_json::Value;
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
-fn fixture(rel: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
-
 fn lab_daemon(view: &str) -> Daemon {
     Daemon::start(&[
         "--no-replay",
         "--vrps",
-        fixture("fixtures/bmp/lab/vrps.json").to_str().unwrap(),
+        repo_file("fixtures/bmp/lab/vrps.json").to_str().unwrap(),
         "--policy",
-        fixture("tests/lab/policy.toml").to_str().unwrap(),
+        repo_file("tests/lab/policy.toml").to_str().unwrap(),
         "--view",
         view,
     ])
@@ -47,7 +43,7 @@ fn decision_by_operator(d: &Daemon, prefix: &str) -> Option<Value> {
 /// A new BMP session that sends GoBGP 3.10's real lab stream (and stays open).
 fn gobgp_stream(d: &Daemon) -> TcpStream {
     let mut s = TcpStream::connect(d.bmp).unwrap();
-    s.write_all(&std::fs::read(fixture("fixtures/bmp/lab/gobgp-3.10_minimal-lab.bmp")).unwrap())
+    s.write_all(&std::fs::read(repo_file("fixtures/bmp/lab/gobgp-3.10_minimal-lab.bmp")).unwrap())
         .unwrap();
     s
 }
@@ -231,9 +227,9 @@ fn bad_usage_exits_64_and_a_port_in_use_fails() {
     let port = taken.local_addr().unwrap().port();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_routewitness"))
         .args(["run", "--no-replay", "--vrps"])
-        .arg(fixture("fixtures/bmp/lab/vrps.json"))
+        .arg(repo_file("fixtures/bmp/lab/vrps.json"))
         .args(["--bmp", &format!("127.0.0.1:{port}")])
-        .args(["--api", &format!("127.0.0.1:{}", free_port())])
+        .args(["--api", "127.0.0.1:0"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -297,7 +293,7 @@ fn the_example_configuration_checks_and_a_broken_one_exits_64_with_its_line() {
     let bin = env!("CARGO_BIN_EXE_routewitness");
     let out = std::process::Command::new(bin)
         .args(["config", "--check"])
-        .arg(fixture("routewitness.example.toml"))
+        .arg(repo_file("routewitness.example.toml"))
         .output()
         .unwrap();
     assert_eq!(
@@ -361,8 +357,8 @@ fn run_takes_everything_from_a_configuration_file() {
         "view = \"loc-rib\"\n",
         &format!(
             "policy = {:?}\n[rpki]\nvrps = {:?}",
-            fixture("tests/lab/policy.toml"),
-            fixture("fixtures/bmp/lab/vrps.json"),
+            repo_file("tests/lab/policy.toml"),
+            repo_file("fixtures/bmp/lab/vrps.json"),
         ),
     );
     let d = Daemon::start_raw(&["--config", conf.to_str().unwrap()]);
@@ -481,9 +477,9 @@ fn operators_hold_and_release_with_the_token_only() {
     let d = Daemon::start(&[
         "--no-replay",
         "--vrps",
-        fixture("fixtures/bmp/lab/vrps.json").to_str().unwrap(),
+        repo_file("fixtures/bmp/lab/vrps.json").to_str().unwrap(),
         "--policy",
-        fixture("tests/lab/policy.toml").to_str().unwrap(),
+        repo_file("tests/lab/policy.toml").to_str().unwrap(),
         "--view",
         "loc-rib",
         "--api-token-file",
@@ -559,7 +555,7 @@ fn operators_hold_and_release_with_the_token_only() {
 #[test]
 fn ended_sessions_are_listed_up_to_a_bound() {
     let d = lab_daemon("loc-rib");
-    let capture = std::fs::read(fixture("fixtures/bmp/lab/gobgp-3.10_minimal-lab.bmp")).unwrap();
+    let capture = std::fs::read(repo_file("fixtures/bmp/lab/gobgp-3.10_minimal-lab.bmp")).unwrap();
     // In rounds of 10 (under the 64 open sessions the daemon accepts at once).
     for round in 1..=7 {
         for _ in 0..10 {
@@ -625,9 +621,9 @@ fn kill_9_and_restart_resume_the_same_quarantine_trust_and_claims() {
     std::fs::write(dir.join("token"), token).unwrap();
     // The RIB (2014) replayed first: by the time BMP arrives the warm-up is long over,
     // so evidence about the router counts at once.
-    let policy = fixture("tests/lab/policy.toml");
-    let rib = fixture("fixtures/mrt/routeviews2_rib.20140523.0600_slice.mrt.gz");
-    let vrps = fixture("fixtures/bmp/lab/vrps.json");
+    let policy = repo_file("tests/lab/policy.toml");
+    let rib = repo_file("fixtures/mrt/routeviews2_rib.20140523.0600_slice.mrt.gz");
+    let vrps = repo_file("fixtures/bmp/lab/vrps.json");
     let (rib, vrps, policy, tf) = (
         rib.to_str().unwrap(),
         vrps.to_str().unwrap(),
@@ -760,7 +756,7 @@ fn kill_9_and_restart_resume_the_same_quarantine_trust_and_claims() {
 fn sighup_reloads_the_policy_and_token_and_keeps_them_when_broken() {
     let dir = lab::scratch("reload");
     let policy = dir.join("policy.toml");
-    let lab_policy = std::fs::read_to_string(fixture("tests/lab/policy.toml")).unwrap();
+    let lab_policy = std::fs::read_to_string(repo_file("tests/lab/policy.toml")).unwrap();
     std::fs::write(&policy, &lab_policy).unwrap();
     let (old, new) = ("old-token-of-sixteen-chars", "new-token-of-sixteen-chars");
     std::fs::write(dir.join("token"), old).unwrap();
@@ -768,7 +764,7 @@ fn sighup_reloads_the_policy_and_token_and_keeps_them_when_broken() {
         "--no-replay",
         "--no-state",
         "--vrps",
-        fixture("fixtures/bmp/lab/vrps.json").to_str().unwrap(),
+        repo_file("fixtures/bmp/lab/vrps.json").to_str().unwrap(),
         "--policy",
         policy.to_str().unwrap(),
         "--view",
@@ -838,13 +834,13 @@ fn gobgp_conflicting_claims_are_held_against_what_is_established() {
     let d = Daemon::start(&[
         "--no-state",
         "--replay",
-        fixture("fixtures/mrt/routeviews2_rib.20140523.0600_slice.mrt.gz")
+        repo_file("fixtures/mrt/routeviews2_rib.20140523.0600_slice.mrt.gz")
             .to_str()
             .unwrap(),
         "--vrps",
-        fixture("fixtures/bmp/lab/vrps.json").to_str().unwrap(),
+        repo_file("fixtures/bmp/lab/vrps.json").to_str().unwrap(),
         "--policy",
-        fixture("tests/lab/policy.toml").to_str().unwrap(),
+        repo_file("tests/lab/policy.toml").to_str().unwrap(),
         "--view",
         "loc-rib",
     ]);
@@ -889,7 +885,7 @@ fn lab_cache() -> Option<(String, lab::StayRtr)> {
     if !lab::StayRtr::require() {
         return None;
     }
-    let json = std::fs::read_to_string(fixture("fixtures/bmp/lab/vrps.json")).unwrap();
+    let json = std::fs::read_to_string(repo_file("fixtures/bmp/lab/vrps.json")).unwrap();
     let cache = lab::StayRtr::start(&json, &[]);
     Some((json, cache))
 }
@@ -898,7 +894,7 @@ fn lab_cache() -> Option<(String, lab::StayRtr)> {
 /// replay), with `extra` options.
 fn rtr_daemon(caches: &[&lab::StayRtr], extra: &[&str]) -> Daemon {
     let addrs: Vec<String> = caches.iter().map(|c| c.addr.to_string()).collect();
-    let policy = fixture("tests/lab/policy.toml");
+    let policy = repo_file("tests/lab/policy.toml");
     let mut args = vec!["--no-replay", "--no-state", "--view", "loc-rib", "--policy"];
     args.push(policy.to_str().unwrap());
     for a in &addrs {
@@ -1132,7 +1128,7 @@ fn a_signed_repository_is_an_rpki_source_read_again_when_it_changes() {
         "view = \"loc-rib\"\n",
         &format!(
             "policy = {:?}\n[rpki]\ndirectories = [{:?}]\ntals = [{:?}]\npoll = \"200ms\"",
-            fixture("tests/lab/policy.toml"),
+            repo_file("tests/lab/policy.toml"),
             repo.dir,
             repo.tal,
         ),
@@ -1195,7 +1191,7 @@ fn release_under_load(state: bool) -> (Vec<f64>, Vec<f64>, u64) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_routewitness"))
         .args(["mrt2bmp", "-o"])
         .arg(&stream)
-        .arg(fixture("fixtures/mrt/pch_updates.et-header.20151023.gz"))
+        .arg(repo_file("fixtures/mrt/pch_updates.et-header.20151023.gz"))
         .output()
         .unwrap();
     assert!(

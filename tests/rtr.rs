@@ -4,17 +4,13 @@
 
 mod lab;
 
+use lab::repo_file;
 use routewitness::model::Asn;
 use routewitness::rpki::rtr::{decode, Pdu, RtrClient, RtrConfig, RtrData, RtrEvent, RtrStatus};
 use routewitness::rpki::vrps::AspaAfi;
-use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-fn fixture(rel: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
 
 /// Every PDU of StayRTR's recorded answers decodes; the v2 answer's ASPAs (8210bis-10
 /// layout) are the lab's, announced.
@@ -26,7 +22,7 @@ fn stayrtr_captures_decode() {
         ("stayrtr-reset-v2.bin", 2, 6, 2),
         ("stayrtr-reset-v2_from-rpki-client-json.bin", 2, 2, 2),
     ] {
-        let bytes = std::fs::read(fixture("fixtures/rtr").join(file)).unwrap();
+        let bytes = std::fs::read(repo_file("fixtures/rtr").join(file)).unwrap();
         let mut at = 0;
         let mut pdus = Vec::new();
         while at < bytes.len() {
@@ -70,7 +66,7 @@ fn stayrtr_captures_decode() {
 /// client, `<` received from the cache), a 32-bit length and the bytes.
 #[test]
 fn stayrtr_incremental_capture_decodes() {
-    let bytes = std::fs::read(fixture("fixtures/rtr/stayrtr-incremental-v1.bin")).unwrap();
+    let bytes = std::fs::read(repo_file("fixtures/rtr/stayrtr-incremental-v1.bin")).unwrap();
     let (mut at, mut pdus, mut queries) = (0, Vec::new(), Vec::new());
     while at < bytes.len() {
         let dir = bytes[at];
@@ -171,7 +167,7 @@ impl Drop for Running {
 }
 
 fn lab_json() -> String {
-    std::fs::read_to_string(fixture("fixtures/bmp/lab/vrps.json")).unwrap()
+    std::fs::read_to_string(repo_file("fixtures/bmp/lab/vrps.json")).unwrap()
 }
 
 fn has(d: &RtrData, prefix: &str, asn: u32) -> bool {
@@ -263,7 +259,7 @@ fn stayrtr_serves_the_723k_snapshot_whole() {
     }
     use routewitness::rpki::vrps::{load, to_rpki_client_json, LoadOptions};
     let set = load(
-        &fixture("fixtures/vrp/rpki-client_20250720T093135Z.json.bz2"),
+        &repo_file("fixtures/vrp/rpki-client_20250720T093135Z.json.bz2"),
         LoadOptions::default(),
     )
     .unwrap();

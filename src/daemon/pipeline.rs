@@ -15,7 +15,6 @@ use crate::pipeline::{Pipeline, RovStage};
 use crate::rpki::{AspaSet, VrpIndex, VrpSet};
 use crate::state::{decision_key, Restored, Store};
 use ipnet::IpNet;
-use rustc_hash::FxHashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -134,8 +133,6 @@ pub(crate) struct Live {
     pub(crate) alerting: Option<Duration>,
     /// Alerts deduplicated per type and claim.
     pub(crate) dedupe: crate::act::alerts::Dedupe,
-    /// Peers below the trust floor at the last snapshot (alerted once each).
-    pub(crate) below_floor: FxHashSet<String>,
     /// What the quarantine feed serves (see crate::act::quarantine), from every decision
     /// and the holds restored from the state.
     pub(crate) quarantine: QuarantineSet<(String, std::net::IpAddr, Asn, u32)>,
@@ -216,7 +213,6 @@ impl Live {
         let mut live = Live {
             rpki_now: (cfg.rpki_description.clone(), rpki_serial),
             dedupe: crate::act::alerts::Dedupe::new(alerting.unwrap_or(Duration::from_secs(3600))),
-            below_floor: FxHashSet::default(),
             restore_ends: Instant::now() + grace,
             restore_over: false,
             rov,
@@ -566,6 +562,16 @@ impl Live {
         // empty vector reallocates and copies them ten times.
         let n = self.pending.len();
         let ds = std::mem::replace(&mut self.pending, Vec::with_capacity(n));
+        // Peers fallen below the trust floor in what was just judged: alerts now.
+        let fallen = self
+            .pipe
+            .judge_mut()
+            .map(|j| j.take_fallen())
+            .unwrap_or_default();
+        if !fallen.is_empty() {
+            let alerts = fallen.iter().map(super::publish::trust_low).collect();
+            self.raise(alerts);
+        }
         if self.alerting.is_some() {
             // The dedupe first: a payload is built only for the alerts that go out.
             use crate::act::alerts::Alert;

@@ -1,5 +1,5 @@
-//! The API's snapshot, built by the pipeline thread: the status, the peers' trust, the
-//! metrics that mirror them, and the alert for a peer falling below the trust floor.
+//! The API's snapshot, built by the pipeline thread: the status, the peers' trust and the
+//! metrics that mirror them; and the alert for a peer falling below the trust floor.
 
 use super::pipeline::Live;
 use super::status::{ActStatus, FeedStatus, Status};
@@ -7,7 +7,6 @@ use super::{lock, PUBLISH_EVERY};
 use crate::act::alerts::{Alert, Severity};
 use crate::ingest::bmp::BmpCounts;
 use crate::judge::{Judge, PeerTrust};
-use rustc_hash::FxHashSet;
 use std::time::Instant;
 
 impl Live {
@@ -20,10 +19,6 @@ impl Live {
         let (status, counts) = self.status();
         let judge: Option<&Judge> = self.pipe.judges().first();
         let trust = judge.map(|j| j.trust_table(j.now())).unwrap_or_default();
-        if self.alerting.is_some() {
-            let fell = self.fell_below_floor(&trust);
-            self.raise(fell);
-        }
         crate::metrics::routes(
             status.routes_stored,
             status.peers,
@@ -155,32 +150,23 @@ impl Live {
                 .collect(),
         }
     }
+}
 
-    /// A peer whose trust falls below the floor (its votes stop counting) is an alert,
-    /// once until it is above again.
-    fn fell_below_floor(&mut self, trust: &[PeerTrust]) -> Vec<Alert> {
-        let key = |t: &PeerTrust| format!("{}:{}:{}", t.peer.feed, t.peer.addr, t.peer.asn.0);
-        let now_low: FxHashSet<String> = trust.iter().filter(|t| t.below_floor).map(key).collect();
-        let fell = trust
-            .iter()
-            .filter(|t| t.below_floor && !self.below_floor.contains(&key(t)))
-            .map(|t| {
-                Alert::new(
-                    crate::act::alerts::AlertKind::PeerTrustLow,
-                    Severity::Warning,
-                    format!("peer.trust_low:{}", key(t)),
-                    serde_json::json!({
-                        "summary": format!(
-                            "peer {} AS{} ({}) fell below the trust floor ({:.2}): its votes no \
-                             longer count and its unique claims are held",
-                            t.peer.addr, t.peer.asn.0, t.peer.feed, t.score
-                        ),
-                        "peer": t,
-                    }),
-                )
-            })
-            .collect();
-        self.below_floor = now_low;
-        fell
-    }
+/// The alert for a peer whose trust fell below the floor (its votes stop counting),
+/// raised at the evidence that took it there (see [`Judge::take_fallen`]).
+pub(crate) fn trust_low(t: &PeerTrust) -> Alert {
+    let key = format!("{}:{}:{}", t.peer.feed, t.peer.addr, t.peer.asn.0);
+    Alert::new(
+        crate::act::alerts::AlertKind::PeerTrustLow,
+        Severity::Warning,
+        format!("peer.trust_low:{key}"),
+        serde_json::json!({
+            "summary": format!(
+                "peer {} AS{} ({}) fell below the trust floor ({:.2}): its votes no \
+                 longer count and its unique claims are held",
+                t.peer.addr, t.peer.asn.0, t.peer.feed, t.score
+            ),
+            "peer": t,
+        }),
+    )
 }

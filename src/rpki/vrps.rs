@@ -730,11 +730,25 @@ mod tests {
         assert_eq!(set.warnings.len(), 1);
     }
 
+    /// Each refused with the entry it is in and what is wrong with it.
     #[test]
     fn host_bits_and_big_asn_rejected() {
-        assert!(p(r#"{"roas":[{"asn":1,"prefix":"10.0.0.1/8","maxLength":8}]}"#).is_err());
-        assert!(p(r#"{"roas":[{"asn":4294967296,"prefix":"10.0.0.0/8","maxLength":8}]}"#).is_err());
-        assert!(p(r#"{"roas":[{"asn":-1,"prefix":"10.0.0.0/8","maxLength":8}]}"#).is_err());
+        let ok = r#"{"asn":1,"prefix":"10.0.0.0/8","maxLength":8}"#;
+        for (bad, why) in [
+            (
+                r#"{"asn":1,"prefix":"10.0.0.1/8","maxLength":8}"#,
+                "10.0.0.1/8",
+            ),
+            (
+                r#"{"asn":4294967296,"prefix":"10.0.0.0/8","maxLength":8}"#,
+                "4294967296",
+            ),
+            (r#"{"asn":-1,"prefix":"10.0.0.0/8","maxLength":8}"#, "-1"),
+        ] {
+            let doc = format!(r#"{{"roas":[{ok},{bad}]}}"#);
+            let err = p(&doc).unwrap_err().to_string();
+            assert!(err.contains("roas[1]") && err.contains(why), "{bad}: {err}");
+        }
     }
 
     #[test]
@@ -767,6 +781,10 @@ mod tests {
                 skip_invalid: false,
             },
         );
-        assert!(r.is_err());
+        let err = r.unwrap_err().to_string();
+        assert!(
+            err.contains("not JSON") && err.contains("JSON format"),
+            "{err}"
+        );
     }
 }

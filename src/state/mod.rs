@@ -4,9 +4,9 @@
 //! claims, operator holds and releases, its clock and decision numbering).
 //!
 //! What is written when:
-//! - decisions, as one row of binary records per batch ([`record`]), in one transaction,
+//! - decisions, as one row of binary records per batch (`record`), in one transaction,
 //!   *before* the API shows them: whatever the API or a webhook has seen is on disk;
-//! - a snapshot of the routes held ([`holds`]), at each checkpoint and whenever the
+//! - a snapshot of the routes held (`holds`), at each checkpoint and whenever the
 //!   decisions since the last one reach a quarter of the log; opening the file applies the
 //!   decisions logged after it, so the routes restored are those the last decision written
 //!   left held;

@@ -10,16 +10,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A port free on 127.0.0.1 now (the kernel's pick; a race with other processes is
-/// possible but harmless here: the daemon then fails to start and the test says why).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// GET over HTTP/1.1; the body of a 2xx answer, else an error with the status line.
 pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
@@ -93,12 +83,15 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
     }
 }
 
+/// A fresh scratch directory, unique to this process and call.
 pub fn scratch(name: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!(
-        "routewitness-test-{name}-{}-{}",
-        std::process::id(),
-        free_port()
+        "routewitness-test-{name}-{}-{n}",
+        std::process::id()
     ));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -112,8 +105,9 @@ fn addr_after(text: &str, marker: &str) -> Option<SocketAddr> {
         .ok()
 }
 
-/// A file of the repository.
-pub fn fixture(rel: &str) -> PathBuf {
+/// A file of the repository, by its path from the crate root (`fixtures/...`,
+/// `tests/lab/...`, `policies/...`). `common::fixture` names a file under `fixtures/`.
+pub fn repo_file(rel: &str) -> PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
@@ -129,7 +123,7 @@ pub fn rib_and_gobgp_feeds(dir: &std::path::Path) -> String {
     );
     format!(
         "feeds = [\"feeds/bmp.toml\", \"feeds/rib.toml\"]\npolicy = \"{}\"\n",
-        fixture("tests/lab/policy.toml").display()
+        repo_file("tests/lab/policy.toml").display()
     )
 }
 
@@ -144,16 +138,23 @@ pub fn lab_feeds(dir: &std::path::Path, view: &str, mrt: &str) {
     .unwrap();
     std::fs::write(
         dir.join("feeds/rib.toml"),
-        format!("type = \"mrt\"\nfiles = [\"{}\"]\n", fixture(mrt).display()),
+        format!(
+            "type = \"mrt\"\nfiles = [\"{}\"]\n",
+            repo_file(mrt).display()
+        ),
     )
     .unwrap();
-    std::fs::copy(fixture("fixtures/bmp/lab/vrps.json"), dir.join("vrps.json")).unwrap();
+    std::fs::copy(
+        repo_file("fixtures/bmp/lab/vrps.json"),
+        dir.join("vrps.json"),
+    )
+    .unwrap();
 }
 
 /// The lab's VRP JSON, and a lie about it: one VRP (198.51.100.0/24 AS65002) swapped
 /// for a forged one (198.18.0.0/24 AS65002).
 pub fn lab_vrps_and_a_lie() -> (String, String) {
-    let json = std::fs::read_to_string(fixture("fixtures/bmp/lab/vrps.json")).unwrap();
+    let json = std::fs::read_to_string(repo_file("fixtures/bmp/lab/vrps.json")).unwrap();
     let lie = json.replace(
         r#"{ "prefix": "198.51.100.0/24",   "maxLength": 24, "asn": "AS65002", "ta": "lab" },"#,
         r#"{ "prefix": "198.18.0.0/24",   "maxLength": 24, "asn": "AS65002", "ta": "lab" },"#,
@@ -188,7 +189,9 @@ impl Daemon {
     /// [`Self::start_raw`] with `dir` as the working directory (where the default state
     /// file lives: a second daemon in the same directory takes up from the first).
     pub fn start_in(dir: &std::path::Path, args: &[&str]) -> Daemon {
-        let log = dir.join(format!("stderr-{}.log", free_port()));
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = dir.join(format!("stderr-{n}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_routewitness"))
             .arg("run")
             .args(args)
@@ -310,7 +313,7 @@ impl GoBgp {
     /// Starts gobgpd (AS65002) streaming its Loc-RIB over BMP to `bmp`.
     pub fn start(&self, bmp: SocketAddr) -> GoBgpRun {
         let dir = scratch("gobgp");
-        let api = free_port();
+        let api = free_port_on("127.0.0.1");
         let conf = dir.join("gobgpd.toml");
         std::fs::write(
             &conf,
@@ -435,7 +438,12 @@ impl Drop for GoBgpRun {
     }
 }
 
-/// A port free on `addr` now.
+/// A port free on `addr` now, for a program that must be told its port before it
+/// starts (BIRD's and GoBGP's BGP listeners and API, StayRTR): it is bound later, so
+/// another process could take it meanwhile; Linux hands out such ports in turn through
+/// its whole ephemeral range, so that takes another process cycling through the range
+/// first, and the program then fails to start and the test says why. routewitness itself
+/// always binds port 0 and the tests read its addresses back from its log.
 pub fn free_port_on(addr: &str) -> u16 {
     TcpListener::bind((addr, 0))
         .unwrap()
@@ -550,7 +558,7 @@ pub fn gobgp_peer(port: u16, neighbor: (&str, u32, u16), bmp: Option<SocketAddr>
     let dir = scratch("gobgp-peer");
     let conf = dir.join("gobgpd.toml");
     std::fs::write(&conf, gobgp_peering(port, neighbor, bmp)).unwrap();
-    GoBgpRun::spawn(&conf, free_port(), dir)
+    GoBgpRun::spawn(&conf, free_port_on("127.0.0.1"), dir)
 }
 
 /// Debian's BIRD 2 (package bird2): `bird -f` with its own configuration and control
@@ -694,7 +702,7 @@ impl FrrLab {
     pub fn start_with(dir: PathBuf, o: FrrOptions) -> FrrLab {
         let pg = free_port_on("127.65.0.2");
         let pf = free_port_on("127.65.0.3");
-        let api = free_port();
+        let api = free_port_on("127.0.0.1");
         let conf = dir.join("gobgpd.toml");
         std::fs::write(
             &conf,

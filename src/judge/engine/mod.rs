@@ -340,6 +340,8 @@ struct PeerState {
     burst: u32,
     transfer: bool,
     burst_suspects: SmallVec<[(u32, u32); 2]>,
+    /// Below the trust floor at its last bad evidence (and not seen above it since).
+    low: bool,
 }
 
 /// Kinds of conflicting claims.
@@ -575,6 +577,9 @@ pub struct Judge<'a> {
     /// more; see [`Judge::keep_decisions`]).
     keep: bool,
     out: Vec<Decision>,
+    /// Peers whose trust fell below the floor since [`Judge::take_fallen`] was last
+    /// called (each once per fall).
+    fallen: Vec<u32>,
     conflicts: Vec<ConflictRecord>,
     stats: JudgeStats,
     /// Links at the origins of propagated routes (standing's evidence).
@@ -683,6 +688,7 @@ impl<'a> Judge<'a> {
             seq: 0,
             keep: true,
             out: Vec::new(),
+            fallen: Vec::new(),
             conflicts: Vec::new(),
             stats: JudgeStats::default(),
             links: Links::default(),
@@ -847,9 +853,35 @@ impl<'a> Judge<'a> {
         if !good && self.learning(t) {
             return;
         }
+        let tp = &self.policy.trust;
         if let Some(p) = self.peers.get_mut(peer as usize) {
-            p.trust.record(&self.policy.trust, t, e);
+            p.trust.record(tp, t, e);
+            // Only bad evidence lowers a score: the floor is looked at then, and on good
+            // evidence only while the peer is marked low.
+            if !good || p.low {
+                let low = p.trust.score(tp, t) < tp.floor;
+                if low && !p.low {
+                    self.fallen.push(peer);
+                }
+                p.low = low;
+            }
         }
+    }
+
+    /// The peers whose trust fell below the floor since the last call, with their trust
+    /// now: each once per fall, at the evidence that took it there (the daemon's
+    /// `peer.trust_low` alert).
+    pub fn take_fallen(&mut self) -> Vec<PeerTrust> {
+        if self.fallen.is_empty() {
+            return Vec::new();
+        }
+        let fallen = std::mem::take(&mut self.fallen);
+        let table = self.trust_table(self.now);
+        fallen
+            .into_iter()
+            .filter_map(|i| table.get(i as usize).cloned())
+            .filter(|t| t.below_floor)
+            .collect()
     }
 
     // ----- time -----

@@ -194,6 +194,7 @@ impl<'a> Judge<'a> {
                 burst: 0,
                 transfer: false,
                 burst_suspects: SmallVec::new(),
+                low: false,
             });
         }
         self.peers[i].peer = peer.clone();
