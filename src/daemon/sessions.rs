@@ -165,35 +165,31 @@ pub(crate) async fn bmp_session(
         let mut broken = None;
         let received = now();
         let mut registry = &net.registry;
-        loop {
-            match frame(&buf[start..], cap) {
-                Ok(Some(n)) => {
-                    let msg = &buf[start..start + n];
-                    start += n;
-                    messages.increment(1);
-                    if events.capacity() == 0 {
-                        events.reserve(last_batch);
-                    }
-                    let read = conv.bytes(router, msg, received, &mut registry, &mut |e| {
-                        events.push(e)
-                    });
-                    if let Err(e) = read {
-                        crate::metrics::bmp_error(e.kind);
-                        if !logged_skip {
-                            tracing::warn!(
-                                "BMP from {name}: message skipped ({e}); further skips only counted"
-                            );
-                            logged_skip = true;
-                        }
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    crate::metrics::bmp_error(e.kind());
-                    broken = Some(format!("session dropped: {e}"));
-                    break;
-                }
+        if matches!(frame(&buf[start..], cap), Ok(Some(_))) {
+            events.reserve(last_batch);
+        }
+        let f = conv.frame_all(
+            router,
+            &buf[start..],
+            cap,
+            received,
+            &mut registry,
+            &mut |e| events.push(e),
+        );
+        start += f.used;
+        messages.increment(f.messages);
+        for e in &f.skipped {
+            crate::metrics::bmp_error(e.kind);
+            if !logged_skip {
+                tracing::warn!(
+                    "BMP from {name}: message skipped ({e}); further skips only counted"
+                );
+                logged_skip = true;
             }
+        }
+        if let Some(e) = f.broken {
+            crate::metrics::bmp_error(e.kind());
+            broken = Some(format!("session dropped: {e}"));
         }
         if start > 0 {
             net.update(session, &conv);

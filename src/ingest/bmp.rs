@@ -433,6 +433,40 @@ impl BmpConverter {
         (self.updates.announcements, self.updates.withdrawals)
     }
 
+    /// Frames every whole message at the start of `buf` (none longer than `cap`) and
+    /// converts each as router `router`'s, events to `emit`: the one framing loop, for a
+    /// live session (the daemon, on every read) and for a capture read whole
+    /// ([`read_stream`]). A message that does not decode is skipped and listed; a
+    /// framing error stops there (a live session is then dropped).
+    pub fn frame_all(
+        &mut self,
+        router: RouterId,
+        buf: &[u8],
+        cap: usize,
+        received: EventTime,
+        registry: &mut impl NewPeer,
+        emit: &mut impl FnMut(IngestEvent),
+    ) -> Framed {
+        let mut f = Framed::default();
+        loop {
+            match frame(&buf[f.used..], cap) {
+                Ok(Some(n)) => {
+                    f.messages += 1;
+                    let msg = &buf[f.used..f.used + n];
+                    f.used += n;
+                    if let Err(e) = self.bytes(router, msg, received, registry, emit) {
+                        f.skipped.push(e);
+                    }
+                }
+                Ok(None) => return f,
+                Err(e) => {
+                    f.broken = Some(e);
+                    return f;
+                }
+            }
+        }
+    }
+
     /// A new router connection: `name` names the session (e.g. address and port), `feed`
     /// the router (e.g. its address), which its peers carry and are known by across
     /// sessions.
@@ -703,6 +737,18 @@ fn frr_prepends(sys_descr: &str) -> bool {
     major > 0 && (major, minor) < (10, 7)
 }
 
+/// What [`BmpConverter::frame_all`] did with a buffer.
+#[derive(Debug, Default)]
+pub struct Framed {
+    /// Bytes of whole messages at its start (read: the rest waits for more bytes).
+    pub used: usize,
+    pub messages: u64,
+    /// The messages skipped, each with why.
+    pub skipped: Vec<DecodeError>,
+    /// Why framing stopped before the end, if it did.
+    pub broken: Option<FrameError>,
+}
+
 /// What reading a whole BMP byte stream (a capture) found.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct StreamSummary {
@@ -733,26 +779,15 @@ pub fn read_stream(
         bytes: bytes.len() as u64,
         ..Default::default()
     };
+    let f = conv.frame_all(router, bytes, DEFAULT_MAX_MESSAGE, received, registry, emit);
+    summary.messages = f.messages;
     let mut skipped: FxHashMap<&'static str, u64> = FxHashMap::default();
-    let mut at = 0usize;
-    loop {
-        match frame(&bytes[at..], DEFAULT_MAX_MESSAGE) {
-            Ok(Some(n)) => {
-                summary.messages += 1;
-                if let Err(e) = conv.bytes(router, &bytes[at..at + n], received, registry, emit) {
-                    *skipped.entry(e.kind).or_default() += 1;
-                }
-                at += n;
-            }
-            Ok(None) => {
-                summary.truncated_tail = (bytes.len() - at) as u64;
-                break;
-            }
-            Err(e) => {
-                summary.broken = Some(format!("at byte {at}: {e}"));
-                break;
-            }
-        }
+    for e in &f.skipped {
+        *skipped.entry(e.kind).or_default() += 1;
+    }
+    match f.broken {
+        Some(e) => summary.broken = Some(format!("at byte {}: {e}", f.used)),
+        None => summary.truncated_tail = (bytes.len() - f.used) as u64,
     }
     conv.router_gone(router, received, emit);
     let mut skipped: Vec<_> = skipped
