@@ -54,12 +54,14 @@ pub(crate) struct AppState {
     pub(crate) outbox: Option<OutboxView>,
 }
 
-pub(crate) async fn status(State(s): State<AppState>) -> Json<Status> {
-    Json(lock(&s.shared).status.clone())
+pub(crate) async fn status(State(s): State<AppState>) -> Json<Arc<Status>> {
+    let snapshot = lock(&s.shared).status.clone();
+    Json(snapshot)
 }
 
-pub(crate) async fn peers(State(s): State<AppState>) -> Json<Vec<PeerTrust>> {
-    Json(lock(&s.shared).trust.clone())
+pub(crate) async fn peers(State(s): State<AppState>) -> Json<Arc<Vec<PeerTrust>>> {
+    let snapshot = lock(&s.shared).trust.clone();
+    Json(snapshot)
 }
 
 #[derive(Deserialize)]

@@ -834,6 +834,52 @@ mod tests {
             .sum()
     }
 
+    /// With the data queue full (64 batches waiting), an alert sent on the control
+    /// channel is neither dropped nor queued behind them: it reaches the state thread
+    /// before any of their decisions.
+    #[test]
+    fn an_alert_is_not_lost_or_queued_behind_a_full_data_queue() {
+        let (mut live, rx) = live();
+        live.alerting = Some(Duration::from_secs(3600));
+        let (data_tx, mut data) = mpsc::channel(64);
+        for i in 0..64u32 {
+            let mut evs = invalid_route();
+            if let IngestEvent::Route(r) = &mut evs[1] {
+                r.prefix = format!("192.0.2.{}/32", i).parse().unwrap();
+            }
+            data_tx.try_send(evs).expect("room for 64 batches");
+        }
+        assert!(
+            data_tx.try_send(invalid_route()).is_err(),
+            "the data queue is full"
+        );
+        let (control_tx, mut control) = mpsc::unbounded_channel();
+        let alert = crate::act::alerts::Alert::new(
+            crate::act::alerts::AlertKind::RpkiExpired,
+            crate::act::alerts::Severity::Warning,
+            "rpki.expired:test".into(),
+            serde_json::json!({"summary": "test"}),
+        );
+        control_tx.send(Input::Alerts(vec![alert])).unwrap();
+        drop((data_tx, control_tx));
+        live.run(&mut control, &mut data);
+        let kinds: Vec<&str> = rx
+            .try_iter()
+            .map(|m| match m {
+                StateMsg::Alerts(a) if a.iter().any(|a| a.key == "rpki.expired:test") => "alert",
+                StateMsg::Decisions(_) => "decisions",
+                _ => "other",
+            })
+            .collect();
+        let alert_at = kinds.iter().position(|k| *k == "alert");
+        let first_decisions = kinds.iter().position(|k| *k == "decisions");
+        assert!(alert_at.is_some(), "the alert was lost: {kinds:?}");
+        assert!(
+            alert_at < first_decisions,
+            "queued behind the data: {kinds:?}"
+        );
+    }
+
     #[test]
     fn events_are_judged_and_their_decisions_go_to_the_state_thread() {
         let (mut live, rx) = live();

@@ -46,8 +46,8 @@ impl Live {
             crate::metrics::bmp_messages_by_type(kind, v);
         }
         let mut sh = lock(&self.shared);
-        sh.status = status;
-        sh.trust = trust;
+        sh.status = std::sync::Arc::new(status);
+        sh.trust = std::sync::Arc::new(trust);
     }
 
     /// The status now, and the BMP message counts of every session so far.

@@ -10,6 +10,7 @@ use crate::state::StoredHold;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// One feed in `/v1/status`.
 #[derive(Clone, Debug, Serialize)]
@@ -30,8 +31,10 @@ pub(crate) enum FeedStatus {
 /// The API's view, refreshed by the pipeline thread.
 #[derive(Default)]
 pub(crate) struct Shared {
-    pub(crate) status: Status,
-    pub(crate) trust: Vec<PeerTrust>,
+    /// The snapshot the API serves, replaced whole by the pipeline thread: a reader holds
+    /// the lock for a pointer copy and renders outside it.
+    pub(crate) status: Arc<Status>,
+    pub(crate) trust: Arc<Vec<PeerTrust>>,
     /// The latest decisions, oldest first (serialised when asked for).
     pub(crate) decisions: VecDeque<Decision>,
     /// Routes held at the last stop, not judged again yet (see [`StateConfig`]).
