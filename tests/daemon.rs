@@ -1274,15 +1274,18 @@ fn release_under_load(state: bool) -> (Vec<f64>, Vec<f64>, u64) {
 /// Control before data: the pipeline takes an operator's request before the route events
 /// waiting (it used to wait behind up to 64 batches, and answer 503 after 5 s), and the
 /// status is a snapshot, never queued. With the SQLite state the answer also waits for
-/// the override's commit, behind the decisions the state thread has not written yet: that
-/// thread is the bottleneck under this load (see the README), hence the looser bound.
-/// The medians: one sample on a loaded 2-core machine may wait for the scheduler.
+/// the override's commit, behind the decisions the state thread has not written yet (it
+/// waited ~0.2 s more while the override's checkpoint also rewrote every established
+/// claim; the claims now wait for the periodic checkpoint). The medians: one sample on a
+/// loaded 2-core machine may wait for the scheduler.
 #[test]
 fn an_operator_release_is_not_queued_behind_a_full_speed_bmp_stream() {
     let (release, status, _) = release_under_load(false);
+    eprintln!("without state: release {release:?} ms, status {status:?} ms");
     assert!(release[2] < 100.0, "release: {release:?} ms");
     assert!(status[2] < 100.0, "status: {status:?} ms");
     let (release, status, _) = release_under_load(true);
-    assert!(release[2] < 1000.0, "release with state: {release:?} ms");
+    eprintln!("with state: release {release:?} ms, status {status:?} ms");
+    assert!(release[2] < 100.0, "release with state: {release:?} ms");
     assert!(status[2] < 100.0, "status with state: {status:?} ms");
 }

@@ -476,9 +476,12 @@ impl Live {
         tracing::info!(
             "operator {action:?} of {prefix} origin {origin:?} ({note}): {done:?} routes"
         );
-        self.checkpoint(Some(Box::new(move || {
+        // Committed before the answer; the established claims (hundreds of thousands of
+        // rows, changing all the time under a live stream) wait for the next periodic
+        // checkpoint: the override is what must not be lost.
+        self.checkpoint_without_claims(Box::new(move || {
             let _ = reply.send(done);
-        })));
+        }));
     }
 
     /// A new policy (SIGHUP): the judge re-judges what it holds. Returns the decisions
@@ -642,6 +645,20 @@ impl Live {
             if !records.is_empty() {
                 let _ = self.state.to_state.send(StateMsg::Actions(records));
             }
+        }
+    }
+
+    /// Saves the judge's trust, operators and clock, not its claims; `ack` once committed.
+    fn checkpoint_without_claims(&mut self, ack: Box<dyn FnOnce() + Send>) {
+        match self.pipe.judges().first() {
+            Some(j) => {
+                let saved = j.save(false);
+                let _ = self
+                    .state
+                    .to_state
+                    .send(StateMsg::Checkpoint(saved, Some(ack)));
+            }
+            None => ack(),
         }
     }
 

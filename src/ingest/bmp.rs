@@ -530,6 +530,8 @@ impl BmpConverter {
                     (BgpMessage::Open(o), true) => Some(o.asn.to_u32()),
                     _ => None,
                 };
+                // Keyed by peer (in the daemon, inside its session's router span).
+                tracing::info!(peer = %h.peer_ip, peer_asn = h.peer_asn.to_u32(), "BMP peer up");
                 if let Some(key) = self.key(router, &h) {
                     let p = self.peer(key, &h, time, registry, emit);
                     p.strip = strip;
@@ -541,6 +543,7 @@ impl BmpConverter {
             BmpMessageBody::PeerDownNotification(_) => {
                 self.counts.peer_down += 1;
                 let Some(h) = header else { return };
+                tracing::info!(peer = %h.peer_ip, peer_asn = h.peer_asn.to_u32(), "BMP peer down");
                 if let Some(key) = self.key(router, &h) {
                     if let Some(p) = self.peers.get_mut(&key) {
                         let was_up = p.up;
