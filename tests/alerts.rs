@@ -497,3 +497,85 @@ fn a_peer_falling_below_the_trust_floor_raises_an_alert() {
         .count();
     assert_eq!(r.got().len(), low, "{peers}");
 }
+
+/// Issue 18, point 8: a destination answering 302 is a failed attempt (logged with its
+/// Location), never followed with the signed alert; and a destination that hangs delays
+/// only itself: each destination has its own worker. Three destinations get the same
+/// `peer.trust_low` alerts (the lab's update dump, as above): one hangs 3 s per request,
+/// one redirects to the healthy receiver, one is healthy.
+#[test]
+fn a_redirect_is_not_followed_and_a_hanging_destination_delays_only_itself() {
+    let ok = Receiver::start(Mode::Ok);
+    let hang = Receiver::start(Mode::Hang);
+    let moved = Receiver::start(Mode::Redirect(ok.addr));
+    let dir = scratch("alerts-workers");
+    lab::lab_feeds(
+        &dir,
+        "pre-policy",
+        "fixtures/lab/gobgp-3.10_bgp4mp-updates.mrt",
+    );
+    std::fs::write(
+        dir.join("policy.toml"),
+        "name = \"lab-quick-trust\"\nwarmup = \"0s\"\n[anomalies]\nbogon = \"propagate\"\n\
+         reserved_asn = \"propagate\"\n[trust]\nprior_weight = 1.0\n",
+    )
+    .unwrap();
+    let hook = |name: &str, addr: std::net::SocketAddr| {
+        format!(
+            "[[alerts.webhook]]\nname = \"{name}\"\nurl = \"http://{addr}/hook\"\n\
+             types = [\"peer.trust_low\"]\ntimeout = \"10s\"\n"
+        )
+    };
+    let conf = dir.join("routewitness.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "feeds = [\"feeds/bmp.toml\", \"feeds/rib.toml\"]\npolicy = \"policy.toml\"\n\
+             [rpki]\nvrps = \"vrps.json\"\n[api]\nlisten = \"127.0.0.1:0\"\n[state]\npath = \"\"\n\
+             [alerts]\n{}{}{}",
+            hook("hang", hang.addr),
+            hook("moved", moved.addr),
+            hook("ok", ok.addr)
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start_raw(&["--config", conf.to_str().unwrap()]);
+    let first_ok = wait_for(Duration::from_secs(15), || ok.got().into_iter().next())
+        .unwrap_or_else(|| panic!("nothing reached the healthy receiver:\n{}", d.log()));
+    let first_hang = hang
+        .got()
+        .into_iter()
+        .next()
+        .expect("the hanging one was asked");
+    // Before, one thread went through the rows in order: the healthy receiver waited the
+    // 3 s the hanging one took for each of its alerts.
+    assert!(
+        first_ok.at < first_hang.at + Duration::from_secs(1),
+        "the healthy receiver waited {:?} behind the hanging one",
+        first_ok.at.duration_since(first_hang.at)
+    );
+    let a = wait_for(Duration::from_secs(15), || {
+        let a: Value = serde_json::from_str(&http_get(d.api, "/v1/alerts").ok()?).ok()?;
+        let m = &a["destinations"][1];
+        (m["failed_attempts"].as_u64()? >= 1).then_some(a)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no failed attempt at the redirecting receiver:\n{}",
+            d.log()
+        )
+    });
+    let m = &a["destinations"][1];
+    assert_eq!(m["delivered"], 0, "{a}");
+    let why = m["last_error"].as_str().unwrap_or("");
+    assert!(
+        why.contains("302") && why.contains("/stolen") && why.contains("not followed"),
+        "{why}"
+    );
+    assert!(
+        ok.got().iter().all(|g| g.path == "/hook"),
+        "the redirect was followed: {:?}",
+        ok.got().iter().map(|g| &g.path).collect::<Vec<_>>()
+    );
+    assert!(!moved.got().is_empty());
+}

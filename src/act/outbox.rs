@@ -240,6 +240,18 @@ fn attempt(agent: &ureq::Agent, d: &Destination, keys: &[Key], id: &str, body: &
                 .and_then(|v| v.trim().parse::<u64>().ok());
             match status {
                 200..=299 => Outcome::Delivered,
+                // Never followed: a redirect would carry the signed alert (and its
+                // signature headers) to an address nobody configured.
+                300..=399 => {
+                    let location = r
+                        .headers()
+                        .get("location")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("no Location");
+                    Outcome::Failed(format!(
+                        "HTTP {status} to {location}: redirects are not followed"
+                    ))
+                }
                 410 => Outcome::Gone,
                 429 | 503 if retry_after.is_some() => Outcome::RetryAt(
                     Duration::from_secs(retry_after.unwrap_or(1).min(86_400)),
@@ -259,6 +271,8 @@ type DueRow = (i64, String, String, String, u32, i64);
 /// their delivery state.
 struct Delivery {
     ob: Outbox,
+    /// The destination this worker delivers to (an index into `dests`).
+    mine: usize,
     dests: Vec<Destination>,
     agents: Vec<ureq::Agent>,
     keys: Vec<Key>,
@@ -267,17 +281,18 @@ struct Delivery {
 }
 
 impl Delivery {
-    /// The rows due now (at most 64).
+    /// The rows due now for this worker's destination (at most 64).
     fn due(&self) -> Vec<DueRow> {
         let rows = self
             .ob
             .conn
             .prepare_cached(
                 "SELECT seq, id, dest, body, attempts, created FROM outbox \
-                 WHERE state = 'pending' AND next_at <= ?1 ORDER BY next_at, seq LIMIT 64",
+                 WHERE state = 'pending' AND dest = ?2 AND next_at <= ?1 \
+                 ORDER BY next_at, seq LIMIT 64",
             )
             .and_then(|mut q| {
-                q.query_map([now_ms()], |r| {
+                q.query_map(params![now_ms(), self.dests[self.mine].name], |r| {
                     Ok((
                         r.get(0)?,
                         r.get(1)?,
@@ -383,28 +398,47 @@ impl Delivery {
         )
     }
 
-    /// Each destination's counts, for the status and the metrics.
+    /// Pending rows for a destination the configuration no longer has: dead letters.
+    fn orphans(&self) -> rusqlite::Result<usize> {
+        let mut pending: Vec<String> = self
+            .ob
+            .conn
+            .prepare_cached("SELECT DISTINCT dest FROM outbox WHERE state = 'pending'")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        pending.retain(|p| !self.dests.iter().any(|d| &d.name == p));
+        let mut n = 0;
+        for dest in pending {
+            n += self.ob.conn.execute(
+                "UPDATE outbox SET state = 'dead', last_error = 'no such destination' \
+                 WHERE state = 'pending' AND dest = ?1",
+                [dest],
+            )?;
+        }
+        Ok(n)
+    }
+
+    /// This destination's counts, for the status and the metrics.
     fn count(&self) {
-        for (i, d) in self.dests.iter().enumerate() {
-            if let Ok((p, dl, dead)) = self.ob.counts(&d.name) {
-                update(&self.status, i, |s| {
-                    s.pending = p;
-                    s.delivered = dl;
-                    s.dead = dead;
-                });
-                crate::metrics::alerts_pending(&d.name, p);
-            }
+        let (i, d) = (self.mine, &self.dests[self.mine]);
+        if let Ok((p, dl, dead)) = self.ob.counts(&d.name) {
+            update(&self.status, i, |s| {
+                s.pending = p;
+                s.delivered = dl;
+                s.dead = dead;
+            });
+            crate::metrics::alerts_pending(&d.name, p);
         }
     }
 
-    /// How long until the next row is due (at most a second).
+    /// How long until this destination's next row is due (at most a second).
     fn until_next(&self) -> Duration {
         let next: Option<i64> = self
             .ob
             .conn
             .query_row(
-                "SELECT MIN(next_at) FROM outbox WHERE state = 'pending'",
-                [],
+                "SELECT MIN(next_at) FROM outbox WHERE state = 'pending' AND dest = ?1",
+                [&self.dests[self.mine].name],
                 |r| r.get(0),
             )
             .unwrap_or(None);
@@ -415,8 +449,10 @@ impl Delivery {
     }
 }
 
-/// The delivery thread: delivers due rows until `wake`'s sender is gone; `wake` is
-/// signalled when rows are added.
+/// The delivery thread: a worker per destination (each with its own connection to the
+/// outbox), so a destination that hangs delays only its own alerts; `wake` is signalled
+/// when rows are added and passed on to every worker. Returns when `wake`'s sender is gone
+/// and the workers have stopped.
 pub fn deliver(
     place: Place,
     dests: Vec<Destination>,
@@ -425,36 +461,65 @@ pub fn deliver(
     disabled: Arc<Mutex<Vec<bool>>>,
     wake: std::sync::mpsc::Receiver<()>,
 ) {
-    let ob = match Outbox::open(&place) {
-        Ok(o) => o,
-        Err(e) => {
-            tracing::error!("webhook outbox: cannot open: {e}; no alert will be delivered");
-            return;
+    let mut wakes = Vec::new();
+    let mut workers = Vec::new();
+    for mine in 0..dests.len() {
+        let ob = match Outbox::open(&place) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!("webhook outbox: cannot open: {e}; no alert will be delivered");
+                return;
+            }
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        wakes.push(tx);
+        let dl = Delivery {
+            ob,
+            mine,
+            agents: dests.iter().map(agent).collect(),
+            dests: dests.clone(),
+            keys: keys.clone(),
+            status: status.clone(),
+            disabled: disabled.clone(),
+        };
+        let name = format!("rw-webhook-{}", mine + 1);
+        match std::thread::Builder::new()
+            .name(name)
+            .spawn(move || worker(dl, rx))
+        {
+            Ok(h) => workers.push(h),
+            Err(e) => tracing::error!("webhook {}: no worker: {e}", dests[mine].name),
         }
-    };
-    let agents: Vec<ureq::Agent> = dests
-        .iter()
-        .map(|d| {
-            ureq::Agent::config_builder()
-                .timeout_global(Some(d.timeout))
-                .http_status_as_error(false)
-                .build()
-                .into()
-        })
-        .collect();
-    let mut dl = Delivery {
-        ob,
-        dests,
-        agents,
-        keys,
-        status,
-        disabled,
-    };
+    }
+    while wake.recv().is_ok() {
+        for w in &wakes {
+            let _ = w.send(());
+        }
+    }
+    drop(wakes);
+    for w in workers {
+        let _ = w.join();
+    }
+}
+
+/// An HTTP client for destination `d`: its timeout, statuses as answers, no redirects.
+fn agent(d: &Destination) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(d.timeout))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into()
+}
+
+/// One destination's worker: delivers its due rows until `wake`'s sender is gone.
+fn worker(mut dl: Delivery, wake: std::sync::mpsc::Receiver<()>) {
     let mut pruned = Instant::now() - Duration::from_secs(3600);
     loop {
-        if pruned.elapsed() >= Duration::from_secs(60) {
+        // One worker prunes (the rows of every destination).
+        if dl.mine == 0 && pruned.elapsed() >= Duration::from_secs(60) {
             pruned = Instant::now();
-            if let Err(e) = dl.ob.prune(now_ms()) {
+            if let Err(e) = dl.ob.prune(now_ms()).and_then(|_| dl.orphans()) {
                 tracing::error!("webhook outbox: pruning: {e}");
             }
         }

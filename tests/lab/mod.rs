@@ -872,12 +872,16 @@ pub enum Mode {
     Hang,
     /// Closes the connection without an answer.
     Drop,
+    /// 302 Found to `/stolen` on the address given (a receiver that moved, or lies).
+    Redirect(SocketAddr),
 }
 
 /// One request as received.
 #[derive(Clone, Debug)]
 pub struct Got {
     pub at: Instant,
+    /// The request line's path.
+    pub path: String,
     pub headers: std::collections::HashMap<String, String>,
     pub body: Vec<u8>,
 }
@@ -905,6 +909,7 @@ impl Receiver {
                 if r.read_line(&mut line).is_err() {
                     continue;
                 }
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
                 loop {
                     line.clear();
                     if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
@@ -922,10 +927,13 @@ impl Receiver {
                 let _ = r.read_exact(&mut body);
                 g.lock().unwrap().push(Got {
                     at: Instant::now(),
+                    path,
                     headers,
                     body,
                 });
-                let answer = match *m.lock().unwrap() {
+                let mode = *m.lock().unwrap();
+                let redirect;
+                let answer = match mode {
                     Mode::Ok => "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
                     Mode::Busy => "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
                     Mode::Gone => "HTTP/1.1 410 Gone\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
@@ -935,6 +943,13 @@ impl Receiver {
                         "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
                     }
                     Mode::Drop => "",
+                    Mode::Redirect(to) => {
+                        redirect = format!(
+                            "HTTP/1.1 302 Found\r\nlocation: http://{to}/stolen\r\n\
+                             content-length: 0\r\nconnection: close\r\n\r\n"
+                        );
+                        redirect.as_str()
+                    }
                 };
                 let _ = s.write_all(answer.as_bytes());
             }
