@@ -352,6 +352,20 @@ pub struct BmpFeed {
     pub max_sessions: usize,
     #[serde(default = "default_max_message")]
     pub max_message: usize,
+    /// A session that has sent no whole BMP message this long after connecting is
+    /// dropped (RFC 7854 §4.3 wants the Initiation first; any message is taken, since
+    /// recorded streams re-encoded by `mrt2bmp` carry none): idle connections cannot hold
+    /// the session slots.
+    #[serde(default = "default_initiation_timeout", with = "humantime_serde")]
+    pub initiation_timeout: Duration,
+    /// A session silent this long is dropped; `0s` (the default): never, since a quiet
+    /// router's session is silent by right.
+    #[serde(default, with = "humantime_serde")]
+    pub idle_timeout: Duration,
+}
+
+fn default_initiation_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -548,6 +562,8 @@ impl Default for BmpFeed {
             view: View::default(),
             max_sessions: default_max_sessions(),
             max_message: default_max_message(),
+            initiation_timeout: default_initiation_timeout(),
+            idle_timeout: Duration::ZERO,
         }
     }
 }

@@ -1370,3 +1370,52 @@ fn the_restored_quarantine_is_the_live_one_after_kill_9() {
         "{only_before:?} {only_after:?}"
     );
 }
+
+/// Issue 18, point 3: connections that never speak BMP cannot hold the session slots.
+/// With room for two sessions, two idle connections are dropped after the Initiation
+/// deadline (counted), and then a router's real stream is taken and judged. (Before, 64
+/// idle connections held every slot for good and an honest router was refused.)
+#[test]
+fn idle_connections_are_dropped_at_the_initiation_deadline() {
+    let dir = lab::scratch("initiation");
+    std::fs::create_dir_all(dir.join("feeds")).unwrap();
+    std::fs::write(
+        dir.join("feeds/bmp.toml"),
+        "type = \"bmp\"\nlisten = \"127.0.0.1:0\"\nview = \"loc-rib\"\nmax_sessions = 2\n\
+         initiation_timeout = \"1s\"\n",
+    )
+    .unwrap();
+    std::fs::copy(
+        repo_file("fixtures/bmp/lab/vrps.json"),
+        dir.join("vrps.json"),
+    )
+    .unwrap();
+    let conf = dir.join("routewitness.toml");
+    std::fs::write(
+        &conf,
+        "feeds = [\"feeds/bmp.toml\"]\n[rpki]\nvrps = \"vrps.json\"\n[api]\n\
+         listen = \"127.0.0.1:0\"\n[state]\npath = \"\"\n",
+    )
+    .unwrap();
+    let d = Daemon::start_in(&dir, &["--config", conf.to_str().unwrap()]);
+    let idle: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(d.bmp).unwrap()).collect();
+    let dropped = wait_for(Duration::from_secs(10), || {
+        let m = http_get(d.api, "/metrics").ok()?;
+        m.lines()
+            .any(|l| l.contains("kind=\"initiation_timeout\"") && l.ends_with(" 2"))
+            .then_some(())
+    });
+    assert!(dropped.is_some(), "idle sessions not dropped:\n{}", d.log());
+    assert!(
+        d.log().contains("no BMP message for 1s: dropped"),
+        "{}",
+        d.log()
+    );
+    let _router = gobgp_stream(&d);
+    let judged = wait_for(Duration::from_secs(10), || {
+        let s = status_of(&d)?;
+        (s["announcements"].as_u64()? > 0).then_some(())
+    });
+    assert!(judged.is_some(), "the router was not taken:\n{}", d.log());
+    drop(idle);
+}

@@ -361,6 +361,8 @@ fn run_config(
         view: l.bmp.view,
         max_sessions: l.bmp.max_sessions,
         max_message: l.bmp.max_message,
+        initiation_timeout: l.bmp.initiation_timeout,
+        idle_timeout: l.bmp.idle_timeout,
         replay: replay.into_iter().map(|(_, p)| p).collect(),
         shutdown_timeout: c.shutdown_timeout,
         honour_expires,

@@ -107,6 +107,9 @@ pub struct RunConfig {
     pub view: View,
     pub max_sessions: usize,
     pub max_message: usize,
+    /// See [`crate::config::BmpFeed`].
+    pub initiation_timeout: Duration,
+    pub idle_timeout: Duration,
     /// MRT files replayed into the pipeline before BMP is judged (a demo feed).
     pub replay: Vec<PathBuf>,
     pub shutdown_timeout: Duration,
@@ -567,6 +570,8 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
             tx: tx.clone(),
             cap: cfg.max_message,
             view: cfg.view,
+            initiation_timeout: cfg.initiation_timeout,
+            idle_timeout: cfg.idle_timeout,
             net: net.clone(),
             stop: stop_rx.clone(),
         };

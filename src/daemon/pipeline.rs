@@ -790,6 +790,8 @@ mod tests {
             view: View::PrePolicy,
             max_sessions: 1,
             max_message: 1 << 20,
+            initiation_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::ZERO,
             replay: Vec::new(),
             shutdown_timeout: Duration::from_secs(1),
             honour_expires: false,

@@ -7,6 +7,7 @@ use crate::ingest::PeerRegistry;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -73,6 +74,8 @@ pub(crate) struct SessionCtx {
     pub(crate) tx: ControlTx,
     pub(crate) cap: usize,
     pub(crate) view: View,
+    pub(crate) initiation_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
     pub(crate) net: Arc<Net>,
     pub(crate) stop: watch::Receiver<bool>,
 }
@@ -134,9 +137,13 @@ pub(crate) async fn bmp_session(
         tx,
         cap,
         view,
+        initiation_timeout,
+        idle_timeout,
         net,
         mut stop,
     } = ctx;
+    let connected = tokio::time::Instant::now();
+    let mut spoke = false;
     let name = peer.to_string();
     tracing::info!("BMP session from {name}");
     let _ = stream.set_nodelay(true);
@@ -210,9 +217,40 @@ pub(crate) async fn bmp_session(
         if buf.capacity() - buf.len() < 16 * 1024 {
             buf.reserve(64 * 1024);
         }
+        spoke |= f.messages > 0;
+        // Until its first message, the session has `initiation_timeout`; then, silent,
+        // `idle_timeout` (when set).
+        let deadline = if !spoke {
+            Some((
+                connected + initiation_timeout,
+                "no BMP message",
+                initiation_timeout,
+            ))
+        } else if !idle_timeout.is_zero() {
+            Some((
+                tokio::time::Instant::now() + idle_timeout,
+                "silent",
+                idle_timeout,
+            ))
+        } else {
+            None
+        };
         let read = tokio::select! {
             r = stream.read_buf(&mut buf) => r,
             _ = stop.changed() => break 'session "shutting down".to_string(),
+            _ = async {
+                match deadline {
+                    Some((at, ..)) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let (_, what, after) = deadline.unwrap_or((connected, "silent", idle_timeout));
+                crate::metrics::bmp_error(if spoke { "idle_timeout" } else { "initiation_timeout" });
+                break 'session format!(
+                    "{what} for {}: dropped",
+                    humantime::format_duration(after)
+                );
+            }
         };
         match read {
             Ok(0) if buf.is_empty() => break "closed by the router".to_string(),
