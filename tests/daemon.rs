@@ -1419,3 +1419,32 @@ fn idle_connections_are_dropped_at_the_initiation_deadline() {
     assert!(judged.is_some(), "the router was not taken:\n{}", d.log());
     drop(idle);
 }
+
+/// Issue 18, point 3: the API's token is checked before the body is read. A client
+/// without it that announces a 2 MB body and sends none is answered 401 at once (before,
+/// the daemon waited for the body, and held every byte of it that came, before checking).
+#[test]
+fn a_post_without_the_token_is_refused_before_its_body_is_read() {
+    let dir = lab::scratch("token-first");
+    std::fs::write(dir.join("token"), "s3cret-token-for-the-body-test").unwrap();
+    let tf = dir.join("token");
+    let d = Daemon::start(&[
+        "--no-replay",
+        "--vrps",
+        repo_file("fixtures/bmp/lab/vrps.json").to_str().unwrap(),
+        "--api-token-file",
+        tf.to_str().unwrap(),
+    ]);
+    let mut s = TcpStream::connect(d.api).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    write!(
+        s,
+        "POST /v1/quarantine/192.0.2.0-24-AS65002/release HTTP/1.1\r\nHost: x\r\n\
+         Content-Type: application/json\r\nContent-Length: 2000000\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = [0u8; 64];
+    let n = std::io::Read::read(&mut s, &mut answer).expect("answered without the body");
+    let head = String::from_utf8_lossy(&answer[..n]);
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+}

@@ -32,6 +32,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/actions", get(actions))
         .route("/v1/alerts", get(alerts_api))
         .route("/metrics", get(metrics_text))
+        .layer(axum::middleware::from_fn(in_time))
         .with_state(state)
 }
 
@@ -246,19 +247,32 @@ pub(crate) struct OperatorBody {
 pub(crate) async fn release(
     State(s): State<AppState>,
     axum::extract::Path(id): axum::extract::Path<String>,
-    headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
+    req: axum::extract::Request,
 ) -> Response {
-    operator(s, id, OperatorAction::Release, headers, body).await
+    operator(s, id, OperatorAction::Release, req).await
 }
 
 pub(crate) async fn hold(
     State(s): State<AppState>,
     axum::extract::Path(id): axum::extract::Path<String>,
-    headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
+    req: axum::extract::Request,
 ) -> Response {
-    operator(s, id, OperatorAction::Hold, headers, body).await
+    operator(s, id, OperatorAction::Hold, req).await
+}
+
+/// The largest body a hold or release takes (a note).
+const NOTE_BODY_MAX: usize = 64 * 1024;
+
+/// How long a request may take, its body included (a client that sends its body byte by
+/// byte holds nothing for longer).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Every request within [`REQUEST_TIMEOUT`], else 408.
+async fn in_time(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => (StatusCode::REQUEST_TIMEOUT, "the request took too long").into_response(),
+    }
 }
 
 pub(crate) async fn act_resume(
@@ -316,16 +330,27 @@ pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// A hold or release: the token is checked before a byte of the body is read (a client
+/// without it cannot make the daemon hold its body in memory).
 pub(crate) async fn operator(
     s: AppState,
     id: String,
     action: OperatorAction,
-    headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
+    req: axum::extract::Request,
 ) -> Response {
-    if let Err(r) = authorised(&s, &headers, "holds and releases") {
+    if let Err(r) = authorised(&s, req.headers(), "holds and releases") {
         return r;
     }
+    let body = match axum::body::to_bytes(req.into_body(), NOTE_BODY_MAX).await {
+        Ok(b) => b,
+        Err(e) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body: {e} (at most {NOTE_BODY_MAX} bytes)"),
+            )
+                .into_response()
+        }
+    };
     let Some((prefix, origin)) = parse_claim_id(&id) else {
         return (
             StatusCode::BAD_REQUEST,
