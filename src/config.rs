@@ -320,6 +320,8 @@ pub struct ApiConfig {
     /// A file holding the bearer token for holds and releases (none: refused).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_file: Option<PathBuf>,
+    /// Connections served at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
 }
 
 impl Default for ApiConfig {
@@ -327,6 +329,7 @@ impl Default for ApiConfig {
         ApiConfig {
             listen: "127.0.0.1:9179".parse().expect("literal"),
             token_file: None,
+            max_connections: 64,
         }
     }
 }

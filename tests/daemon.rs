@@ -1448,3 +1448,29 @@ fn a_post_without_the_token_is_refused_before_its_body_is_read() {
     let head = String::from_utf8_lossy(&answer[..n]);
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
 }
+
+/// Issue 18, point 3: a request whose headers never end does not hold its connection:
+/// the API closes it after its header timeout (10 s). (axum's own server, before, kept
+/// a hundred of them open for a minute and more.)
+#[test]
+fn a_half_open_request_is_closed_at_the_header_timeout() {
+    let d = Daemon::start(&[
+        "--no-replay",
+        "--vrps",
+        repo_file("fixtures/bmp/lab/vrps.json").to_str().unwrap(),
+    ]);
+    let mut s = TcpStream::connect(d.api).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(s, "GET /v1/status HTTP/1.1\r\nHost: x\r\nX-Slow: ").unwrap();
+    let t = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let read = std::io::Read::read_to_end(&mut s, &mut rest);
+    assert!(read.is_ok(), "still open after {:?}: {read:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_secs(9) && t.elapsed() < Duration::from_secs(15),
+        "closed after {:?}",
+        t.elapsed()
+    );
+    // The API still answers.
+    assert!(status_of(&d).is_some());
+}

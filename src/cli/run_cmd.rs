@@ -361,6 +361,7 @@ fn run_config(
         view: l.bmp.view,
         max_sessions: l.bmp.max_sessions,
         max_message: l.bmp.max_message,
+        api_max_connections: c.api.max_connections,
         initiation_timeout: l.bmp.initiation_timeout,
         idle_timeout: l.bmp.idle_timeout,
         replay: replay.into_iter().map(|(_, p)| p).collect(),

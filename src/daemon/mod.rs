@@ -107,6 +107,8 @@ pub struct RunConfig {
     pub view: View,
     pub max_sessions: usize,
     pub max_message: usize,
+    /// HTTP API connections served at once.
+    pub api_max_connections: usize,
     /// See [`crate::config::BmpFeed`].
     pub initiation_timeout: Duration,
     pub idle_timeout: Duration,
@@ -601,14 +603,12 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
             token.clone(),
             stop_rx.clone(),
         ));
-        let mut api_stop = stop_rx.clone();
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(api, app)
-                .with_graceful_shutdown(async move {
-                    let _ = api_stop.changed().await;
-                })
-                .await;
-        });
+        let server = tokio::spawn(crate::api::serve(
+            api,
+            app,
+            cfg.api_max_connections,
+            stop_rx.clone(),
+        ));
         shutdown_signal().await;
         tracing::info!("shutting down: closing BMP sessions, draining the judge");
         let _ = stop_tx.send(true);

@@ -790,6 +790,7 @@ mod tests {
             view: View::PrePolicy,
             max_sessions: 1,
             max_message: 1 << 20,
+            api_max_connections: 4,
             initiation_timeout: Duration::from_secs(30),
             idle_timeout: Duration::ZERO,
             replay: Vec::new(),
