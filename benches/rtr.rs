@@ -218,6 +218,7 @@ fn main() {
     let cfg = ServeConfig {
         max_clients: 8,
         notify_interval: Duration::from_secs(60),
+        write_timeout: Duration::from_secs(30),
     };
     rt.spawn(serve(listener, feed, cfg, None, stop));
     let (mut from_ours, mut from_stayrtr) = (Vec::new(), Vec::new());

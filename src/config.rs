@@ -140,6 +140,10 @@ pub struct ActConfig {
     pub expire: u32,
     /// Routers connected to each feed at once.
     pub max_routers: usize,
+    /// A write to a router that cannot go out this long (it asked and does not read)
+    /// ends its session, so such clients cannot hold the slots.
+    #[serde(with = "humantime_serde")]
+    pub write_timeout: Duration,
     /// BIRDs at which each change of the quarantine is verified (`[[act.bird]]`).
     pub bird: Vec<BirdConfig>,
     /// FRRs on which the quarantine is applied through vtysh (`[[act.frr]]`).
@@ -194,6 +198,7 @@ impl Default for ActConfig {
             retry: 60,
             expire: 7200,
             max_routers: 64,
+            write_timeout: Duration::from_secs(30),
             bird: Vec::new(),
             frr: Vec::new(),
         }

@@ -423,6 +423,9 @@ pub struct ServeConfig {
     pub max_clients: usize,
     /// Least time between two Serial Notifies to one router.
     pub notify_interval: Duration,
+    /// A write that cannot go out this long (a client that asks and never reads) ends
+    /// the session, so such clients cannot hold the slots.
+    pub write_timeout: Duration,
 }
 
 /// Who may connect: `None` anyone, else these source addresses only.
@@ -542,7 +545,11 @@ async fn session(
     cfg: ServeConfig,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), RtrError> {
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, wr) = stream.into_split();
+    let mut wr = Writer {
+        wr,
+        timeout: cfg.write_timeout,
+    };
     let mut serials = feed.serial_tx.subscribe();
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut out: Vec<u8> = Vec::with_capacity(WRITE_CHUNK);
@@ -580,7 +587,7 @@ async fn session(
                 if let (Some(v), Some(h)) = (version, has) {
                     if h != serial {
                         encode(&Pdu::SerialNotify { version: v, session: feed.session, serial }, &mut out);
-                        wr.write_all(&out).await?;
+                        wr.send(&out).await?;
                         out.clear();
                         notified = Some(Instant::now());
                         feed.client_update(id, |c| c.notifies += 1);
@@ -671,11 +678,7 @@ async fn session(
 /// The session's version after a PDU of version `v`: the first PDU sets it (a version
 /// this cache does not speak is refused), later ones must keep it. Refusals are reported
 /// to the router and end the session.
-async fn session_version(
-    wr: &mut tokio::net::tcp::OwnedWriteHalf,
-    version: Option<u8>,
-    v: u8,
-) -> Result<u8, RtrError> {
+async fn session_version(wr: &mut Writer, version: Option<u8>, v: u8) -> Result<u8, RtrError> {
     match version {
         None if v > MAX_VERSION => {
             report(
@@ -701,7 +704,7 @@ async fn session_version(
 /// serial the router has now), or a Cache Reset when they are not kept or the session
 /// is another (returns `None`).
 async fn answer_serial_query(
-    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    wr: &mut Writer,
     out: &mut Vec<u8>,
     feed: &Feed,
     v: u8,
@@ -716,7 +719,7 @@ async fn answer_serial_query(
     match answer {
         Since::Reset => {
             encode(&Pdu::CacheReset { version: v }, out);
-            wr.write_all(out).await?;
+            wr.send(out).await?;
             out.clear();
             Ok(None)
         }
@@ -746,6 +749,27 @@ async fn answer_serial_query(
     }
 }
 
+/// A session's write half, each write given `timeout` to go out.
+pub(crate) struct Writer {
+    wr: tokio::net::tcp::OwnedWriteHalf,
+    timeout: Duration,
+}
+
+impl Writer {
+    async fn send(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match tokio::time::timeout(self.timeout, self.wr.write_all(buf)).await {
+            Ok(r) => r,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the router took nothing for {}",
+                    humantime::format_duration(self.timeout)
+                ),
+            )),
+        }
+    }
+}
+
 fn prefix_pdu(version: u8, (prefix, max_length, asn): VrpKey, announce: bool) -> Pdu {
     Pdu::Prefix {
         version,
@@ -767,21 +791,17 @@ fn aspa_pdu(version: u8, customer: u32, providers: Option<&[u32]>) -> Pdu {
 }
 
 /// Adds `pdu` to `out`, writing `out` when it is full.
-async fn push(
-    wr: &mut tokio::net::tcp::OwnedWriteHalf,
-    out: &mut Vec<u8>,
-    pdu: Pdu,
-) -> std::io::Result<()> {
+async fn push(wr: &mut Writer, out: &mut Vec<u8>, pdu: Pdu) -> std::io::Result<()> {
     encode(&pdu, out);
     if out.len() >= WRITE_CHUNK {
-        wr.write_all(out).await?;
+        wr.send(out).await?;
         out.clear();
     }
     Ok(())
 }
 
 async fn end_of_data(
-    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    wr: &mut Writer,
     out: &mut Vec<u8>,
     feed: &Feed,
     version: u8,
@@ -796,13 +816,13 @@ async fn end_of_data(
         },
         out,
     );
-    wr.write_all(out).await?;
+    wr.send(out).await?;
     out.clear();
     Ok(())
 }
 
 async fn send_full(
-    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    wr: &mut Writer,
     out: &mut Vec<u8>,
     feed: &Feed,
     version: u8,
@@ -819,7 +839,7 @@ async fn send_full(
         // Encoded in place (no Pdu per VRP): a full set is 700k of them.
         encode(&prefix_pdu(version, k, true), out);
         if out.len() >= WRITE_CHUNK {
-            wr.write_all(out).await?;
+            wr.send(out).await?;
             out.clear();
         }
     }
@@ -832,7 +852,7 @@ async fn send_full(
 }
 
 /// Sends an Error Report (best effort: the session is closing).
-async fn report(wr: &mut tokio::net::tcp::OwnedWriteHalf, version: u8, c: u16, text: &str) {
+async fn report(wr: &mut Writer, version: u8, c: u16, text: &str) {
     let mut b = Vec::new();
     encode(
         &Pdu::ErrorReport {
@@ -842,7 +862,7 @@ async fn report(wr: &mut tokio::net::tcp::OwnedWriteHalf, version: u8, c: u16, t
         },
         &mut b,
     );
-    let _ = tokio::time::timeout(Duration::from_secs(1), wr.write_all(&b)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), wr.wr.write_all(&b)).await;
 }
 
 #[cfg(test)]
@@ -909,6 +929,7 @@ mod tests {
         let cfg = ServeConfig {
             max_clients: 2,
             notify_interval: notify,
+            write_timeout: Duration::from_secs(30),
         };
         tokio::spawn(serve(l, feed, cfg, None, rx));
         (addr, tx)
@@ -948,6 +969,44 @@ mod tests {
         let mut s = TcpStream::connect(addr).await.unwrap();
         s.write_all(query).await.unwrap();
         answer(&mut s, &mut Vec::new()).await
+    }
+
+    /// Issue 18, point 3: a client that sends a Reset Query and never reads holds its
+    /// slot only until a write has waited `write_timeout`; then a router gets the whole
+    /// set. (Before, 64 such clients held every slot for good, and a real `rtrdump` got
+    /// nothing.)
+    #[tokio::test]
+    async fn a_client_that_never_reads_does_not_hold_its_slot() {
+        let feed = Arc::new(Feed::new("t", 42, Timing::default()));
+        // Enough to fill both sockets' buffers many times over (~4 MB of PDUs).
+        feed.update((0..200_000u32).map(|i| {
+            let a = std::net::Ipv4Addr::from(0x0a00_0000 + (i << 8));
+            (
+                (IpNet::new(a.into(), 24).unwrap(), 24, 65000 + i % 100),
+                true,
+            )
+        }));
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let (_stop, rx) = watch::channel(false);
+        let cfg = ServeConfig {
+            max_clients: 1,
+            notify_interval: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(1),
+        };
+        tokio::spawn(serve(l, feed, cfg, None, rx));
+        let reset = crate::rpki::rtr::encode_query(1, None);
+        let mut idle = TcpStream::connect(addr).await.unwrap();
+        idle.write_all(&reset).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let got = first_answer(addr, &reset).await;
+        let prefixes = got
+            .iter()
+            .filter(|p| matches!(p, Pdu::Prefix { .. }))
+            .count();
+        assert_eq!(prefixes, 200_000, "{:?}", got.last());
+        assert!(matches!(got.last(), Some(Pdu::EndOfData { .. })));
+        drop(idle);
     }
 
     #[tokio::test]

@@ -418,6 +418,7 @@ fn spawn_acting(
         let sc = ServeConfig {
             max_clients: cfg.act.max_routers,
             notify_interval: cfg.act.notify_interval,
+            write_timeout: cfg.act.write_timeout,
         };
         tasks.push(tokio::spawn(serve(l, f, sc, None, stop.clone())));
     }
@@ -480,6 +481,7 @@ fn spawn_acting(
         let sc = ServeConfig {
             max_clients: cfg.act.max_routers,
             notify_interval: cfg.act.quarantine_notify_interval,
+            write_timeout: cfg.act.write_timeout,
         };
         let allow = Some(Arc::from(cfg.act.quarantine_routers.clone()));
         tasks.push(tokio::spawn(serve(l, f, sc, allow, stop.clone())));
