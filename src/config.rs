@@ -123,6 +123,9 @@ pub struct ActConfig {
     /// The routers (source addresses) allowed to take the quarantine feed; others are
     /// refused with an Error Report. Acting is enabled per router by listing it here.
     pub quarantine_routers: Vec<std::net::IpAddr>,
+    /// The routers (source addresses) that may take the RPKI feed; empty (the
+    /// default): any that reaches `rtr_listen`.
+    pub rtr_routers: Vec<std::net::IpAddr>,
     /// At most this many claims quarantined at routers; beyond it acting stops.
     pub max_quarantined: usize,
     /// At most this many claims newly quarantined within a minute; beyond it acting stops.
@@ -190,6 +193,7 @@ impl Default for ActConfig {
             rtr_listen: None,
             quarantine_listen: None,
             quarantine_routers: Vec::new(),
+            rtr_routers: Vec::new(),
             max_quarantined: 10_000,
             max_quarantined_per_minute: 1_000,
             notify_interval: Duration::from_secs(60),

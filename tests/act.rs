@@ -619,3 +619,26 @@ fn a_cap_stops_acting_until_an_operator_resumes() {
     })
     .expect("both served after the resume");
 }
+
+/// Issue 18, point 3: with `act.rtr_routers` set, the RPKI feed serves only those
+/// routers: a client from another address gets an Error Report and the close, not data.
+#[test]
+fn the_rpki_feed_serves_only_the_routers_listed() {
+    use routewitness::rpki::rtr::{decode, encode_query, Pdu};
+    use std::io::{Read, Write};
+    let dir = scratch("rtr-allow");
+    let conf = daemon_conf(&dir, "rtr_routers = [\"127.0.0.2\"]");
+    let d = Daemon::start_in(&dir, &["--config", conf.to_str().unwrap()]);
+    let rpki = d.listening("RTR server for routers' RPKI on ");
+    let mut s = std::net::TcpStream::connect(rpki).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = s.write_all(&encode_query(1, None));
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    match decode(&got) {
+        Ok(Some((Pdu::ErrorReport { text, .. }, _))) => {
+            assert!(text.contains("not enabled"), "{text}")
+        }
+        other => panic!("not refused: {other:?} ({} bytes)", got.len()),
+    }
+}

@@ -420,7 +420,9 @@ fn spawn_acting(
             notify_interval: cfg.act.notify_interval,
             write_timeout: cfg.act.write_timeout,
         };
-        tasks.push(tokio::spawn(serve(l, f, sc, None, stop.clone())));
+        let allow =
+            (!cfg.act.rtr_routers.is_empty()).then(|| Arc::from(cfg.act.rtr_routers.clone()));
+        tasks.push(tokio::spawn(serve(l, f, sc, allow, stop.clone())));
     }
     let (vtx, mut vrx) = mpsc::channel::<Vec<ActionRecord>>(64);
     if let Some(changes) = &feeds.changes {
