@@ -377,3 +377,96 @@ mod tests {
         assert_eq!(stored, 0);
     }
 }
+
+/// Issue 18, point 7: the held routes a restart restores are the judge's own, whatever
+/// the order of announcements, replacements (the same peer and prefix with a new
+/// origin), withdrawals and batches, and wherever the state's snapshots fall.
+#[cfg(test)]
+mod restore_equals_live {
+    use super::testing::{one_roa, peer_event, route};
+    use super::*;
+    use crate::judge::Policy;
+    use proptest::prelude::*;
+
+    const PREFIXES: [&str; 3] = ["192.0.2.0/24", "192.0.2.0/25", "192.0.2.128/25"];
+    const ORIGINS: [u32; 3] = [65001, 65002, 65003];
+
+    /// A held route: prefix, origin, peer, peer AS, path id.
+    type Key = (
+        ipnet::IpNet,
+        Option<u32>,
+        std::net::IpAddr,
+        u32,
+        Option<u32>,
+    );
+
+    fn key_set(
+        v: impl Iterator<Item = crate::judge::HeldRoute>,
+    ) -> std::collections::BTreeSet<Key> {
+        v.map(|h| {
+            (
+                h.prefix,
+                h.origin.map(|a| a.0),
+                h.peer,
+                h.peer_asn.0,
+                h.path_id,
+            )
+        })
+        .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn the_restored_holds_are_the_judges(
+            steps in proptest::collection::vec(
+                (0u32..3, 0usize..3, proptest::option::weighted(0.8, 0usize..3)),
+                1..60,
+            ),
+            cuts in proptest::collection::vec(1usize..8, 1..20),
+            keep in 1u64..40,
+        ) {
+            let set = one_roa();
+            let (index, aspa) = (VrpIndex::new(&set), AspaSet::new(&set.aspas));
+            let mut policy = Policy::builtin_default();
+            policy.warmup = std::time::Duration::ZERO;
+            let judge = Judge::new(policy, &index, &aspa, false, Some(1));
+            let mut rov = RovStage::new(&index, false);
+            let mut pipe = Pipeline::new(vec![judge], false, true);
+            let dir = std::env::temp_dir().join(format!(
+                "rw-restore-live-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("state.sqlite");
+            let (mut store, _) = crate::state::Store::open(&path, keep).unwrap();
+            let mut events: Vec<IngestEvent> = (0..3).map(|i| peer_event(i, 64500 + i)).collect();
+            for (t, (peer, prefix, origin)) in steps.iter().enumerate() {
+                let path = origin.map(|o| vec![64500 + peer, ORIGINS[o]]);
+                events.push(route(t as i64, *peer, PREFIXES[*prefix], path.as_deref()));
+            }
+            let mut at = 0;
+            for cut in cuts.iter().cycle() {
+                if at >= events.len() {
+                    break;
+                }
+                let end = (at + cut).min(events.len());
+                let batch = &events[at..end];
+                let mut verdicts = Vec::new();
+                rov.annotate_all(batch, &mut verdicts);
+                let mut out: Vec<Decision> = Vec::new();
+                pipe.handle_all(batch, &verdicts, &mut out).unwrap();
+                store.write_decisions(&out).unwrap();
+                at = end;
+            }
+            drop(store);
+            let live = key_set(pipe.judges()[0].held().into_iter());
+            let (_, restored) = crate::state::Store::open(&path, keep).unwrap();
+            let back = key_set(restored.quarantine.into_iter().map(|h| h.route));
+            prop_assert_eq!(back, live);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}
