@@ -374,6 +374,10 @@ pub struct BmpFeed {
     /// router's session is silent by right.
     #[serde(default, with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// The addresses or prefixes routers may connect from; others are refused and
+    /// counted (`kind="not_allowed"`). Empty (the default): any that reaches `listen`.
+    #[serde(default)]
+    pub allow: Vec<ipnet::IpNet>,
 }
 
 fn default_initiation_timeout() -> Duration {
@@ -576,6 +580,7 @@ impl Default for BmpFeed {
             max_message: default_max_message(),
             initiation_timeout: default_initiation_timeout(),
             idle_timeout: Duration::ZERO,
+            allow: Vec::new(),
         }
     }
 }

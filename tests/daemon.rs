@@ -1474,3 +1474,49 @@ fn a_half_open_request_is_closed_at_the_header_timeout() {
     // The API still answers.
     assert!(status_of(&d).is_some());
 }
+
+/// Issue 18, point 2 (part): a BMP feed's `allow` list refuses sessions from elsewhere,
+/// counted (`kind="not_allowed"`), before a byte is read.
+#[test]
+fn a_bmp_session_from_outside_the_allow_list_is_refused() {
+    let dir = lab::scratch("bmp-allow");
+    std::fs::create_dir_all(dir.join("feeds")).unwrap();
+    std::fs::write(
+        dir.join("feeds/bmp.toml"),
+        "type = \"bmp\"\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.2/32\", \"2001:db8::/32\"]\n",
+    )
+    .unwrap();
+    std::fs::copy(
+        repo_file("fixtures/bmp/lab/vrps.json"),
+        dir.join("vrps.json"),
+    )
+    .unwrap();
+    let conf = dir.join("routewitness.toml");
+    std::fs::write(
+        &conf,
+        "feeds = [\"feeds/bmp.toml\"]\n[rpki]\nvrps = \"vrps.json\"\n[api]\n\
+         listen = \"127.0.0.1:0\"\n[state]\npath = \"\"\n",
+    )
+    .unwrap();
+    let d = Daemon::start_in(&dir, &["--config", conf.to_str().unwrap()]);
+    let mut s = TcpStream::connect(d.bmp).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 16];
+    let closed = std::io::Read::read(&mut s, &mut buf);
+    assert!(
+        matches!(closed, Ok(0))
+            || closed
+                .as_ref()
+                .is_err_and(|e| e.kind() != std::io::ErrorKind::WouldBlock),
+        "the session was not closed: {closed:?}"
+    );
+    let counted = wait_for(Duration::from_secs(5), || {
+        let m = http_get(d.api, "/metrics").ok()?;
+        m.lines()
+            .any(|l| l.contains("kind=\"not_allowed\"") && l.ends_with(" 1"))
+            .then_some(())
+    });
+    assert!(counted.is_some(), "not counted:\n{}", d.log());
+    let s = status_of(&d).unwrap();
+    assert_eq!(s["announcements"], 0, "{s}");
+}

@@ -112,6 +112,8 @@ pub struct RunConfig {
     /// See [`crate::config::BmpFeed`].
     pub initiation_timeout: Duration,
     pub idle_timeout: Duration,
+    /// The addresses routers may connect from over BMP (empty: any).
+    pub bmp_allow: Vec<ipnet::IpNet>,
     /// MRT files replayed into the pipeline before BMP is judged (a demo feed).
     pub replay: Vec<PathBuf>,
     pub shutdown_timeout: Duration,
@@ -578,6 +580,7 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
             view: cfg.view,
             initiation_timeout: cfg.initiation_timeout,
             idle_timeout: cfg.idle_timeout,
+            allow: Arc::from(cfg.bmp_allow.clone()),
             net: net.clone(),
             stop: stop_rx.clone(),
         };

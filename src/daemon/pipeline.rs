@@ -793,6 +793,7 @@ mod tests {
             api_max_connections: 4,
             initiation_timeout: Duration::from_secs(30),
             idle_timeout: Duration::ZERO,
+            bmp_allow: Vec::new(),
             replay: Vec::new(),
             shutdown_timeout: Duration::from_secs(1),
             honour_expires: false,

@@ -76,6 +76,8 @@ pub(crate) struct SessionCtx {
     pub(crate) view: View,
     pub(crate) initiation_timeout: Duration,
     pub(crate) idle_timeout: Duration,
+    /// The addresses routers may connect from (empty: any).
+    pub(crate) allow: Arc<[ipnet::IpNet]>,
     pub(crate) net: Arc<Net>,
     pub(crate) stop: watch::Receiver<bool>,
 }
@@ -102,6 +104,13 @@ pub(crate) async fn accept_loop(
                         continue;
                     }
                 };
+                let ip = peer.ip().to_canonical();
+                if !ctx.allow.is_empty() && !ctx.allow.iter().any(|n| n.contains(&ip)) {
+                    tracing::warn!("BMP session from {peer} refused: not in the feed's allow list");
+                    crate::metrics::bmp_error("not_allowed");
+                    drop(stream);
+                    continue;
+                }
                 if open.load(Ordering::Relaxed) as usize >= max_sessions {
                     tracing::warn!("BMP session from {peer} refused: {max_sessions} sessions open (the cap)");
                     crate::metrics::bmp_error("session_cap");
@@ -141,6 +150,7 @@ pub(crate) async fn bmp_session(
         idle_timeout,
         net,
         mut stop,
+        ..
     } = ctx;
     let connected = tokio::time::Instant::now();
     let mut spoke = false;
