@@ -428,13 +428,11 @@ fn expired_rtr_data_raises_an_alert() {
     );
 }
 
-/// A peer whose trust falls below the floor is an alert: the lab's GoBGP update dump
-/// (its BIRD and ExaBGP peers each announce an RPKI-invalid route) under a policy whose
-/// prior weighs one event and that does not warm up (a warming judge takes no trust).
-#[test]
-fn a_peer_falling_below_the_trust_floor_raises_an_alert() {
-    let r = Receiver::start(Mode::Ok);
-    let dir = scratch("alerts-trust");
+/// A daemon replaying the lab's GoBGP update dump under a policy whose prior weighs
+/// one event and that does not warm up (its BIRD and ExaBGP peers fall below the trust
+/// floor), with `webhooks` (TOML `[[alerts.webhook]]` tables) as its destinations.
+fn trust_alert_daemon(name: &str, webhooks: &str) -> Daemon {
+    let dir = scratch(name);
     lab::lab_feeds(
         &dir,
         "pre-policy",
@@ -452,13 +450,27 @@ fn a_peer_falling_below_the_trust_floor_raises_an_alert() {
         format!(
             "feeds = [\"feeds/bmp.toml\", \"feeds/rib.toml\"]\npolicy = \"policy.toml\"\n\
              [rpki]\nvrps = \"vrps.json\"\n[api]\nlisten = \"127.0.0.1:0\"\n[state]\npath = \"\"\n\
-             [alerts]\n[[alerts.webhook]]\nname = \"noc\"\nurl = \"http://{}/hook\"\n\
-             types = [\"peer.trust_low\"]\n",
-            r.addr
+             [alerts]\n{webhooks}"
         ),
     )
     .unwrap();
-    let d = Daemon::start_raw(&["--config", conf.to_str().unwrap()]);
+    Daemon::start_raw(&["--config", conf.to_str().unwrap()])
+}
+
+/// A peer whose trust falls below the floor is an alert: the lab's GoBGP update dump
+/// (its BIRD and ExaBGP peers each announce an RPKI-invalid route) under a policy whose
+/// prior weighs one event and that does not warm up (a warming judge takes no trust).
+#[test]
+fn a_peer_falling_below_the_trust_floor_raises_an_alert() {
+    let r = Receiver::start(Mode::Ok);
+    let d = trust_alert_daemon(
+        "alerts-trust",
+        &format!(
+            "[[alerts.webhook]]\nname = \"noc\"\nurl = \"http://{}/hook\"\n\
+             types = [\"peer.trust_low\"]\n",
+            r.addr
+        ),
+    );
     let got =
         wait_for(Duration::from_secs(15), || r.got().into_iter().next()).unwrap_or_else(|| {
             panic!(
@@ -508,38 +520,21 @@ fn a_redirect_is_not_followed_and_a_hanging_destination_delays_only_itself() {
     let ok = Receiver::start(Mode::Ok);
     let hang = Receiver::start(Mode::Hang);
     let moved = Receiver::start(Mode::Redirect(ok.addr));
-    let dir = scratch("alerts-workers");
-    lab::lab_feeds(
-        &dir,
-        "pre-policy",
-        "fixtures/lab/gobgp-3.10_bgp4mp-updates.mrt",
-    );
-    std::fs::write(
-        dir.join("policy.toml"),
-        "name = \"lab-quick-trust\"\nwarmup = \"0s\"\n[anomalies]\nbogon = \"propagate\"\n\
-         reserved_asn = \"propagate\"\n[trust]\nprior_weight = 1.0\n",
-    )
-    .unwrap();
     let hook = |name: &str, addr: std::net::SocketAddr| {
         format!(
             "[[alerts.webhook]]\nname = \"{name}\"\nurl = \"http://{addr}/hook\"\n\
              types = [\"peer.trust_low\"]\ntimeout = \"10s\"\n"
         )
     };
-    let conf = dir.join("routewitness.toml");
-    std::fs::write(
-        &conf,
-        format!(
-            "feeds = [\"feeds/bmp.toml\", \"feeds/rib.toml\"]\npolicy = \"policy.toml\"\n\
-             [rpki]\nvrps = \"vrps.json\"\n[api]\nlisten = \"127.0.0.1:0\"\n[state]\npath = \"\"\n\
-             [alerts]\n{}{}{}",
+    let d = trust_alert_daemon(
+        "alerts-workers",
+        &format!(
+            "{}{}{}",
             hook("hang", hang.addr),
             hook("moved", moved.addr),
             hook("ok", ok.addr)
         ),
-    )
-    .unwrap();
-    let d = Daemon::start_raw(&["--config", conf.to_str().unwrap()]);
+    );
     let first_ok = wait_for(Duration::from_secs(15), || ok.got().into_iter().next())
         .unwrap_or_else(|| panic!("nothing reached the healthy receiver:\n{}", d.log()));
     let first_hang = hang

@@ -1371,18 +1371,14 @@ fn the_restored_quarantine_is_the_live_one_after_kill_9() {
     );
 }
 
-/// Issue 18, point 3: connections that never speak BMP cannot hold the session slots.
-/// With room for two sessions, two idle connections are dropped after the Initiation
-/// deadline (counted), and then a router's real stream is taken and judged. (Before, 64
-/// idle connections held every slot for good and an honest router was refused.)
-#[test]
-fn idle_connections_are_dropped_at_the_initiation_deadline() {
-    let dir = lab::scratch("initiation");
+/// A daemon configured by file in a scratch directory `name`: one BMP feed whose keys
+/// beyond `type` and `listen` are `bmp_keys` (TOML lines), the lab's VRPs, no state.
+fn bmp_feed_daemon(name: &str, bmp_keys: &str) -> Daemon {
+    let dir = lab::scratch(name);
     std::fs::create_dir_all(dir.join("feeds")).unwrap();
     std::fs::write(
         dir.join("feeds/bmp.toml"),
-        "type = \"bmp\"\nlisten = \"127.0.0.1:0\"\nview = \"loc-rib\"\nmax_sessions = 2\n\
-         initiation_timeout = \"1s\"\n",
+        format!("type = \"bmp\"\nlisten = \"127.0.0.1:0\"\n{bmp_keys}"),
     )
     .unwrap();
     std::fs::copy(
@@ -1397,7 +1393,19 @@ fn idle_connections_are_dropped_at_the_initiation_deadline() {
          listen = \"127.0.0.1:0\"\n[state]\npath = \"\"\n",
     )
     .unwrap();
-    let d = Daemon::start_in(&dir, &["--config", conf.to_str().unwrap()]);
+    Daemon::start_in(&dir, &["--config", conf.to_str().unwrap()])
+}
+
+/// Issue 18, point 3: connections that never speak BMP cannot hold the session slots.
+/// With room for two sessions, two idle connections are dropped after the Initiation
+/// deadline (counted), and then a router's real stream is taken and judged. (Before, 64
+/// idle connections held every slot for good and an honest router was refused.)
+#[test]
+fn idle_connections_are_dropped_at_the_initiation_deadline() {
+    let d = bmp_feed_daemon(
+        "initiation",
+        "view = \"loc-rib\"\nmax_sessions = 2\ninitiation_timeout = \"1s\"\n",
+    );
     let idle: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(d.bmp).unwrap()).collect();
     let dropped = wait_for(Duration::from_secs(10), || {
         let m = http_get(d.api, "/metrics").ok()?;
@@ -1479,26 +1487,10 @@ fn a_half_open_request_is_closed_at_the_header_timeout() {
 /// counted (`kind="not_allowed"`), before a byte is read.
 #[test]
 fn a_bmp_session_from_outside_the_allow_list_is_refused() {
-    let dir = lab::scratch("bmp-allow");
-    std::fs::create_dir_all(dir.join("feeds")).unwrap();
-    std::fs::write(
-        dir.join("feeds/bmp.toml"),
-        "type = \"bmp\"\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.2/32\", \"2001:db8::/32\"]\n",
-    )
-    .unwrap();
-    std::fs::copy(
-        repo_file("fixtures/bmp/lab/vrps.json"),
-        dir.join("vrps.json"),
-    )
-    .unwrap();
-    let conf = dir.join("routewitness.toml");
-    std::fs::write(
-        &conf,
-        "feeds = [\"feeds/bmp.toml\"]\n[rpki]\nvrps = \"vrps.json\"\n[api]\n\
-         listen = \"127.0.0.1:0\"\n[state]\npath = \"\"\n",
-    )
-    .unwrap();
-    let d = Daemon::start_in(&dir, &["--config", conf.to_str().unwrap()]);
+    let d = bmp_feed_daemon(
+        "bmp-allow",
+        "allow = [\"127.0.0.2/32\", \"2001:db8::/32\"]\n",
+    );
     let mut s = TcpStream::connect(d.bmp).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut buf = [0u8; 16];
