@@ -374,6 +374,12 @@ pub struct BmpFeed {
     /// router's session is silent by right.
     #[serde(default, with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// How far a router's per-peer timestamp may be from the message's arrival here; a
+    /// message outside is judged at its arrival (counted, `kind="clock_skew"`, and logged
+    /// once per session), so no router's clock moves the judge's time for the others.
+    /// `0s`: timestamps taken as they are (only to stream a recorded capture).
+    #[serde(default = "default_max_clock_skew", with = "humantime_serde")]
+    pub max_clock_skew: Duration,
     /// The addresses or prefixes routers may connect from; others are refused and
     /// counted (`kind="not_allowed"`). Empty (the default): any that reaches `listen`.
     #[serde(default)]
@@ -382,6 +388,12 @@ pub struct BmpFeed {
 
 fn default_initiation_timeout() -> Duration {
     Duration::from_secs(30)
+}
+
+/// Five minutes: NTP-synced routers are within a second; a BMP station may buffer
+/// messages for a while under load (the arrival is then late, not the router wrong).
+pub fn default_max_clock_skew() -> Duration {
+    Duration::from_secs(300)
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -580,6 +592,7 @@ impl Default for BmpFeed {
             max_message: default_max_message(),
             initiation_timeout: default_initiation_timeout(),
             idle_timeout: Duration::ZERO,
+            max_clock_skew: default_max_clock_skew(),
             allow: Vec::new(),
         }
     }

@@ -42,7 +42,7 @@ const ALERTS_DEAD: &str = "routewitness_alerts_dead_total";
 pub fn describe() {
     describe_counter!(
         BMP_ERRORS,
-        "BMP input refused or skipped, by kind (accept, session_cap, read, truncated_at_close, or the decoder's error kind)"
+        "BMP input refused or skipped, by kind (accept, session_cap, not_allowed, initiation_timeout, idle_timeout, clock_skew, read, truncated_at_close, or the decoder's error kind)"
     );
     describe_gauge!(
         BMP_SESSION_UP,
@@ -106,6 +106,11 @@ pub fn describe() {
 /// A BMP connection, stream or message refused or skipped, by `kind`.
 pub fn bmp_error(kind: &'static str) {
     counter!(BMP_ERRORS, "kind" => kind).increment(1);
+}
+
+/// `n` BMP messages whose timestamps were outside the allowed skew (judged at arrival).
+pub fn bmp_clock_skewed(n: u64) {
+    counter!(BMP_ERRORS, "kind" => "clock_skew").increment(n);
 }
 
 /// A BMP session from the router at `router` (its address, not its port) came up or

@@ -1512,3 +1512,83 @@ fn a_bmp_session_from_outside_the_allow_list_is_refused() {
     let s = status_of(&d).unwrap();
     assert_eq!(s["announcements"], 0, "{s}");
 }
+
+/// The year of an RFC 3339 time the API gave.
+fn year_of(t: &Value) -> i64 {
+    t.as_str()
+        .and_then(|t| t.get(..4))
+        .and_then(|y| y.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Issue 18, point 1: one router whose clock says 2100 does not move the judge's time.
+/// Two routers (127.0.0.2 honest, 127.0.0.3 stamping its route 2100-01-01): by default
+/// the liar's message is judged at its arrival, counted (`kind="clock_skew"`, and
+/// `clock_skewed` on its router) and the judge's time stays this year's. With the check
+/// off (`max_clock_skew = "0s"`, what the daemon did before), the judge's time is 2100:
+/// the test would fail there.
+#[test]
+fn a_router_clock_far_ahead_does_not_move_the_judge_time() {
+    use lab::bmp::{initiation, now_secs, route_monitoring, Peer};
+    use std::net::Ipv4Addr;
+    let this_year = 1970 + i64::from(now_secs()) / 31_556_952;
+    for (keys, moved) in [("", false), ("max_clock_skew = \"0s\"\n", true)] {
+        let d = bmp_feed_daemon("clock-skew", keys);
+        let honest = Peer {
+            addr: Ipv4Addr::new(192, 0, 2, 1),
+            asn: 64500,
+        };
+        let liar = Peer {
+            addr: Ipv4Addr::new(192, 0, 2, 9),
+            asn: 64509,
+        };
+        let mut a = lab::connect_from(Ipv4Addr::new(127, 0, 0, 2), d.bmp);
+        a.write_all(&initiation("honest")).unwrap();
+        a.write_all(&route_monitoring(
+            honest,
+            now_secs(),
+            Some(&[64500, 64501]),
+            &[(Ipv4Addr::new(198, 51, 100, 0), 24)],
+        ))
+        .unwrap();
+        let mut b = lab::connect_from(Ipv4Addr::new(127, 0, 0, 3), d.bmp);
+        b.write_all(&initiation("liar")).unwrap();
+        b.write_all(&route_monitoring(
+            liar,
+            4_102_444_800, // 2100-01-01
+            Some(&[64509, 64510]),
+            &[(Ipv4Addr::new(203, 0, 113, 0), 24)],
+        ))
+        .unwrap();
+        let s = wait_for(Duration::from_secs(10), || {
+            status_of(&d).filter(|s| s["announcements"] == 2)
+        })
+        .unwrap_or_else(|| panic!("the routes were not judged:\n{}", d.log()));
+        let year = year_of(&s["judge_time"]);
+        let skewed: u64 = s["routers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["clock_skewed"].as_u64().unwrap_or(0))
+            .sum();
+        if moved {
+            assert_eq!(year, 2100, "{s}");
+            assert_eq!(skewed, 0, "{s}");
+        } else {
+            assert!(year <= this_year + 1, "the judge's time moved: {s}");
+            assert_eq!(skewed, 1, "{s}");
+            let m = http_get(d.api, "/metrics").unwrap();
+            assert!(
+                m.lines()
+                    .any(|l| l.contains("kind=\"clock_skew\"") && l.ends_with(" 1")),
+                "not counted:\n{m}"
+            );
+            assert_eq!(
+                d.log().matches("judged at its arrival").count(),
+                1,
+                "{}",
+                d.log()
+            );
+        }
+    }
+}

@@ -325,3 +325,52 @@ fn counting_decisions_reports_the_same_as_building_them() {
     assert_eq!(n(&counted[0]["stats"]["decisions"]), lines);
     let _ = std::fs::remove_file(&log);
 }
+
+/// Issue 18, point 1: one record stamped far off its file's time line (2100, in a file of
+/// 2000-01-02) is judged at the file's time so far and counted; no decision is dated past
+/// the file (before, the judge's clock jumped to 2100 and every timer then due fired at
+/// 2100: the test fails with the guard off).
+#[test]
+fn a_record_far_off_its_files_time_is_judged_at_the_files_time() {
+    use std::io::Read;
+    let mut mrt = Vec::new();
+    flate2::read::GzDecoder::new(
+        std::fs::File::open(common::fixture(
+            "formats/bgpkit__rrc00_updates.20000102.2014.gz",
+        ))
+        .unwrap(),
+    )
+    .read_to_end(&mut mrt)
+    .unwrap();
+    // Walk to the 100th record (12-byte headers: time, type, subtype, length) and stamp
+    // it 2100-01-01.
+    let mut at = 0;
+    for _ in 0..100 {
+        let len = u32::from_be_bytes(mrt[at + 8..at + 12].try_into().unwrap()) as usize;
+        at += 12 + len;
+    }
+    mrt[at..at + 4].copy_from_slice(&4_102_444_800u32.to_be_bytes());
+    let dir = tempdir();
+    let file = dir.join("updates.2100.mrt");
+    std::fs::write(&file, &mrt).unwrap();
+    let log = dir.join("decisions.jsonl");
+    let (_, report) = common::replay_json(&[&file], &["--decisions", log.to_str().unwrap()]);
+    assert_eq!(report["files"][0]["times_out_of_range"], 1, "{report}");
+    assert!(
+        report["files"][0]["last_time"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("2000-01-02")),
+        "{report}"
+    );
+    let decisions = std::fs::read_to_string(&log).unwrap();
+    assert!(decisions.lines().count() > 100);
+    for line in decisions.lines() {
+        let d: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(
+            d["time"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("2000-01-0")),
+            "{line}"
+        );
+    }
+}

@@ -364,6 +364,7 @@ fn run_config(
         api_max_connections: c.api.max_connections,
         initiation_timeout: l.bmp.initiation_timeout,
         idle_timeout: l.bmp.idle_timeout,
+        max_clock_skew: l.bmp.max_clock_skew,
         bmp_allow: l.bmp.allow.clone(),
         replay: replay.into_iter().map(|(_, p)| p).collect(),
         shutdown_timeout: c.shutdown_timeout,

@@ -112,6 +112,8 @@ pub struct RunConfig {
     /// See [`crate::config::BmpFeed`].
     pub initiation_timeout: Duration,
     pub idle_timeout: Duration,
+    /// How far a router's timestamps may be from arrival; `ZERO`: taken as they are.
+    pub max_clock_skew: Duration,
     /// The addresses routers may connect from over BMP (empty: any).
     pub bmp_allow: Vec<ipnet::IpNet>,
     /// MRT files replayed into the pipeline before BMP is judged (a demo feed).
@@ -580,6 +582,7 @@ pub fn run(cfg: RunConfig, vrps: VrpSet, policy: Policy) -> Result<(), DaemonErr
             view: cfg.view,
             initiation_timeout: cfg.initiation_timeout,
             idle_timeout: cfg.idle_timeout,
+            max_clock_skew: (!cfg.max_clock_skew.is_zero()).then_some(cfg.max_clock_skew),
             allow: Arc::from(cfg.bmp_allow.clone()),
             net: net.clone(),
             stop: stop_rx.clone(),

@@ -9,8 +9,9 @@ use crate::act::quarantine::QuarantineSet;
 use crate::act::verify::{BirdStatus, Change};
 use crate::act::ActionRecord;
 use crate::ingest::{mrt, IngestEvent};
-use crate::judge::{Decision, Judge, OperatorAction, Policy};
+use crate::judge::{Decision, Judge, OperatorAction, Policy, Saved};
 use crate::model::Asn;
+use crate::model::EventTime;
 use crate::pipeline::{Pipeline, RovStage};
 use crate::rpki::{AspaSet, VrpIndex, VrpSet};
 use crate::state::{decision_key, Restored, Store};
@@ -198,8 +199,10 @@ impl Live {
         let mut rov = RovStage::new(index.clone(), cfg.honour_expires);
         let judge = Judge::new(policy, index, aspa, cfg.honour_expires, rpki_serial);
         let mut pipe = Pipeline::new(vec![judge], cfg.honour_expires, true);
-        if let (Some(saved), Some(j)) = (restored.saved, pipe.judge_mut()) {
-            j.restore(saved, now(), |p| rov.intern_prefix(p));
+        if let (Some(mut saved), Some(j)) = (restored.saved, pipe.judge_mut()) {
+            let at = now();
+            not_ahead(&mut saved, at, cfg.max_clock_skew);
+            j.restore(saved, at, |p| rov.intern_prefix(p));
         }
         let claims_saved = pipe.judges().first().map(|j| j.claims_version());
         let grace = cfg
@@ -680,6 +683,34 @@ impl Live {
 /// The feeds a new run serves: the RPKI feed holds the data loaded at start, unless it
 /// comes from RTR caches (then routers hear No Data Available until the first set); the
 /// quarantine feed starts empty (and ready).
+/// A saved judge whose clock is ahead of this machine's by more than `skew` (a router's
+/// clock moved it there before the skew check, or this machine's clock was wrong) takes
+/// this machine's: time only goes forward, so restoring it would keep every timer
+/// (confirmation, hold-down, forgetting) wrong for good.
+fn not_ahead(saved: &mut Saved, at: EventTime, skew: Duration) {
+    let skew = if skew.is_zero() {
+        crate::config::default_max_clock_skew()
+    } else {
+        skew
+    };
+    let limit = EventTime(at.0.saturating_add(i64::try_from(skew.as_micros()).unwrap_or(i64::MAX)));
+    if let Some(t) = saved.now.filter(|&t| t > limit) {
+        tracing::warn!(
+            "state: the saved judge's clock ({}) is {} s ahead of this machine's; \
+             restored at this machine's time",
+            t.secs(),
+            t.secs() - at.secs()
+        );
+        saved.now = Some(at);
+        if let Some(claims) = saved.claims.as_mut() {
+            for c in claims {
+                c.established = c.established.min(at);
+                c.gone_since = c.gone_since.map(|g| g.min(at));
+            }
+        }
+    }
+}
+
 pub(crate) fn new_feeds(cfg: &RunConfig, vrps: &VrpSet, rpki: bool, quarantine: bool) -> Feeds {
     use crate::act::rtr_server::{entries_of, new_session_id, Feed};
     let timing = crate::rpki::rtr::Timing {
@@ -783,6 +814,36 @@ mod tests {
     use crate::ingest::bmp::View;
     use std::sync::mpsc::Receiver;
 
+    #[test]
+    fn a_saved_clock_ahead_of_this_machine_is_not_restored() {
+        let saved = |now: i64| Saved {
+            started: None,
+            now: Some(EventTime::from_secs(now)),
+            seq: 7,
+            trust: Vec::new(),
+            claims: Some(vec![crate::judge::SavedClaim {
+                prefix: "192.0.2.0/24".parse().unwrap(),
+                origin: None,
+                established: EventTime::from_secs(now),
+                gone_since: None,
+            }]),
+            operators: Vec::new(),
+        };
+        let at = EventTime::from_secs(1_800_000_000);
+        let skew = Duration::from_secs(300);
+        // 2100: this machine's time instead, and no claim established in the future.
+        let mut s = saved(4_102_444_800);
+        not_ahead(&mut s, at, skew);
+        assert_eq!(s.now, Some(at));
+        assert_eq!(s.claims.as_ref().unwrap()[0].established, at);
+        // Within the skew, or behind: as saved.
+        for secs in [1_800_000_200, 1_700_000_000] {
+            let mut s = saved(secs);
+            not_ahead(&mut s, at, skew);
+            assert_eq!(s.now, Some(EventTime::from_secs(secs)));
+        }
+    }
+
     fn cfg() -> RunConfig {
         RunConfig {
             bmp: "127.0.0.1:0".parse().unwrap(),
@@ -793,6 +854,7 @@ mod tests {
             api_max_connections: 4,
             initiation_timeout: Duration::from_secs(30),
             idle_timeout: Duration::ZERO,
+            max_clock_skew: crate::config::default_max_clock_skew(),
             bmp_allow: Vec::new(),
             replay: Vec::new(),
             shutdown_timeout: Duration::from_secs(1),

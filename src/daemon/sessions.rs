@@ -76,6 +76,8 @@ pub(crate) struct SessionCtx {
     pub(crate) view: View,
     pub(crate) initiation_timeout: Duration,
     pub(crate) idle_timeout: Duration,
+    /// How far a router's timestamps may be from arrival (`None`: taken as they are).
+    pub(crate) max_clock_skew: Option<Duration>,
     /// The addresses routers may connect from (empty: any).
     pub(crate) allow: Arc<[ipnet::IpNet]>,
     pub(crate) net: Arc<Net>,
@@ -148,6 +150,7 @@ pub(crate) async fn bmp_session(
         view,
         initiation_timeout,
         idle_timeout,
+        max_clock_skew,
         net,
         mut stop,
         ..
@@ -159,7 +162,7 @@ pub(crate) async fn bmp_session(
     let _ = stream.set_nodelay(true);
     // This router's messages become route events here, on the session's task: the
     // pipeline thread only judges.
-    let mut conv = BmpConverter::new(view);
+    let mut conv = BmpConverter::new(view).with_max_skew(max_clock_skew);
     // The session is named by address and port; the router, whose peers keep their
     // index (and trust) when it reconnects, by its address.
     let router = conv.router(&name, &peer.ip().to_string());
@@ -171,6 +174,7 @@ pub(crate) async fn bmp_session(
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut start = 0usize;
     let mut logged_skip = false;
+    let mut skewed = 0;
     let messages = crate::metrics::bmp_messages();
     // Events per batch, to size the next batch's vector (a Route Monitoring message of a
     // full-table dump carries ~6 routes; growing the vector from a guess copied it).
@@ -195,6 +199,10 @@ pub(crate) async fn bmp_session(
         );
         start += f.used;
         messages.increment(f.messages);
+        if conv.counts.clock_skewed > skewed {
+            crate::metrics::bmp_clock_skewed(conv.counts.clock_skewed - skewed);
+            skewed = conv.counts.clock_skewed;
+        }
         for e in &f.skipped {
             crate::metrics::bmp_error(e.kind);
             if !logged_skip {

@@ -153,6 +153,15 @@ fn time_of(h: Option<&BmpPerPeerHeader>, received: EventTime) -> EventTime {
     })
 }
 
+/// `time` (a router's), unless it is more than `max_skew` (µs) from `received` (ours):
+/// then `received`, and `true`.
+fn within_skew(time: EventTime, received: EventTime, max_skew: Option<i64>) -> (EventTime, bool) {
+    match max_skew {
+        Some(m) if time.0.abs_diff(received.0) > m.unsigned_abs() => (received, true),
+        _ => (time, false),
+    }
+}
+
 /// Which routes of a router are judged.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -282,6 +291,9 @@ pub struct RouterInfo {
     pub route_monitoring: u64,
     /// Paths whose prepended router AS was removed (FRR before 10.7).
     pub prepends_removed: u64,
+    /// Messages whose per-peer timestamp was further from their arrival than the allowed
+    /// skew, judged at their arrival instead.
+    pub clock_skewed: u64,
     pub terminated: bool,
 }
 
@@ -304,6 +316,8 @@ pub struct BmpCounts {
     /// Route Monitoring of a view that is not judged (or Adj-RIB-Out), skipped.
     pub other_view: u64,
     pub end_of_rib: u64,
+    /// Messages judged at their arrival: their timestamp was outside the allowed skew.
+    pub clock_skewed: u64,
 }
 
 impl BmpCounts {
@@ -318,6 +332,7 @@ impl BmpCounts {
         self.route_mirroring += o.route_mirroring;
         self.other_view += o.other_view;
         self.end_of_rib += o.end_of_rib;
+        self.clock_skewed += o.clock_skewed;
     }
 }
 
@@ -333,6 +348,8 @@ pub struct BmpConverter {
     last_header: Option<([u8; 34], BmpPerPeerHeader)>,
     /// Route Monitoring messages read in place rather than by bgpkit (see [`Self::bytes`]).
     pub read_in_place: u64,
+    /// How far (µs) a router's timestamp may be from the message's arrival; `None`: any.
+    max_skew: Option<i64>,
 }
 
 /// An UPDATE as bgpkit read it, or as [`scan_update`] found it.
@@ -351,7 +368,44 @@ impl BmpConverter {
             counts: BmpCounts::default(),
             last_header: None,
             read_in_place: 0,
+            max_skew: None,
         }
+    }
+
+    /// Bounds how far a router's per-peer timestamp may be from the time its message
+    /// arrived (`received`); a message outside is judged at its arrival, counted
+    /// (`clock_skewed`) and logged once per router. `None` (the default, and what a
+    /// recorded capture wants): the router's timestamps are taken as they are.
+    pub fn with_max_skew(mut self, max: Option<std::time::Duration>) -> Self {
+        self.max_skew = max.map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        self
+    }
+
+    /// The time `router`'s message with header `h` is judged at (see [`time_of`] and
+    /// [`Self::with_max_skew`]).
+    fn judged_at(
+        max_skew: Option<i64>,
+        counts: &mut BmpCounts,
+        r: &mut Router,
+        h: Option<&BmpPerPeerHeader>,
+        received: EventTime,
+    ) -> EventTime {
+        let (time, skewed) = within_skew(time_of(h, received), received, max_skew);
+        if skewed {
+            counts.clock_skewed += 1;
+            r.info.clock_skewed += 1;
+            if r.info.clock_skewed == 1 {
+                let said = time_of(h, received);
+                tracing::warn!(
+                    router = %r.info.name,
+                    "BMP timestamp {} is {} s from the message's arrival (more than the \
+                     allowed skew): judged at its arrival; further ones only counted",
+                    said.0 / 1_000_000,
+                    (said.0 - received.0) / 1_000_000
+                );
+            }
+        }
+        time
     }
 
     /// One message as [`frame`] cut it, from `router`, which arrived at `received`. A
@@ -373,7 +427,7 @@ impl BmpConverter {
             };
             r.info.messages += 1;
             self.read_in_place += 1;
-            let time = time_of(Some(&h), received);
+            let time = Self::judged_at(self.max_skew, &mut self.counts, r, Some(&h), received);
             self.route_monitoring(
                 router,
                 Some(h),
@@ -502,7 +556,13 @@ impl BmpConverter {
         };
         r.info.messages += 1;
         let header = msg.per_peer_header;
-        let time = time_of(header.as_ref(), received);
+        let time = Self::judged_at(
+            self.max_skew,
+            &mut self.counts,
+            r,
+            header.as_ref(),
+            received,
+        );
         match msg.message_body {
             BmpMessageBody::InitiationMessage(m) => {
                 self.counts.initiation += 1;

@@ -93,6 +93,9 @@ pub struct FileSummary {
     pub first_time: Option<EventTime>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_time: Option<EventTime>,
+    /// Records judged at the file's time so far rather than their own, which was far off
+    /// it (see [`mrt`]'s docs).
+    pub times_out_of_range: u64,
     /// False when any damage was found.
     pub complete: bool,
 }

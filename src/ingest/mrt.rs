@@ -7,6 +7,13 @@
 //! out of Established becomes [`IngestEvent::PeerDown`]. UPDATEs the collector itself sent
 //! (`*_LOCAL` subtypes) are not routes it received and are skipped.
 //!
+//! **A record far off its file's time line** (more than [`RECORD_SKEW`] from the records
+//! before it, and not confirmed by the record after it: a flipped bit in a timestamp, a
+//! record spliced from another day) is judged at the file's time so far, counted
+//! (`times_out_of_range`) and noted once per file: the judge's clock only goes forward, so
+//! one such record would otherwise move it for the rest of the replay. A real gap in a
+//! file (a quiet collector) costs one record: the next one confirms the new time.
+//!
 //! Damage never stops a file early when there is anything after it to read: bgpkit's
 //! recovering iterator skips an unparsable record or resynchronises on the next verified
 //! record boundary, and every skip is reported as [`Damage`] with its decompressed offset.
@@ -41,6 +48,44 @@ struct Converter<'a, F: FnMut(IngestEvent)> {
     summary: FileSummary,
     /// TABLE_DUMP records batching several entries: (count, first offset).
     batched: Option<(u64, u64)>,
+    guard: TimeGuard,
+}
+
+/// How far a record may be from its file's time so far (µs): five minutes, the daemon's
+/// default skew for a router's clock.
+pub const RECORD_SKEW: i64 = 300 * 1_000_000;
+
+/// A file's time line (see the module docs): the time each record is judged at.
+#[derive(Debug, Clone, Default)]
+pub struct TimeGuard {
+    /// The latest time taken.
+    accepted: Option<EventTime>,
+    /// The last record off the line: the next one near it confirms it.
+    candidate: Option<EventTime>,
+}
+
+impl TimeGuard {
+    /// The time to judge a record stamped `t` at, and whether it was off the line.
+    pub fn time(&mut self, t: EventTime) -> (EventTime, bool) {
+        let near = |a: EventTime| t.0.abs_diff(a.0) <= RECORD_SKEW.unsigned_abs();
+        match self.accepted {
+            Some(a) if !near(a) && !self.candidate.is_some_and(near) => {
+                self.candidate = Some(t);
+                (a, true)
+            }
+            Some(a) if near(a) => {
+                self.accepted = Some(a.max(t));
+                self.candidate = None;
+                (t, false)
+            }
+            _ => {
+                // The first record, or one the record before confirms.
+                self.accepted = Some(t);
+                self.candidate = None;
+                (t, false)
+            }
+        }
+    }
 }
 
 /// Reads one MRT file and sends its events to `emit`. `disk_bytes` counts the bytes read
@@ -83,8 +128,10 @@ pub fn read_stream(
             attribute_warnings: 0,
             first_time: None,
             last_time: None,
+            times_out_of_range: 0,
             complete: true,
         },
+        guard: TimeGuard::default(),
     };
     let mut offset: u64 = 0;
     {
@@ -238,7 +285,23 @@ impl<F: FnMut(IngestEvent)> Converter<'_, F> {
 
     fn record(&mut self, record: MrtRecord, offset: u64) {
         let h = &record.common_header;
-        let time = EventTime::from_parts(h.timestamp, h.microsecond_timestamp.unwrap_or(0));
+        let stamped = EventTime::from_parts(h.timestamp, h.microsecond_timestamp.unwrap_or(0));
+        let (time, off) = self.guard.time(stamped);
+        if off {
+            self.summary.times_out_of_range += 1;
+            if self.summary.times_out_of_range == 1 {
+                self.note(
+                    offset,
+                    format!(
+                        "a record stamped {} is more than {} s from the file's time so far \
+                         ({}): judged at that time (further ones only counted)",
+                        stamped.secs(),
+                        RECORD_SKEW / 1_000_000,
+                        time.secs()
+                    ),
+                );
+            }
+        }
         if self.summary.first_time.is_none() {
             self.summary.first_time = Some(time);
         }
@@ -440,5 +503,39 @@ impl<F: FnMut(IngestEvent)> Converter<'_, F> {
     ) {
         self.updates
             .announce(time, peer, p, path, snapshot, &mut self.emit);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> EventTime {
+        EventTime::from_secs(secs)
+    }
+
+    #[test]
+    fn a_lone_record_off_the_line_is_judged_at_the_line_and_a_real_gap_costs_one() {
+        let mut g = TimeGuard::default();
+        let t0 = 946_843_000;
+        assert_eq!(g.time(at(t0)), (at(t0), false));
+        assert_eq!(g.time(at(t0 + 10)), (at(t0 + 10), false));
+        // A small step back stays as it is (the judge ignores backward time).
+        assert_eq!(g.time(at(t0 + 5)), (at(t0 + 5), false));
+        // 2100, once: judged at the line's time; the next record is back on the line.
+        assert_eq!(g.time(at(4_102_444_800)), (at(t0 + 10), true));
+        assert_eq!(g.time(at(t0 + 12)), (at(t0 + 12), false));
+        // 1970, once: the same.
+        assert_eq!(g.time(at(0)), (at(t0 + 12), true));
+        assert_eq!(g.time(at(t0 + 13)), (at(t0 + 13), false));
+        // A real gap of an hour: its first record is held at the line, the second
+        // confirms the new time and the line moves there.
+        assert_eq!(g.time(at(t0 + 3600)), (at(t0 + 13), true));
+        assert_eq!(g.time(at(t0 + 3601)), (at(t0 + 3601), false));
+        assert_eq!(g.time(at(t0 + 3602)), (at(t0 + 3602), false));
+        // Two liars far apart confirm nothing.
+        assert_eq!(g.time(at(t0 + 90_000)), (at(t0 + 3602), true));
+        assert_eq!(g.time(at(t0 + 190_000)), (at(t0 + 3602), true));
+        assert_eq!(g.time(at(t0 + 3603)), (at(t0 + 3603), false));
     }
 }

@@ -965,3 +965,103 @@ impl Receiver {
         self.got.lock().unwrap().clone()
     }
 }
+
+/// BMP messages built by hand (RFC 7854), for sessions that say what a real router would
+/// not: made-up peers, clocks far off, tables past any limit. Only Route Monitoring is
+/// needed (a peer with no Peer Up is taken as up at its first route).
+pub mod bmp {
+    use std::net::Ipv4Addr;
+
+    /// A peer as a monitored router presents it: address and AS (2-byte, so no AS4
+    /// capability is needed).
+    #[derive(Clone, Copy)]
+    pub struct Peer {
+        pub addr: Ipv4Addr,
+        pub asn: u16,
+    }
+
+    /// Seconds since the epoch now.
+    pub fn now_secs() -> u32 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as u32)
+            .unwrap_or(0)
+    }
+
+    fn framed(kind: u8, body: Vec<u8>) -> Vec<u8> {
+        let mut m = vec![3];
+        m.extend(((6 + body.len()) as u32).to_be_bytes());
+        m.push(kind);
+        m.extend(body);
+        m
+    }
+
+    /// An Initiation message with a sysName.
+    pub fn initiation(sys_name: &str) -> Vec<u8> {
+        let mut b = 2u16.to_be_bytes().to_vec();
+        b.extend((sys_name.len() as u16).to_be_bytes());
+        b.extend(sys_name.as_bytes());
+        framed(4, b)
+    }
+
+    /// A Route Monitoring message (pre-policy, IPv4 peer, 2-byte AS) from `peer` stamped
+    /// `secs`: an UPDATE announcing `prefixes` (address, length) with `path`, or
+    /// withdrawing them when `path` is `None`.
+    pub fn route_monitoring(
+        peer: Peer,
+        secs: u32,
+        path: Option<&[u16]>,
+        prefixes: &[(Ipv4Addr, u8)],
+    ) -> Vec<u8> {
+        let mut nlri = Vec::new();
+        for (a, len) in prefixes {
+            nlri.push(*len);
+            nlri.extend(&a.octets()[..usize::from(*len).div_ceil(8)]);
+        }
+        let mut body = Vec::new();
+        match path {
+            None => {
+                body.extend((nlri.len() as u16).to_be_bytes());
+                body.extend(&nlri);
+                body.extend(0u16.to_be_bytes());
+            }
+            Some(path) => {
+                let mut attrs = vec![0x40, 1, 1, 0]; // ORIGIN IGP
+                attrs.extend([0x40, 2, (2 + 2 * path.len()) as u8, 2, path.len() as u8]);
+                for a in path {
+                    attrs.extend(a.to_be_bytes());
+                }
+                attrs.extend([0x40, 3, 4]); // NEXT_HOP: the peer
+                attrs.extend(peer.addr.octets());
+                body.extend(0u16.to_be_bytes());
+                body.extend((attrs.len() as u16).to_be_bytes());
+                body.extend(attrs);
+                body.extend(&nlri);
+            }
+        }
+        // Per-peer header: type 0, flags 0x20 (2-byte AS path), distinguisher, address,
+        // AS, BGP id, timestamp.
+        let mut m = vec![0, 0x20];
+        m.extend([0u8; 8]);
+        m.extend([0u8; 12]);
+        m.extend(peer.addr.octets());
+        m.extend(u32::from(peer.asn).to_be_bytes());
+        m.extend(peer.addr.octets());
+        m.extend(secs.to_be_bytes());
+        m.extend(0u32.to_be_bytes());
+        m.extend([0xff; 16]);
+        m.extend(((19 + body.len()) as u16).to_be_bytes());
+        m.push(2);
+        m.extend(body);
+        framed(0, m)
+    }
+}
+
+/// A TCP connection to `to` from the loopback address `from` (a router of its own: the
+/// daemon knows a BMP router by its address).
+pub fn connect_from(from: std::net::Ipv4Addr, to: SocketAddr) -> TcpStream {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.bind(&SocketAddr::from((from, 0)).into()).unwrap();
+    s.connect(&to.into()).unwrap();
+    s.into()
+}
