@@ -216,6 +216,12 @@ pub struct Peer {
     /// protocol violation (ASPA verification treats the two apart, `rpki::aspa`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub loc_rib: bool,
+    /// Seen through a monitored router (BMP): its address and AS are what that router
+    /// writes in its per-peer headers, not a BGP session this side holds, so a router
+    /// can present any number of made-up peers. All peers of one router (one `feed`)
+    /// are one witness domain (see `judge`'s docs).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub bmp: bool,
 }
 
 impl fmt::Display for Peer {

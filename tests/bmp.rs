@@ -330,6 +330,11 @@ fn judge_all(
     use routewitness::replay::{Judging, Tally};
     let mut out = Vec::new();
     let mut routes = 0;
+    // A collector's peers are one witness each; over BMP all the peers of one router are
+    // one witness domain by default (issue 18). The stream re-encodes a collector's
+    // sessions, so it is judged with the peers apart for the two to compare.
+    let mut policy = Policy::load("default").unwrap();
+    policy.confirm.one_vote_per_router = false;
     {
         let mut rov = RovStage::new(index, true);
         let mut tally = Tally::new(
@@ -337,7 +342,7 @@ fn judge_all(
             true,
             None,
             Some(Judging {
-                policies: vec![Policy::load("default").unwrap()],
+                policies: vec![policy],
                 aspa,
                 rpki_serial: Some(1),
                 decisions: Some(&mut out),

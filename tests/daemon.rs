@@ -821,6 +821,29 @@ fn sighup_reloads_the_policy_and_token_and_keeps_them_when_broken() {
     drop(router);
 }
 
+/// A daemon without state judging the Loc-RIB view under `policy`, once the 2014 RIB
+/// slice has been replayed into it (it establishes who originates what).
+fn rib_and_loc_rib_daemon(policy: &Path) -> Daemon {
+    let d = Daemon::start(&[
+        "--no-state",
+        "--replay",
+        repo_file("fixtures/mrt/routeviews2_rib.20140523.0600_slice.mrt.gz")
+            .to_str()
+            .unwrap(),
+        "--vrps",
+        repo_file("fixtures/bmp/lab/vrps.json").to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+        "--view",
+        "loc-rib",
+    ]);
+    wait_for(Duration::from_secs(30), || {
+        d.log().contains("replayed 1 MRT files").then_some(())
+    })
+    .expect("the RIB replayed");
+    d
+}
+
 /// Conflicting claims from a real router: after the 2014 RIB has established who
 /// originates what, GoBGP originates a MOAS for one of its prefixes and a more-specific
 /// of another with a foreign origin. Both are held as conflicts (one router is one
@@ -831,23 +854,7 @@ fn gobgp_conflicting_claims_are_held_against_what_is_established() {
     let Some(gobgp) = lab::GoBgp::require() else {
         return;
     };
-    let d = Daemon::start(&[
-        "--no-state",
-        "--replay",
-        repo_file("fixtures/mrt/routeviews2_rib.20140523.0600_slice.mrt.gz")
-            .to_str()
-            .unwrap(),
-        "--vrps",
-        repo_file("fixtures/bmp/lab/vrps.json").to_str().unwrap(),
-        "--policy",
-        repo_file("tests/lab/policy.toml").to_str().unwrap(),
-        "--view",
-        "loc-rib",
-    ]);
-    wait_for(Duration::from_secs(30), || {
-        d.log().contains("replayed 1 MRT files").then_some(())
-    })
-    .expect("the RIB replayed");
+    let d = rib_and_loc_rib_daemon(&repo_file("tests/lab/policy.toml"));
     let g = gobgp.start(d.bmp);
     g.add("1.8.8.0/24", &[65001, 666]);
     g.add("1.51.7.0/24", &[65001, 666]);
@@ -1537,10 +1544,12 @@ fn a_router_clock_far_ahead_does_not_move_the_judge_time() {
         let honest = Peer {
             addr: Ipv4Addr::new(192, 0, 2, 1),
             asn: 64500,
+            loc_rib: false,
         };
         let liar = Peer {
             addr: Ipv4Addr::new(192, 0, 2, 9),
             asn: 64509,
+            loc_rib: false,
         };
         let mut a = lab::connect_from(Ipv4Addr::new(127, 0, 0, 2), d.bmp);
         a.write_all(&initiation("honest")).unwrap();
@@ -1590,5 +1599,81 @@ fn a_router_clock_far_ahead_does_not_move_the_judge_time() {
                 d.log()
             );
         }
+    }
+}
+
+/// Issue 18, point 2: one monitored router is one witness domain. The 2014 RIB slice
+/// establishes 1.8.8.0/24 AS38345; a real GoBGP (an honest router) carries it too. A
+/// lying BMP session (from 127.0.0.3) presents two made-up peers, AS7018 and AS3257,
+/// each with a path through the holder and its own neighbour of AS666: a related change
+/// that gains standing only with k = 2 independent witnesses. By default the router is
+/// one vote (effective 1.0, not established); with `confirm.one_vote_per_router = false`
+/// (the judge before) its two made-up peers confirm it: the test fails there.
+#[test]
+fn one_router_presenting_made_up_peers_is_one_witness() {
+    use lab::bmp::{initiation, now_secs, route_monitoring, Peer};
+    use std::net::Ipv4Addr;
+    let Some(gobgp) = lab::GoBgp::require() else {
+        return;
+    };
+    for one_vote in [true, false] {
+        let dir = lab::scratch("witness-domain");
+        let policy = dir.join("policy.toml");
+        std::fs::write(
+            &policy,
+            format!(
+                "{}\n[confirm]\none_vote_per_router = {one_vote}\n",
+                std::fs::read_to_string(repo_file("tests/lab/policy.toml")).unwrap()
+            ),
+        )
+        .unwrap();
+        let d = rib_and_loc_rib_daemon(&policy);
+        let g = gobgp.start(d.bmp);
+        g.add("1.8.8.0/24", &[38345]);
+        let mut liar = lab::connect_from(Ipv4Addr::new(127, 0, 0, 3), d.bmp);
+        liar.write_all(&initiation("liar")).unwrap();
+        for (i, (asn, neighbour)) in [(7018, 64511), (3257, 64512)].into_iter().enumerate() {
+            let peer = Peer {
+                addr: Ipv4Addr::new(192, 0, 2, 7 + i as u8),
+                asn,
+                loc_rib: true,
+            };
+            liar.write_all(&route_monitoring(
+                peer,
+                now_secs(),
+                Some(&[asn, 38345, neighbour, 666]),
+                &[(Ipv4Addr::new(1, 8, 8, 0), 24)],
+            ))
+            .unwrap();
+        }
+        let claim = |established: bool, secs: u64| {
+            wait_for(Duration::from_secs(secs), || {
+                let v: Value = serde_json::from_str(
+                    &http_get(d.api, "/v1/routes?prefix=1.8.8.0/24&origin=666").ok()?,
+                )
+                .ok()?;
+                let c = v["claims"].as_array()?.first()?.clone();
+                (c["witnesses"]["witnesses"].as_array()?.len() == 2
+                    && c["established"].is_string() == established)
+                    .then_some(c)
+            })
+        };
+        if one_vote {
+            let c = claim(false, 10).unwrap_or_else(|| panic!("no claim of AS666:\n{}", d.log()));
+            assert_eq!(c["witnesses"]["effective"], 1.0, "{c}");
+            // And it stays so (nothing else is coming that could confirm it).
+            std::thread::sleep(Duration::from_secs(1));
+            assert!(claim(true, 1).is_none(), "established by one router");
+        } else {
+            let c = claim(true, 10).unwrap_or_else(|| panic!("not confirmed:\n{}", d.log()));
+            assert_eq!(c["witnesses"]["effective"], 2.0, "{c}");
+        }
+        // The honest router's route is judged beside it.
+        let v: Value = serde_json::from_str(
+            &http_get(d.api, "/v1/routes?prefix=1.8.8.0/24&origin=38345").unwrap(),
+        )
+        .unwrap();
+        assert!(v["claims"][0]["established"].is_string(), "{v}");
+        drop(g);
     }
 }

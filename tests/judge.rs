@@ -36,6 +36,7 @@ fn peer(i: u32, asn: u32) -> Peer {
         asn: Asn(asn),
         bgp_id: None,
         loc_rib: false,
+        bmp: false,
     }
 }
 
@@ -450,6 +451,22 @@ fn a_session_going_down_ends_its_holds() {
     assert_eq!(j.held_routes(), 0);
 }
 
+/// `f` monitored routers (BMP feeds "router-0", ...), each presenting `made_up` peers in
+/// ASes of their own, indexed from `honest`.
+fn routers(honest: usize, f: usize, made_up: usize) -> Vec<Peer> {
+    let mut out = Vec::new();
+    for r in 0..f {
+        for m in 0..made_up {
+            let i = (honest + out.len()) as u32;
+            let mut p = peer(i, 3000 + (r * 100 + m) as u32);
+            p.feed = Arc::from(format!("router-{r}"));
+            p.bmp = true;
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// Events for the property tests: (peer, prefix index, origin index, neighbour, withdraw?).
 fn events() -> impl Strategy<Value = Vec<(u32, u8, u8, u32, bool)>> {
     prop::collection::vec(
@@ -458,11 +475,19 @@ fn events() -> impl Strategy<Value = Vec<(u32, u8, u8, u32, bool)>> {
     )
 }
 
+/// Liars in the ASes `asns`, each a collector's peer (a domain of its own).
+fn liars(honest: usize, asns: &[u32]) -> Vec<Peer> {
+    asns.iter()
+        .enumerate()
+        .map(|(i, &a)| peer((honest + i) as u32, a))
+        .collect()
+}
+
 fn run_events(
     policy: Policy,
     honest: usize,
     evs: &[(u32, u8, u8, u32, bool)],
-    liar_asns: &[u32],
+    liar_peers: &[Peer],
 ) -> (Vec<String>, bool) {
     let idx = VrpIndex::from_vrps(Vec::new());
     let aspa = AspaSet::default();
@@ -473,15 +498,14 @@ fn run_events(
         j.peer(PeerIdx(p), &peer(p, 1000 + p));
         announce(&mut lab, &mut j, 0, p, "11.0.0.0/16", &[1000 + p, 65], true);
     }
-    for (i, a) in liar_asns.iter().enumerate() {
-        let p = (honest + i) as u32;
-        j.peer(PeerIdx(p), &peer(p, *a));
+    for (i, l) in liar_peers.iter().enumerate() {
+        j.peer(PeerIdx((honest + i) as u32), l);
     }
     let prefixes = ["11.0.0.0/16", "11.0.7.0/24", "11.0.0.0/17"];
     let mut out = Vec::new();
     let mut confirmed = false;
     for (n, &(p, pi, oi, neighbour, wd)) in evs.iter().enumerate() {
-        let liar = honest as u32 + p % liar_asns.len() as u32;
+        let liar = honest as u32 + p % liar_peers.len() as u32;
         let t = 60 + n as i64 * 7;
         let prefix = prefixes[pi as usize];
         let d = if wd {
@@ -496,7 +520,12 @@ fn run_events(
                 prefix,
                 // Forged through the holder (AS65), so the claim is related to it and
                 // only witnesses stand between the liars and standing.
-                &[liar_asns[(liar as usize) - honest], 65, neighbour, origin],
+                &[
+                    liar_peers[(liar as usize) - honest].asn.0,
+                    65,
+                    neighbour,
+                    origin,
+                ],
                 false,
             )
         };
@@ -536,15 +565,34 @@ proptest! {
             p.confirm.k = f as f64 + 1.0;
             p.confirm.same_neighbour_weight = beta;
         });
-        let (_, confirmed) = run_events(p, 3, &evs, &liar_asns);
+        let (_, confirmed) = run_events(p, 3, &evs, &liars(3, &liar_asns));
         prop_assert!(!confirmed, "{f} liars established a conflicting claim");
+    }
+
+    /// Issue 18, point 2: with k ≥ f+1, f lying monitored routers (BMP), each presenting
+    /// any number of made-up peers (every one in an AS of its own), announcing and
+    /// withdrawing in any order with any neighbours, cannot establish a claim that
+    /// conflicts with an established one: a router is one witness domain.
+    #[test]
+    fn f_lying_routers_with_made_up_peers_cannot_establish_a_conflicting_claim(
+        evs in events(),
+        f in 1usize..3,
+        made_up in 1usize..6,
+        beta in 0.0f64..=1.0,
+    ) {
+        let p = policy(|p| {
+            p.confirm.k = f as f64 + 1.0;
+            p.confirm.same_neighbour_weight = beta;
+        });
+        let (_, confirmed) = run_events(p, 3, &evs, &routers(3, f, made_up));
+        prop_assert!(!confirmed, "{f} routers with {made_up} peers each established a conflicting claim");
     }
 
     /// The same input twice gives byte-identical decisions.
     #[test]
     fn decisions_are_a_function_of_the_input(evs in events()) {
-        let (a, _) = run_events(policy(|_| {}), 2, &evs, &[2000, 2001]);
-        let (b, _) = run_events(policy(|_| {}), 2, &evs, &[2000, 2001]);
+        let (a, _) = run_events(policy(|_| {}), 2, &evs, &liars(2, &[2000, 2001]));
+        let (b, _) = run_events(policy(|_| {}), 2, &evs, &liars(2, &[2000, 2001]));
         prop_assert_eq!(a, b);
     }
 }
@@ -555,7 +603,28 @@ fn the_property_harness_can_see_a_confirmation() {
     // distinct neighbours *do* establish their claim, so the harness detects it.
     let evs = [(0, 1, 0, 1, false), (1, 1, 0, 2, false)];
     let p = policy(|p| p.confirm.k = 2.0);
-    let (_, confirmed) = run_events(p, 3, &evs, &[2000, 2001]);
+    let (_, confirmed) = run_events(p, 3, &evs, &liars(3, &[2000, 2001]));
+    assert!(confirmed);
+}
+
+#[test]
+fn the_router_property_harness_can_see_a_confirmation() {
+    // The guard for the router property: one router presenting two made-up peers in
+    // distinct ASes through distinct neighbours establishes the claim when its peers
+    // count apart (`one_vote_per_router = false`, what the judge did before), not when
+    // the router is one witness domain (the default); two routers do.
+    let evs = [(0, 1, 0, 1, false), (1, 1, 0, 2, false)];
+    let k2 = |per_router: bool| {
+        policy(move |p| {
+            p.confirm.k = 2.0;
+            p.confirm.one_vote_per_router = per_router;
+        })
+    };
+    let (_, confirmed) = run_events(k2(false), 3, &evs, &routers(3, 1, 2));
+    assert!(confirmed);
+    let (_, confirmed) = run_events(k2(true), 3, &evs, &routers(3, 1, 2));
+    assert!(!confirmed);
+    let (_, confirmed) = run_events(k2(true), 3, &evs, &routers(3, 2, 1));
     assert!(confirmed);
 }
 

@@ -223,18 +223,12 @@ impl NewPeer for PeerRegistry {
             asn: key.asn,
             bgp_id,
             loc_rib: key.view == View::LocRib,
+            bmp: true,
         };
         if let Some(&idx) = self.bmp.get(key) {
             return (idx, peer);
         }
-        let idx = self.add(
-            &key.feed,
-            key.addr,
-            key.asn,
-            bgp_id,
-            peer.loc_rib,
-            |_, _| {},
-        );
+        let idx = self.add(peer.clone(), |_, _| {});
         self.bmp.insert(key.clone(), idx);
         (idx, peer)
     }

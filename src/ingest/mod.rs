@@ -113,23 +113,8 @@ pub struct PeerRegistry {
 impl PeerRegistry {
     /// A new peer, whatever peers are known (BMP keys its peers itself, see
     /// [`bmp::BmpPeerKey`]; MRT uses [`Self::intern`]). `new` is called with it.
-    pub fn add(
-        &mut self,
-        feed: &Arc<str>,
-        addr: IpAddr,
-        asn: Asn,
-        bgp_id: Option<Ipv4Addr>,
-        loc_rib: bool,
-        mut new: impl FnMut(PeerIdx, &Peer),
-    ) -> PeerIdx {
+    pub fn add(&mut self, peer: Peer, mut new: impl FnMut(PeerIdx, &Peer)) -> PeerIdx {
         let idx = PeerIdx(self.peers.len() as u32);
-        let peer = Peer {
-            feed: feed.clone(),
-            addr,
-            asn,
-            bgp_id,
-            loc_rib,
-        };
         new(idx, &peer);
         self.peers.push(peer);
         idx
@@ -148,7 +133,15 @@ impl PeerRegistry {
         if let Some(idx) = self.map.get(&(addr, asn)) {
             return *idx;
         }
-        let idx = self.add(feed, addr, asn, bgp_id, false, new);
+        let peer = Peer {
+            feed: feed.clone(),
+            addr,
+            asn,
+            bgp_id,
+            loc_rib: false,
+            bmp: false,
+        };
+        let idx = self.add(peer, new);
         self.map.insert((addr, asn), idx);
         idx
     }

@@ -73,10 +73,16 @@
 //! 1. Only witnesses whose trust is at or above `trust.floor` vote.
 //! 2. A witness whose peer AS *is* the claimed origin does not vote: the origin announcing
 //!    its own claim is the claimant, not a witness.
-//! 3. One vote per peer AS: several sessions (or collectors) with peers in the same AS
+//! 3. One vote per **monitored router** (`confirm.one_vote_per_router`, on by default):
+//!    over BMP the router writes its peers' addresses and ASes in its per-peer headers
+//!    itself, so one router could present any number of made-up peers in any ASes. All
+//!    peers seen through one router are one witness domain, which votes once (its lowest
+//!    peer AS and neighbour, so the count does not depend on event order). A collector's
+//!    MRT peers are BGP sessions the collector holds, each a domain of its own.
+//! 4. One vote per peer AS: several sessions (or collectors) with peers in the same AS
 //!    are one witness. A peer AS seen with several paths counts once, with the lowest
 //!    neighbour AS (so the count does not depend on event order).
-//! 4. The votes are grouped by **neighbour AS**, the AS just before the origin on the
+//! 5. The votes are grouped by **neighbour AS**, the AS just before the origin on the
 //!    witness's path (prepends collapsed). The first peer AS of each group counts 1; each
 //!    further peer AS in the same group counts `confirm.same_neighbour_weight` (β, 0.5 by
 //!    default). Peers that all enter the origin through one neighbour saw one
@@ -92,7 +98,10 @@
 //! most 1 (β ≤ 1 is enforced), and a peer's AS is the session's, not something it can put
 //! in a path. So f peers, however they forge their paths, add at most f < k. The neighbour
 //! AS comes from the (forgeable) path, but it can only lower a vote's weight, never raise
-//! it. A property test (`tests/judge.rs`) checks this.
+//! it. Over BMP a peer's AS is the monitored router's word, so the liar is the router: a
+//! router contributes at most 1 whatever peers it presents (rule 3), and f lying routers
+//! add at most f < k. Property tests (`tests/judge.rs`) check both: f lying peers, and f
+//! lying routers with any number of made-up peers each.
 //!
 //! ## Trust
 //!

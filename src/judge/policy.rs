@@ -61,6 +61,10 @@ pub struct Confirm {
     /// Weight of each further peer AS that reaches the origin through a neighbour AS
     /// already counted, in [0, 1]. 1 counts every peer AS fully; 0 counts one per neighbour.
     pub same_neighbour_weight: f64,
+    /// All peers seen through one monitored router (one BMP session's router) count
+    /// together at most one vote: the router writes its peers' addresses and ASes itself,
+    /// so one lying router could otherwise present k made-up witnesses.
+    pub one_vote_per_router: bool,
     /// Confirmation must come within this time of the claim's first sighting; after it the
     /// claim is refuted (its witnesses lose trust) and `on_unconfirmed` applies.
     #[serde(with = "humantime_serde")]
@@ -74,6 +78,7 @@ impl Default for Confirm {
         Confirm {
             k: 2.0,
             same_neighbour_weight: 0.5,
+            one_vote_per_router: true,
             window: d(15 * 60),
             on_unconfirmed: Action::Propagate,
         }

@@ -269,6 +269,7 @@ pub(crate) mod testing {
                 asn: Asn(asn),
                 bgp_id: None,
                 loc_rib: false,
+                bmp: false,
             },
         )
     }

@@ -595,6 +595,7 @@ mod tests {
             asn: Asn(asn),
             bgp_id: None,
             loc_rib: false,
+            bmp: false,
         }
     }
 

@@ -805,11 +805,31 @@ impl StayRtr {
         let dir = scratch("stayrtr");
         let file = dir.join("vrps.json");
         std::fs::write(&file, json).unwrap();
-        let port = free_port_on("127.0.0.1");
-        Self::start_on(dir, file, port, extra)
+        // A port found free can be taken before StayRTR binds it (by any connection's
+        // local port): then another port, a few times.
+        for _ in 0..4 {
+            let port = free_port_on("127.0.0.1");
+            match Self::try_start_on(dir.clone(), file.clone(), port, extra) {
+                Ok(s) => return s,
+                Err(log) if log.contains("address already in use") => continue,
+                Err(log) => panic!("stayrtr did not listen on port {port}: {log}"),
+            }
+        }
+        panic!("stayrtr found no free port in 4 tries");
     }
 
     fn start_on(dir: PathBuf, file: PathBuf, port: u16, extra: &[&str]) -> StayRtr {
+        Self::try_start_on(dir, file, port, extra)
+            .unwrap_or_else(|log| panic!("stayrtr did not listen on port {port}: {log}"))
+    }
+
+    /// StayRTR on `port`, or its log when it does not listen there.
+    fn try_start_on(
+        dir: PathBuf,
+        file: PathBuf,
+        port: u16,
+        extra: &[&str],
+    ) -> Result<StayRtr, String> {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let metrics = format!("127.0.0.1:{}", free_port_on("127.0.0.1"));
         let mut cmd = Command::new("stayrtr");
@@ -827,14 +847,15 @@ impl StayRtr {
         .args(extra);
         let proc = Proc::spawn(&mut cmd, dir, &format!("stayrtr-{port}.log"));
         let up = wait_for(Duration::from_secs(20), || {
-            std::net::TcpStream::connect(addr).ok()
+            if proc.log().contains("level=fatal") {
+                return Some(false);
+            }
+            std::net::TcpStream::connect(addr).ok().map(|_| true)
         });
-        assert!(
-            up.is_some(),
-            "stayrtr did not listen on {addr}: {}",
-            proc.log()
-        );
-        StayRtr { proc, addr, file }
+        if up != Some(true) {
+            return Err(proc.log());
+        }
+        Ok(StayRtr { proc, addr, file })
     }
 
     /// Rewrites the file and makes StayRTR read it now (SIGHUP).
@@ -972,12 +993,13 @@ impl Receiver {
 pub mod bmp {
     use std::net::Ipv4Addr;
 
-    /// A peer as a monitored router presents it: address and AS (2-byte, so no AS4
-    /// capability is needed).
+    /// A peer as a monitored router presents it: address, AS, and whether its routes are
+    /// the router's Loc-RIB (RFC 9069 peer type 3) or its pre-policy Adj-RIB-In (type 0).
     #[derive(Clone, Copy)]
     pub struct Peer {
         pub addr: Ipv4Addr,
-        pub asn: u16,
+        pub asn: u32,
+        pub loc_rib: bool,
     }
 
     /// Seconds since the epoch now.
@@ -1004,13 +1026,13 @@ pub mod bmp {
         framed(4, b)
     }
 
-    /// A Route Monitoring message (pre-policy, IPv4 peer, 2-byte AS) from `peer` stamped
+    /// A Route Monitoring message (IPv4 peer, 4-byte AS paths) from `peer` stamped
     /// `secs`: an UPDATE announcing `prefixes` (address, length) with `path`, or
     /// withdrawing them when `path` is `None`.
     pub fn route_monitoring(
         peer: Peer,
         secs: u32,
-        path: Option<&[u16]>,
+        path: Option<&[u32]>,
         prefixes: &[(Ipv4Addr, u8)],
     ) -> Vec<u8> {
         let mut nlri = Vec::new();
@@ -1027,7 +1049,7 @@ pub mod bmp {
             }
             Some(path) => {
                 let mut attrs = vec![0x40, 1, 1, 0]; // ORIGIN IGP
-                attrs.extend([0x40, 2, (2 + 2 * path.len()) as u8, 2, path.len() as u8]);
+                attrs.extend([0x40, 2, (2 + 4 * path.len()) as u8, 2, path.len() as u8]);
                 for a in path {
                     attrs.extend(a.to_be_bytes());
                 }
@@ -1039,13 +1061,13 @@ pub mod bmp {
                 body.extend(&nlri);
             }
         }
-        // Per-peer header: type 0, flags 0x20 (2-byte AS path), distinguisher, address,
-        // AS, BGP id, timestamp.
-        let mut m = vec![0, 0x20];
+        // Per-peer header: type, flags (none: 4-byte AS paths, IPv4), distinguisher,
+        // address, AS, BGP id, timestamp.
+        let mut m = vec![if peer.loc_rib { 3 } else { 0 }, 0];
         m.extend([0u8; 8]);
         m.extend([0u8; 12]);
         m.extend(peer.addr.octets());
-        m.extend(u32::from(peer.asn).to_be_bytes());
+        m.extend(peer.asn.to_be_bytes());
         m.extend(peer.addr.octets());
         m.extend(secs.to_be_bytes());
         m.extend(0u32.to_be_bytes());

@@ -250,8 +250,11 @@ impl<'a> Judge<'a> {
             return (weight, trusted, refs);
         }
         let beta = self.policy.confirm.same_neighbour_weight;
-        // (peer AS, neighbour, witness index) of trusted witnesses other than the origin.
+        // (peer AS, neighbour, witness index) of trusted witnesses other than the origin,
+        // with their witness domain.
         let mut votes: Vec<(u32, u32, usize)> = Vec::with_capacity(cl.witnesses.len());
+        let mut domains: Vec<(u32, u32, u32, usize)> = Vec::new();
+        let per_router = self.policy.confirm.one_vote_per_router;
         let mut any_trusted = false;
         let mut trust = Vec::with_capacity(if detail { cl.witnesses.len() } else { 0 });
         for (i, w) in cl.witnesses.iter().enumerate() {
@@ -263,12 +266,21 @@ impl<'a> Judge<'a> {
                 continue;
             }
             any_trusted = true;
-            let asn = self.peers.get(w.peer as usize).map_or(0, |p| p.peer.asn.0);
+            let p = self.peers.get(w.peer as usize);
+            let asn = p.map_or(0, |p| p.peer.asn.0);
             if cl.origin == Some(Asn(asn)) {
                 continue;
             }
-            votes.push((asn, w.neighbour, i));
+            match p.map_or(0, |p| p.domain) {
+                d if d != 0 && per_router => domains.push((d, asn, w.neighbour, i)),
+                _ => votes.push((asn, w.neighbour, i)),
+            }
         }
+        // One vote per monitored router: its lowest (peer AS, neighbour), for an
+        // order-independent answer.
+        domains.sort_unstable();
+        domains.dedup_by_key(|v| v.0);
+        votes.extend(domains.iter().map(|&(_, a, n, i)| (a, n, i)));
         // One vote per peer AS (its lowest neighbour, for an order-independent answer).
         votes.sort_unstable();
         votes.dedup_by_key(|v| v.0);

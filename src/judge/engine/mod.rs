@@ -342,6 +342,9 @@ struct PeerState {
     burst_suspects: SmallVec<[(u32, u32); 2]>,
     /// Below the trust floor at its last bad evidence (and not seen above it since).
     low: bool,
+    /// Its witness domain: the monitored router it is seen through (BMP), numbered from
+    /// 1; 0 for a peer that is a domain of its own (a collector's BGP session).
+    domain: u32,
 }
 
 /// Kinds of conflicting claims.
@@ -547,6 +550,8 @@ pub struct Judge<'a> {
     restored_ops: FxHashMap<(u32, Option<Asn>), SavedOperator>,
     /// Restored trust of peers not registered yet, by identity.
     restored_trust: FxHashMap<(Arc<str>, IpAddr, Asn), TrustScore>,
+    /// Witness domains (monitored routers) by feed, numbered from 1.
+    domains: FxHashMap<Arc<str>, u32>,
     /// Bumped whenever the set of established claims (or one's `gone_since`) changes, so
     /// a caller saving the state knows when the claims need saving again.
     claims_version: u64,
@@ -672,6 +677,7 @@ impl<'a> Judge<'a> {
             operators: FxHashMap::default(),
             restored_ops: FxHashMap::default(),
             restored_trust: FxHashMap::default(),
+            domains: FxHashMap::default(),
             claims_version: 0,
             live: Vec::new(),
             free: Vec::new(),
@@ -1117,6 +1123,7 @@ fn unknown_peer() -> Peer {
         asn: Asn::ZERO,
         bgp_id: None,
         loc_rib: false,
+        bmp: false,
     }
 }
 

@@ -195,9 +195,16 @@ impl<'a> Judge<'a> {
                 transfer: false,
                 burst_suspects: SmallVec::new(),
                 low: false,
+                domain: 0,
             });
         }
         self.peers[i].peer = peer.clone();
+        self.peers[i].domain = if peer.bmp {
+            let next = self.domains.len() as u32 + 1;
+            *self.domains.entry(peer.feed.clone()).or_insert(next)
+        } else {
+            0
+        };
         self.peers[i].role = self.policy.role_of(peer.asn);
         if !self.restored_trust.is_empty() {
             let key = (peer.feed.clone(), peer.addr, peer.asn);
