@@ -380,6 +380,16 @@ pub struct BmpFeed {
     /// `0s`: timestamps taken as they are (only to stream a recorded capture).
     #[serde(default = "default_max_clock_skew", with = "humantime_serde")]
     pub max_clock_skew: Duration,
+    /// Max-prefix (see `pipeline::limits`): routes one BMP peer may have in the
+    /// Adj-RIB-In; past it its new routes are refused (what it has stays judged). 0: none.
+    #[serde(default = "default_max_prefixes_per_peer")]
+    pub max_prefixes_per_peer: usize,
+    /// Routes all the peers of one monitored router may have together; 0: none.
+    #[serde(default = "default_max_prefixes_per_router")]
+    pub max_prefixes_per_router: usize,
+    /// The fraction of a max-prefix limit at which a warning is logged and alerted.
+    #[serde(default = "default_max_prefixes_warn")]
+    pub max_prefixes_warn: f64,
     /// The addresses or prefixes routers may connect from; others are refused and
     /// counted (`kind="not_allowed"`). Empty (the default): any that reaches `listen`.
     #[serde(default)]
@@ -388,6 +398,21 @@ pub struct BmpFeed {
 
 fn default_initiation_timeout() -> Duration {
     Duration::from_secs(30)
+}
+
+/// A full table with ADD-PATH: 1.0 M IPv4 and 0.25 M IPv6 routes in 2026, twice.
+fn default_max_prefixes_per_peer() -> usize {
+    2_500_000
+}
+
+/// Four such peers (or ten peers with a full table and no ADD-PATH): about 1.5 GiB of
+/// Adj-RIB-In and judge at the ~150 B per route measured.
+fn default_max_prefixes_per_router() -> usize {
+    10_000_000
+}
+
+fn default_max_prefixes_warn() -> f64 {
+    0.9
 }
 
 /// Five minutes: NTP-synced routers are within a second; a BMP station may buffer
@@ -593,6 +618,9 @@ impl Default for BmpFeed {
             initiation_timeout: default_initiation_timeout(),
             idle_timeout: Duration::ZERO,
             max_clock_skew: default_max_clock_skew(),
+            max_prefixes_per_peer: default_max_prefixes_per_peer(),
+            max_prefixes_per_router: default_max_prefixes_per_router(),
+            max_prefixes_warn: default_max_prefixes_warn(),
             allow: Vec::new(),
         }
     }
@@ -741,6 +769,15 @@ impl Loaded {
                             message: format!(
                                 "max_message {} is smaller than a BMP header",
                                 b.max_message
+                            ),
+                        });
+                    }
+                    if !(b.max_prefixes_warn > 0.0 && b.max_prefixes_warn <= 1.0) {
+                        return Err(ConfigError::Invalid {
+                            path: fp.clone(),
+                            message: format!(
+                                "max_prefixes_warn {} is not a share of the limit in (0, 1]",
+                                b.max_prefixes_warn
                             ),
                         });
                     }

@@ -37,6 +37,7 @@ const ALERTS_SENT: &str = "routewitness_alerts_sent_total";
 const ALERTS_PENDING: &str = "routewitness_alerts_pending";
 const ALERTS_FAILED_ATTEMPTS: &str = "routewitness_alerts_failed_attempts_total";
 const ALERTS_DEAD: &str = "routewitness_alerts_dead_total";
+const ROUTES_REFUSED: &str = "routewitness_routes_refused_total";
 
 /// Gives every metric its help text (call once, after the recorder is installed).
 pub fn describe() {
@@ -99,6 +100,10 @@ pub fn describe() {
         "Failed delivery attempts, by destination"
     );
     describe_counter!(ALERTS_DEAD, "Alerts given up on, by destination");
+    describe_counter!(
+        ROUTES_REFUSED,
+        "New routes refused at a max-prefix limit, by limit (peer, router)"
+    );
 }
 
 // BMP sessions.
@@ -111,6 +116,11 @@ pub fn bmp_error(kind: &'static str) {
 /// `n` BMP messages whose timestamps were outside the allowed skew (judged at arrival).
 pub fn bmp_clock_skewed(n: u64) {
     counter!(BMP_ERRORS, "kind" => "clock_skew").increment(n);
+}
+
+/// `n` new routes refused at the max-prefix limit of `limit` (`peer` or `router`).
+pub fn routes_refused(limit: &'static str, n: u64) {
+    counter!(ROUTES_REFUSED, "limit" => limit).increment(n);
 }
 
 /// A BMP session from the router at `router` (its address, not its port) came up or

@@ -1381,6 +1381,11 @@ fn the_restored_quarantine_is_the_live_one_after_kill_9() {
 /// A daemon configured by file in a scratch directory `name`: one BMP feed whose keys
 /// beyond `type` and `listen` are `bmp_keys` (TOML lines), the lab's VRPs, no state.
 fn bmp_feed_daemon(name: &str, bmp_keys: &str) -> Daemon {
+    bmp_feed_daemon_with(name, bmp_keys, "")
+}
+
+/// [`bmp_feed_daemon`] with more configuration (`conf`, at the end of its file).
+fn bmp_feed_daemon_with(name: &str, bmp_keys: &str, conf_more: &str) -> Daemon {
     let dir = lab::scratch(name);
     std::fs::create_dir_all(dir.join("feeds")).unwrap();
     std::fs::write(
@@ -1396,8 +1401,10 @@ fn bmp_feed_daemon(name: &str, bmp_keys: &str) -> Daemon {
     let conf = dir.join("routewitness.toml");
     std::fs::write(
         &conf,
-        "feeds = [\"feeds/bmp.toml\"]\n[rpki]\nvrps = \"vrps.json\"\n[api]\n\
-         listen = \"127.0.0.1:0\"\n[state]\npath = \"\"\n",
+        format!(
+            "feeds = [\"feeds/bmp.toml\"]\n[rpki]\nvrps = \"vrps.json\"\n[api]\n\
+             listen = \"127.0.0.1:0\"\n[state]\npath = \"\"\n{conf_more}"
+        ),
     )
     .unwrap();
     Daemon::start_in(&dir, &["--config", conf.to_str().unwrap()])
@@ -1675,5 +1682,158 @@ fn one_router_presenting_made_up_peers_is_one_witness() {
         .unwrap();
         assert!(v["claims"][0]["established"].is_string(), "{v}");
         drop(g);
+    }
+}
+
+/// Issue 18, point 4: max-prefix per BMP peer and per monitored router. Limits of 100
+/// routes per peer and 150 per router, warning at 80%: peer A announces 120 /32s (100
+/// taken, 20 refused), peer B of the same router 60 (50 taken, then the router's limit
+/// refuses 10). Each crossing is logged once and alerted (`peer.max_prefix`), the refused
+/// routes counted (`routewitness_routes_refused_total`), `/v1/status` lists both; A's
+/// routes stay judged (a new origin for one of them is taken), and once A withdraws 20
+/// its new routes are taken again. (Before, nothing bounded a peer: 3,000,000 /32s took
+/// 449 MiB.)
+#[test]
+fn max_prefix_warns_then_refuses_new_routes_of_a_peer_and_of_its_router() {
+    use lab::bmp::{initiation, now_secs, route_monitoring, Peer};
+    use std::net::Ipv4Addr;
+    let r = lab::Receiver::start(lab::Mode::Ok);
+    let d = bmp_feed_daemon_with(
+        "max-prefix",
+        "max_prefixes_per_peer = 100\nmax_prefixes_per_router = 150\nmax_prefixes_warn = 0.8\n",
+        &format!(
+            "[alerts]\n[[alerts.webhook]]\nname = \"noc\"\nurl = \"http://{}/hook\"\n\
+             types = [\"peer.max_prefix\"]\n",
+            r.addr
+        ),
+    );
+    let peer = |n: u8| Peer {
+        addr: Ipv4Addr::new(192, 0, 2, n),
+        asn: 64500 + u32::from(n),
+        loc_rib: false,
+    };
+    let (a, b) = (peer(1), peer(2));
+    let mut s = lab::connect_from(Ipv4Addr::new(127, 0, 0, 2), d.bmp);
+    s.write_all(&initiation("r")).unwrap();
+    // Ten /32s per message: 10.<third>.<n>.0/32.
+    let send = |s: &mut TcpStream, p: Peer, third: u8, messages: u8, origin: u32| {
+        for m in 0..messages {
+            let prefixes: Vec<_> = (0..10)
+                .map(|i| (Ipv4Addr::new(10, third, m, i), 32))
+                .collect();
+            s.write_all(&route_monitoring(
+                p,
+                now_secs(),
+                Some(&[p.asn, origin]),
+                &prefixes,
+            ))
+            .unwrap();
+        }
+    };
+    let stored = |n: u64| {
+        wait_for(Duration::from_secs(10), || {
+            status_of(&d).filter(|s| s["routes_stored"] == n)
+        })
+        .unwrap_or_else(|| panic!("not {n} routes stored: {:?}\n{}", status_of(&d), d.log()))
+    };
+    send(&mut s, a, 1, 12, 64999);
+    stored(100);
+    send(&mut s, b, 2, 6, 64999);
+    let st = stored(150);
+    let limits = st["max_prefix"].as_array().unwrap();
+    let of = |scope: &str| {
+        limits
+            .iter()
+            .find(|l| l["scope"] == scope)
+            .unwrap_or_else(|| panic!("no {scope} in {st}"))
+    };
+    assert_eq!(of("peer")["refused"], 20, "{st}");
+    assert_eq!(of("peer")["at_limit"], true, "{st}");
+    assert_eq!(of("router")["refused"], 10, "{st}");
+    assert_eq!(of("router")["at_limit"], true, "{st}");
+    let m = http_get(d.api, "/metrics").unwrap();
+    for want in [
+        "routewitness_routes_refused_total{limit=\"peer\"} 20",
+        "routewitness_routes_refused_total{limit=\"router\"} 10",
+    ] {
+        assert!(m.lines().any(|l| l == want), "no {want}:\n{m}");
+    }
+    let log = d.log();
+    assert_eq!(
+        log.matches("reached its limit of 100 routes").count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("reached its limit of 150 routes").count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(log.matches("80% of its limit").count(), 2, "{log}");
+    // A route A has already: a new origin is taken and judged.
+    s.write_all(&route_monitoring(
+        a,
+        now_secs(),
+        Some(&[a.asn, 64998]),
+        &[(Ipv4Addr::new(10, 1, 0, 0), 32)],
+    ))
+    .unwrap();
+    let judged = wait_for(Duration::from_secs(10), || {
+        let v: Value = serde_json::from_str(
+            &http_get(d.api, "/v1/routes?prefix=10.1.0.0/32&origin=64998").ok()?,
+        )
+        .ok()?;
+        v["claims"].as_array().filter(|c| !c.is_empty()).map(|_| ())
+    });
+    assert!(judged.is_some(), "a replacement was refused:\n{}", d.log());
+    // A withdraws 20: under both limits again, and its next new route is taken.
+    for m in 0..2 {
+        let prefixes: Vec<_> = (0..10).map(|i| (Ipv4Addr::new(10, 1, m, i), 32)).collect();
+        s.write_all(&route_monitoring(a, now_secs(), None, &prefixes))
+            .unwrap();
+    }
+    stored(130);
+    s.write_all(&route_monitoring(
+        a,
+        now_secs(),
+        Some(&[a.asn, 64999]),
+        &[(Ipv4Addr::new(10, 3, 0, 0), 32)],
+    ))
+    .unwrap();
+    stored(131);
+    assert!(
+        d.log().contains("back under its limit of 100"),
+        "{}",
+        d.log()
+    );
+    // The alerts: the peer's and the router's warning and limit, then both back under.
+    let got = wait_for(Duration::from_secs(15), || {
+        let got = r.got();
+        (got.len() >= 6).then_some(got)
+    })
+    .unwrap_or_else(|| panic!("alerts: {:?}\n{}", r.got().len(), d.log()));
+    let crossings: Vec<(String, String)> = got
+        .iter()
+        .map(|g| {
+            let a: Value = serde_json::from_slice(&g.body).unwrap();
+            assert_eq!(a["type"], "peer.max_prefix", "{a}");
+            (
+                a["data"]["limit"]["scope"].as_str().unwrap().to_string(),
+                a["data"]["limit"]["crossing"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for want in [
+        ("peer", "warning"),
+        ("peer", "reached"),
+        ("router", "warning"),
+        ("router", "reached"),
+        ("peer", "below"),
+        ("router", "below"),
+    ] {
+        assert!(
+            crossings.contains(&(want.0.to_string(), want.1.to_string())),
+            "{want:?} not in {crossings:?}"
+        );
     }
 }

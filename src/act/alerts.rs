@@ -58,6 +58,10 @@ pub enum AlertKind {
     /// A peer fell below the trust floor.
     #[serde(rename = "peer.trust_low")]
     PeerTrustLow,
+    /// A BMP peer or monitored router reached its max-prefix warning or limit, or went
+    /// back under it.
+    #[serde(rename = "peer.max_prefix")]
+    PeerMaxPrefix,
     /// An RTR cache's data expired.
     #[serde(rename = "rpki.expired")]
     RpkiExpired,
@@ -71,7 +75,7 @@ pub enum AlertKind {
 
 impl AlertKind {
     /// Every type, in the order of the docs.
-    pub const ALL: [AlertKind; 12] = [
+    pub const ALL: [AlertKind; 13] = [
         AlertKind::HijackSuspected,
         AlertKind::RouteLeak,
         AlertKind::RpkiInvalid,
@@ -81,6 +85,7 @@ impl AlertKind {
         AlertKind::ActionFailed,
         AlertKind::BmpSessionLost,
         AlertKind::PeerTrustLow,
+        AlertKind::PeerMaxPrefix,
         AlertKind::RpkiExpired,
         AlertKind::RpkiSourceDisagrees,
         AlertKind::RpkiSuddenLoss,
@@ -98,6 +103,7 @@ impl AlertKind {
             AlertKind::ActionFailed => "action.failed",
             AlertKind::BmpSessionLost => "bmp.session_lost",
             AlertKind::PeerTrustLow => "peer.trust_low",
+            AlertKind::PeerMaxPrefix => "peer.max_prefix",
             AlertKind::RpkiExpired => "rpki.expired",
             AlertKind::RpkiSourceDisagrees => "rpki.source_disagrees",
             AlertKind::RpkiSuddenLoss => "rpki.sudden_loss",

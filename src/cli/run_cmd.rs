@@ -365,6 +365,11 @@ fn run_config(
         initiation_timeout: l.bmp.initiation_timeout,
         idle_timeout: l.bmp.idle_timeout,
         max_clock_skew: l.bmp.max_clock_skew,
+        max_prefixes: crate::pipeline::Limits {
+            per_peer: l.bmp.max_prefixes_per_peer,
+            per_router: l.bmp.max_prefixes_per_router,
+            warn: l.bmp.max_prefixes_warn,
+        },
         bmp_allow: l.bmp.allow.clone(),
         replay: replay.into_iter().map(|(_, p)| p).collect(),
         shutdown_timeout: c.shutdown_timeout,

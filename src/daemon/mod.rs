@@ -114,6 +114,8 @@ pub struct RunConfig {
     pub idle_timeout: Duration,
     /// How far a router's timestamps may be from arrival; `ZERO`: taken as they are.
     pub max_clock_skew: Duration,
+    /// Max-prefix per BMP peer and per monitored router.
+    pub max_prefixes: crate::pipeline::Limits,
     /// The addresses routers may connect from over BMP (empty: any).
     pub bmp_allow: Vec<ipnet::IpNet>,
     /// MRT files replayed into the pipeline before BMP is judged (a demo feed).

@@ -199,6 +199,10 @@ impl Live {
         let mut rov = RovStage::new(index.clone(), cfg.honour_expires);
         let judge = Judge::new(policy, index, aspa, cfg.honour_expires, rpki_serial);
         let mut pipe = Pipeline::new(vec![judge], cfg.honour_expires, true);
+        let l = cfg.max_prefixes;
+        if l.per_peer > 0 || l.per_router > 0 {
+            pipe.set_limits(l);
+        }
         if let (Some(mut saved), Some(j)) = (restored.saved, pipe.judge_mut()) {
             let at = now();
             not_ahead(&mut saved, at, cfg.max_clock_skew);
@@ -442,7 +446,26 @@ impl Live {
             tracing::error!("recording decisions failed: {e}");
         }
         evs.clear();
+        self.limit_crossings();
         self.send_decisions();
+    }
+
+    /// Max-prefix: each crossing is logged and alerted, refused routes counted.
+    fn limit_crossings(&mut self) {
+        let (events, refused) = self.pipe.take_limit_events();
+        for (scope, n) in [("peer", refused[0]), ("router", refused[1])] {
+            if n > 0 {
+                crate::metrics::routes_refused(scope, n);
+            }
+        }
+        if events.is_empty() {
+            return;
+        }
+        for e in &events {
+            tracing::warn!("{}", super::publish::max_prefix_text(e));
+        }
+        let alerts = events.iter().map(super::publish::max_prefix).collect();
+        self.raise(alerts);
     }
 
     /// The claims on `prefix` (of `origin` only, when given), as `/v1/routes` shows them.
@@ -855,6 +878,11 @@ mod tests {
             initiation_timeout: Duration::from_secs(30),
             idle_timeout: Duration::ZERO,
             max_clock_skew: crate::config::default_max_clock_skew(),
+            max_prefixes: crate::pipeline::Limits {
+                per_peer: 0,
+                per_router: 0,
+                warn: 0.9,
+            },
             bmp_allow: Vec::new(),
             replay: Vec::new(),
             shutdown_timeout: Duration::from_secs(1),

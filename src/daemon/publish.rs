@@ -7,6 +7,8 @@ use super::{lock, PUBLISH_EVERY};
 use crate::act::alerts::{Alert, Severity};
 use crate::ingest::bmp::BmpCounts;
 use crate::judge::{Judge, PeerTrust};
+use crate::pipeline::limits::{Crossing, Scope};
+use crate::pipeline::LimitEvent;
 use std::time::Instant;
 
 impl Live {
@@ -113,6 +115,7 @@ impl Live {
             judge: judge.map(|j| j.stats()).unwrap_or_default(),
             held_routes: judge.map_or(0, |j| j.held_routes()),
             judge_time: judge.map(|j| j.now()).filter(|t| t.0 != i64::MIN),
+            max_prefix: self.pipe.limit_status(),
             state: self.state_path().unwrap_or_else(|| "in memory".to_string()),
             state_run: self.state_run(),
             restored_holds,
@@ -154,6 +157,61 @@ impl Live {
 
 /// The alert for a peer whose trust fell below the floor (its votes stop counting),
 /// raised at the evidence that took it there (see [`Judge::take_fallen`]).
+/// What a max-prefix crossing says.
+pub(crate) fn max_prefix_text(e: &LimitEvent) -> String {
+    let who = match e.scope {
+        Scope::Peer => format!("peer {} (router {})", e.peer, e.router),
+        Scope::Router => format!("router {} (all its peers)", e.router),
+    };
+    match e.crossing {
+        Crossing::Warning => format!(
+            "max-prefix: {who} has {} routes, {:.0}% of its limit of {}",
+            e.routes,
+            100.0 * e.routes as f64 / e.limit.max(1) as f64,
+            e.limit
+        ),
+        Crossing::Reached => format!(
+            "max-prefix: {who} reached its limit of {} routes: its new routes are refused \
+             (counted), what it has stays judged",
+            e.limit
+        ),
+        Crossing::Below => format!(
+            "max-prefix: {who} is back under its limit of {} ({} routes): new routes are \
+             taken again",
+            e.limit, e.routes
+        ),
+    }
+}
+
+/// The alert for a max-prefix crossing (`peer.max_prefix`).
+pub(crate) fn max_prefix(e: &LimitEvent) -> Alert {
+    let name = match e.scope {
+        Scope::Peer => format!("{}:{}:{}", e.router, e.peer.addr, e.peer.asn.0),
+        Scope::Router => e.router.to_string(),
+    };
+    let severity = match e.crossing {
+        Crossing::Reached => Severity::Critical,
+        Crossing::Warning => Severity::Warning,
+        Crossing::Below => Severity::Info,
+    };
+    Alert::new(
+        crate::act::alerts::AlertKind::PeerMaxPrefix,
+        severity,
+        format!(
+            "peer.max_prefix:{}:{name}:{}",
+            e.scope.as_str(),
+            serde_json::to_value(e.crossing)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        ),
+        serde_json::json!({
+            "summary": max_prefix_text(e),
+            "limit": e,
+        }),
+    )
+}
+
 pub(crate) fn trust_low(t: &PeerTrust) -> Alert {
     let key = format!("{}:{}:{}", t.peer.feed, t.peer.addr, t.peer.asn.0);
     Alert::new(

@@ -82,6 +82,9 @@ pub(crate) struct Status {
     pub(crate) held_routes: usize,
     /// Event time the judge has reached.
     pub(crate) judge_time: Option<EventTime>,
+    /// Peers and monitored routers at or past their max-prefix warning.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) max_prefix: Vec<crate::pipeline::LimitStatus>,
     /// The state file ("in memory" without one), this run's number in it, and the
     /// routes held at the last stop still waiting to be judged again.
     pub(crate) state: String,

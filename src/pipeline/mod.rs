@@ -14,8 +14,10 @@
 //! claims, damage) is the command's own: [`crate::replay::Tally`] wraps a pipeline for
 //! the replay report, the daemon uses one directly.
 
+pub mod limits;
 mod rov;
 
+pub use limits::{LimitEvent, LimitStatus, Limits};
 pub(crate) use rov::{intern_all, validate_all, Interner, Validator};
 pub use rov::{RovStage, Verdict};
 
@@ -52,6 +54,8 @@ pub struct Pipeline<'a> {
     judges: Vec<Judge<'a>>,
     /// Whether decisions are built for a sink, or only counted (nobody reads them).
     built: bool,
+    /// Max-prefix per peer and router (the daemon's; see [`limits`]).
+    limits: Option<limits::MaxPrefix>,
 }
 
 impl<'a> Pipeline<'a> {
@@ -67,7 +71,28 @@ impl<'a> Pipeline<'a> {
             rib: AdjRibIn::default(),
             judges,
             built,
+            limits: None,
         }
+    }
+
+    /// Limits the routes each BMP peer and each monitored router may store (see
+    /// [`limits`]); call before any peer registers.
+    pub fn set_limits(&mut self, l: Limits) {
+        self.limits = Some(limits::MaxPrefix::new(l));
+    }
+
+    /// The limits' crossings since last taken, and the new routes refused (per peer,
+    /// per router) meanwhile.
+    pub fn take_limit_events(&mut self) -> (Vec<LimitEvent>, [u64; 2]) {
+        self.limits.as_mut().map(|m| m.take()).unwrap_or_default()
+    }
+
+    /// The peers and routers at or past a limit's warning.
+    pub fn limit_status(&self) -> Vec<LimitStatus> {
+        self.limits
+            .as_ref()
+            .map(|m| m.status(&self.peers))
+            .unwrap_or_default()
     }
 
     /// A run of events with their verdicts from [`RovStage::annotate_all`], decisions to
@@ -106,6 +131,9 @@ impl<'a> Pipeline<'a> {
             self.peers.resize(i + 1, peer.clone());
         }
         self.peers[i] = peer.clone();
+        if let Some(m) = self.limits.as_mut() {
+            m.peer(idx, peer);
+        }
         for j in &mut self.judges {
             j.peer(idx, peer);
         }
@@ -119,14 +147,33 @@ impl<'a> Pipeline<'a> {
         };
         match &r.action {
             RouteAction::Withdraw => {
-                self.rib.remove(r.peer, pid, r.path_id);
+                let gone = self.rib.remove(r.peer, pid, r.path_id);
+                if let (Some(m), Some(_)) = (self.limits.as_mut(), gone) {
+                    if let Some(who) = self.peers.get(r.peer.0 as usize) {
+                        m.removed(r.peer, who, 1);
+                    }
+                }
                 for j in &mut self.judges {
                     j.withdraw(r.time, r.peer, pid, r.path_id);
                 }
             }
             RouteAction::Announce(path) => {
-                self.rib
+                let old = self
+                    .rib
                     .insert(r.peer, pid, r.path_id, path, v.state.slot() as u8);
+                // A limited peer's new route is kept only under its limits (checked after
+                // the insert, which says whether it is new: no second look-up).
+                if let (None, Some(m), Some(who)) =
+                    (old, self.limits.as_mut(), self.peers.get(r.peer.0 as usize))
+                {
+                    if m.limited(r.peer) {
+                        if !m.admit(r.peer, who) {
+                            self.rib.remove(r.peer, pid, r.path_id);
+                            return;
+                        }
+                        m.added(r.peer, who);
+                    }
+                }
                 if let Some(a) = v.announce(r) {
                     for j in &mut self.judges {
                         j.announce(a);
@@ -140,6 +187,9 @@ impl<'a> Pipeline<'a> {
     /// Returns how many routes it had.
     pub fn peer_down(&mut self, time: EventTime, peer: PeerIdx) -> usize {
         let dropped = self.rib.clear_peer(peer);
+        if let (Some(m), Some(who)) = (self.limits.as_mut(), self.peers.get(peer.0 as usize)) {
+            m.removed(peer, who, dropped);
+        }
         for j in &mut self.judges {
             j.peer_down(time, peer);
         }
