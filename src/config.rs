@@ -227,6 +227,10 @@ pub struct StateConfig {
     /// How long routes held at the last stop stay listed while their routers reconnect.
     #[serde(with = "humantime_serde")]
     pub restore_grace: Duration,
+    /// `run --new-state`: a 0-byte, table-less or damaged file is moved aside and a new
+    /// state started (never from the file: a flag for one start, not a setting).
+    #[serde(skip)]
+    pub new_state: bool,
 }
 
 impl Default for StateConfig {
@@ -236,6 +240,7 @@ impl Default for StateConfig {
             keep_decisions: 1_000_000,
             checkpoint: Duration::from_secs(30),
             restore_grace: Duration::from_secs(600),
+            new_state: false,
         }
     }
 }
@@ -503,6 +508,7 @@ pub struct Overrides {
     pub api_token_file: Option<PathBuf>,
     pub state: Option<PathBuf>,
     pub no_state: bool,
+    pub new_state: bool,
     pub rtr: Vec<String>,
     pub rpki_dir: Vec<PathBuf>,
     pub tal: Vec<PathBuf>,
@@ -559,6 +565,7 @@ impl Overrides {
         if self.no_state {
             c.state.path = None;
         }
+        c.state.new_state |= self.new_state;
         set_list(&mut c.rpki.rtr, &self.rtr);
         set_list(&mut c.rpki.directories, &self.rpki_dir);
         set_list(&mut c.rpki.tals, &self.tal);
@@ -846,6 +853,7 @@ mod tests {
             policy: Some("monitor-only".into()),
             rtr: vec!["127.0.0.1:325".into()],
             no_state: true,
+            new_state: false,
             frr_vty: vec![PathBuf::from("/run/frr")],
             ..Default::default()
         };

@@ -54,6 +54,7 @@ fn main() -> ExitCode {
         Command::Act(args) => cli::act(args),
         Command::Keygen(args) => cli::keygen(args),
         Command::Webhook(args) => cli::webhook(args),
+        Command::State(args) => cli::state(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -1386,6 +1386,21 @@ fn bmp_feed_daemon(name: &str, bmp_keys: &str) -> Daemon {
 
 /// [`bmp_feed_daemon`] with more configuration (`conf`, at the end of its file).
 fn bmp_feed_daemon_with(name: &str, bmp_keys: &str, conf_more: &str) -> Daemon {
+    let (dir, conf) = bmp_feed_conf(
+        name,
+        bmp_keys,
+        &format!("[state]\npath = \"\"\n{conf_more}"),
+    );
+    Daemon::start_in(&dir, &["--config", conf.to_str().unwrap()])
+}
+
+/// In a scratch directory: a BMP feed file (`bmp_keys` added), the lab's VRPs and a
+/// configuration taking them, the API on a free port, and `tail`; (directory, file).
+fn bmp_feed_conf(
+    name: &str,
+    bmp_keys: &str,
+    tail: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
     let dir = lab::scratch(name);
     std::fs::create_dir_all(dir.join("feeds")).unwrap();
     std::fs::write(
@@ -1403,11 +1418,11 @@ fn bmp_feed_daemon_with(name: &str, bmp_keys: &str, conf_more: &str) -> Daemon {
         &conf,
         format!(
             "feeds = [\"feeds/bmp.toml\"]\n[rpki]\nvrps = \"vrps.json\"\n[api]\n\
-             listen = \"127.0.0.1:0\"\n[state]\npath = \"\"\n{conf_more}"
+             listen = \"127.0.0.1:0\"\n{tail}"
         ),
     )
     .unwrap();
-    Daemon::start_in(&dir, &["--config", conf.to_str().unwrap()])
+    (dir, conf)
 }
 
 /// Issue 18, point 3: connections that never speak BMP cannot hold the session slots.
@@ -1836,4 +1851,107 @@ fn max_prefix_warns_then_refuses_new_routes_of_a_peer_and_of_its_router() {
             "{want:?} not in {crossings:?}"
         );
     }
+}
+
+/// `routewitness ARGS` in `dir`, expected to exit by itself within 20 s: (exit code,
+/// stdout and stderr).
+fn run_to_exit(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_routewitness"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let done = wait_for(Duration::from_secs(20), || child.try_wait().ok().flatten());
+    if done.is_none() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Issue 18, point 6: the state file's integrity. A 0-byte file is not a new state: the
+/// daemon refuses to start on it with the reason and the ways out (before, it started
+/// fresh without a word: every claim, trust score and hold gone); `--new-state` starts
+/// afresh and keeps the old file aside. A file with a damaged page is refused too;
+/// `state check` says why (exit 1; a whole file: exit 0), `state repair` keeps what
+/// reads, and the daemon then starts on it and serves its decisions as valid JSON.
+#[test]
+fn an_empty_or_damaged_state_file_refuses_to_start_until_repaired_or_new() {
+    let (dir, conf) = bmp_feed_conf(
+        "state-integrity",
+        "max_clock_skew = \"0s\"\n",
+        "[state]\npath = \"state.sqlite\"\n",
+    );
+    let conf = conf.to_str().unwrap();
+    let state = dir.join("state.sqlite");
+    let state_s = state.to_str().unwrap();
+    // 0 bytes: refused.
+    std::fs::write(&state, b"").unwrap();
+    let (code, out) = run_to_exit(&dir, &["run", "--config", conf]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(
+        out.contains("0 bytes") && out.contains("state repair"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::metadata(&state).unwrap().len(),
+        0,
+        "the file was touched"
+    );
+    // --new-state: started afresh, the old file kept aside.
+    let mut d = Daemon::start_in(&dir, &["--config", conf, "--new-state"]);
+    let _s = gobgp_stream(&d);
+    let decided = wait_for(Duration::from_secs(10), || {
+        let v: Value = serde_json::from_str(&http_get(d.api, "/v1/decisions").ok()?).ok()?;
+        (v.as_array()?.len() >= 2).then_some(())
+    });
+    assert!(decided.is_some(), "{}", d.log());
+    let (code, _, log) = d.terminate();
+    assert_eq!(code, Some(0), "{log}");
+    let aside = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("state.sqlite.old-")
+        });
+    assert!(aside, "the 0-byte file was not kept aside");
+    let (code, out) = run_to_exit(&dir, &["state", "check", state_s]);
+    assert_eq!(code, Some(0), "{out}");
+    // A damaged page (the header of page 2, a b-tree page): refused, checked, repaired.
+    let mut bytes = std::fs::read(&state).unwrap();
+    let page = u16::from_be_bytes([bytes[16], bytes[17]]) as usize;
+    let page = if page == 1 { 65536 } else { page };
+    assert!(bytes.len() > 2 * page, "a state of one page");
+    bytes[page..page + 8].fill(0xff);
+    std::fs::write(&state, &bytes).unwrap();
+    let (code, out) = run_to_exit(&dir, &["run", "--config", conf]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(
+        out.contains("damaged") && out.contains("state repair"),
+        "{out}"
+    );
+    let (code, out) = run_to_exit(&dir, &["state", "check", state_s]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("damaged"), "{out}");
+    let (code, out) = run_to_exit(&dir, &["state", "repair", state_s]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("rows kept"), "{out}");
+    let (code, out) = run_to_exit(&dir, &["state", "check", state_s]);
+    assert_eq!(code, Some(0), "{out}");
+    let d = Daemon::start_in(&dir, &["--config", conf]);
+    let body = http_get(d.api, "/v1/decisions").unwrap();
+    let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert!(v.is_array(), "{v}");
 }

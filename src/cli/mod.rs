@@ -102,6 +102,9 @@ pub enum Command {
     /// Standard Webhooks signatures: `webhook sign` and `webhook verify`, for receivers'
     /// own tests.
     Webhook(WebhookArgs),
+    /// The state file: `state check FILE` (is it whole?) and `state repair FILE` (keep
+    /// what reads of a damaged one).
+    State(StateArgs),
 }
 
 #[derive(Args, Debug, Clone)]

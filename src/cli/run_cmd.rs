@@ -78,6 +78,11 @@ pub struct RunArgs {
     /// Keep no state: decisions in memory only (the last 10,000), nothing survives a restart.
     #[arg(long, conflicts_with = "state")]
     pub no_state: bool,
+    /// Start a new state when the state file is 0 bytes, has none of its tables, or is
+    /// damaged: the file is moved aside (`FILE.old-SECONDS`), never deleted. Without it
+    /// such a file refuses to start (see `routewitness state check`).
+    #[arg(long, conflicts_with = "no_state")]
+    pub new_state: bool,
     /// Serve routers the RPKI data routewitness validates with, over RTR (RFC 8210;
     /// versions 0-2) on this address (see [act] in routewitness.example.toml).
     #[arg(long, value_name = "ADDR:PORT")]
@@ -133,6 +138,7 @@ impl RunArgs {
             api_token_file: self.api_token_file.clone(),
             state: self.state.clone(),
             no_state: self.no_state,
+            new_state: self.new_state,
             rtr: self.rtr.clone(),
             rpki_dir: self.rpki_dir.clone(),
             tal: self.tal.clone(),
@@ -384,6 +390,7 @@ fn run_config(
             keep_decisions: c.state.keep_decisions,
             checkpoint: c.state.checkpoint,
             restore_grace: c.state.restore_grace,
+            new_state: c.state.new_state,
         }),
         reload,
     };

@@ -491,3 +491,69 @@ pub fn mrt2bmp(args: Mrt2BmpArgs) -> Result<Outcome, Failed> {
         Outcome::Ok
     })
 }
+
+#[derive(Args, Debug)]
+pub struct StateArgs {
+    #[command(subcommand)]
+    pub cmd: StateCmd,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum StateCmd {
+    /// Check a state file as `run` does before it starts (SQLite's quick_check and the
+    /// schema's invariants): exit 0 when whole, 1 with the reasons otherwise.
+    Check {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Keep what reads of a damaged state file: every row that still reads is copied,
+    /// table by table, into a fresh file that takes its place; the damaged one is kept
+    /// beside it (`FILE.damaged-SECONDS`). Stop the daemon first.
+    Repair {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+/// `routewitness state check|repair`.
+pub fn state(args: StateArgs) -> Result<Outcome, CliError> {
+    use crate::state::check::{self, Health};
+    match args.cmd {
+        StateCmd::Check { file } => {
+            match check::check(&file).map_err(|e| Failed(e.to_string()))? {
+                Health::Whole => {
+                    println!("{}: whole", file.display());
+                    Ok(Outcome::Ok)
+                }
+                Health::Missing => Err(Failed(format!("{}: no such file", file.display())).into()),
+                Health::Empty(what) => Err(Failed(format!(
+                    "{}: {what}: not a state (run --new-state starts afresh)",
+                    file.display()
+                ))
+                .into()),
+                Health::Damaged(why) => Err(Failed(format!(
+                    "{}: damaged:\n  {}\n{}",
+                    file.display(),
+                    why.join("\n  "),
+                    check::ways_out(&file)
+                ))
+                .into()),
+            }
+        }
+        StateCmd::Repair { file } => {
+            if !file.is_file() {
+                return Err(Failed(format!("{}: no such file", file.display())).into());
+            }
+            let r = check::repair(&file).map_err(|e| Failed(e.to_string()))?;
+            for (table, kept, lost) in &r.tables {
+                println!("{table}: {kept} rows kept, {lost} rows or ranges did not read");
+            }
+            println!(
+                "{}: repaired; the damaged file is kept at {}",
+                file.display(),
+                r.damaged_kept_at.display()
+            );
+            Ok(Outcome::Ok)
+        }
+    }
+}

@@ -204,6 +204,8 @@ pub struct StateConfig {
     /// How long routes held at the last stop are listed (as restored) while their
     /// routers reconnect; those not judged again by then are forgotten.
     pub restore_grace: Duration,
+    /// Start afresh on a 0-byte, table-less or damaged file (moved aside).
+    pub new_state: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -327,7 +329,7 @@ fn open_state(cfg: &RunConfig) -> Result<(Option<Store>, Restored), DaemonError>
         tracing::info!("state: in memory only (--no-state; last {DECISIONS_KEPT} decisions)");
         return Ok((None, Restored::default()));
     };
-    let (store, restored) = Store::open(&sc.path, sc.keep_decisions)?;
+    let (store, restored) = Store::open_with(&sc.path, sc.keep_decisions, sc.new_state)?;
     match &restored.saved {
         Some(saved) => tracing::info!(
             "state: {} (run {}): restored {} established claims, the trust of {} \

@@ -703,9 +703,6 @@ impl Live {
     }
 }
 
-/// The feeds a new run serves: the RPKI feed holds the data loaded at start, unless it
-/// comes from RTR caches (then routers hear No Data Available until the first set); the
-/// quarantine feed starts empty (and ready).
 /// A saved judge whose clock is ahead of this machine's by more than `skew` (a router's
 /// clock moved it there before the skew check, or this machine's clock was wrong) takes
 /// this machine's: time only goes forward, so restoring it would keep every timer
@@ -734,6 +731,9 @@ fn not_ahead(saved: &mut Saved, at: EventTime, skew: Duration) {
     }
 }
 
+/// The feeds a new run serves: the RPKI feed holds the data loaded at start, unless it
+/// comes from RTR caches (then routers hear No Data Available until the first set); the
+/// quarantine feed starts empty (and ready).
 pub(crate) fn new_feeds(cfg: &RunConfig, vrps: &VrpSet, rpki: bool, quarantine: bool) -> Feeds {
     use crate::act::rtr_server::{entries_of, new_session_id, Feed};
     let timing = crate::rpki::rtr::Timing {

@@ -20,6 +20,7 @@
 //! dying (kill -9, a panic, the OOM killer); a power cut may lose the last transactions
 //! (SQLite's own guarantee for this mode), never the file.
 
+pub mod check;
 mod holds;
 pub(crate) mod record;
 
@@ -151,6 +152,9 @@ pub enum StateError {
     },
     #[error("{}: schema version {found}, this build reads {SCHEMA_VERSION} (move the file away to start afresh)", .path.display())]
     Version { path: PathBuf, found: i64 },
+    /// The file is damaged, or empty where a state was expected (see [`check`]).
+    #[error("{}: {why}; refusing to start on it: {}", .path.display(), check::ways_out(.path))]
+    Refused { path: PathBuf, why: String },
 }
 
 /// A route held when its decision was written.
@@ -235,6 +239,42 @@ impl Store {
     /// Opens (creating when missing) the store at `path`; starts a new run. Keeps the last
     /// `keep_decisions` decisions.
     pub fn open(path: &Path, keep_decisions: u64) -> Result<(Store, Restored), StateError> {
+        Self::open_with(path, keep_decisions, false)
+    }
+
+    /// [`Self::open`], after [`check::check`]: a damaged file is refused, and so is a
+    /// 0-byte or table-less one unless `new_state`, which moves it aside and starts afresh.
+    pub fn open_with(
+        path: &Path,
+        keep_decisions: u64,
+        new_state: bool,
+    ) -> Result<(Store, Restored), StateError> {
+        let started = std::time::Instant::now();
+        let refused = |why: String| StateError::Refused {
+            path: path.to_path_buf(),
+            why,
+        };
+        match check::check(path)? {
+            check::Health::Missing | check::Health::Whole => {}
+            check::Health::Empty(what) if !new_state => {
+                return Err(refused(format!(
+                    "{what}: not a new state (a full disk or a truncation leaves this; taking \
+                     it as new would drop every claim, trust score and hold)"
+                )))
+            }
+            check::Health::Damaged(why) if !new_state => {
+                return Err(refused(format!("damaged ({})", why.join("; "))))
+            }
+            _ => {
+                let to = check::move_aside(path, "old").map_err(|e| refused(e.to_string()))?;
+                tracing::warn!(
+                    "state: --new-state: {} moved aside to {}; starting afresh",
+                    path.display(),
+                    to.display()
+                );
+            }
+        }
+        tracing::debug!("state: checked in {:?}", started.elapsed());
         let err = |source| StateError::Sqlite {
             path: path.to_path_buf(),
             source,
@@ -647,7 +687,8 @@ impl Reader {
                     .into_iter()
                     .filter(|i| i.seq() > since)
                     .take(limit - out.len())
-                    .map(record::Item::json),
+                    .map(record::Item::json)
+                    .filter(|j| valid_json(j.as_bytes())),
             );
         }
         Ok(out)
@@ -680,6 +721,8 @@ impl Reader {
             .collect())
     }
 
+    /// The JSON rows of `table` after `since`; a row that is not valid UTF-8 JSON (a
+    /// damaged page) is skipped, counted and logged, never served.
     fn after(&self, table: &str, since: u64, limit: usize) -> rusqlite::Result<Vec<String>> {
         let mut q = self.conn.prepare_cached(&format!(
             "SELECT json FROM {table} WHERE seq > ?1 ORDER BY seq LIMIT ?2"
@@ -689,10 +732,31 @@ impl Reader {
                 i64::try_from(since).unwrap_or(i64::MAX),
                 i64::try_from(limit).unwrap_or(i64::MAX)
             ],
-            |r| r.get::<_, String>(0),
+            |r| {
+                let v = r.get_ref(0)?;
+                Ok(v.as_bytes().ok().map(<[u8]>::to_vec))
+            },
         )?;
-        rows.collect()
+        let mut out = Vec::new();
+        for row in rows {
+            if let Some(Ok(s)) = row?.filter(|b| valid_json(b)).map(String::from_utf8) {
+                out.push(s);
+            }
+        }
+        Ok(out)
     }
+}
+
+/// Whether a stored row is valid UTF-8 JSON; one that is not is counted and logged.
+fn valid_json(b: &[u8]) -> bool {
+    let ok = std::str::from_utf8(b)
+        .ok()
+        .is_some_and(|s| serde_json::from_str::<serde::de::IgnoredAny>(s).is_ok());
+    if !ok {
+        crate::metrics::state_error("invalid_json");
+        tracing::warn!("state: a stored row is not valid JSON (damaged): not served");
+    }
+    ok
 }
 
 #[cfg(test)]
@@ -709,6 +773,61 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir.join("state.sqlite")
+    }
+
+    /// Issue 18, point 6: what the daemon trusts at start, and what the API serves.
+    #[test]
+    fn a_missing_file_is_new_an_empty_one_is_not_and_bad_rows_are_not_served() {
+        use check::{check, Health};
+        let path = temp("integrity");
+        assert_eq!(check(&path).unwrap(), Health::Missing);
+        std::fs::write(&path, b"").unwrap();
+        assert!(matches!(check(&path).unwrap(), Health::Empty(_)));
+        let e = Store::open(&path, 10)
+            .err()
+            .expect("a 0-byte file is refused");
+        assert!(e.to_string().contains("0 bytes"), "{e}");
+        // An SQLite file without our tables is not new either.
+        std::fs::remove_file(&path).unwrap();
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA user_version = 1")
+            .unwrap();
+        let h = check(&path).unwrap();
+        assert!(matches!(h, Health::Empty(_) | Health::Damaged(_)), "{h:?}");
+        assert!(Store::open(&path, 10).is_err());
+        // --new-state: moved aside, started afresh.
+        let (st, r) = Store::open_with(&path, 10, true).unwrap();
+        assert!(r.saved.is_none());
+        drop(st);
+        assert_eq!(check(&path).unwrap(), Health::Whole);
+        // A table missing from a schema-3 file: damaged.
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch("DROP TABLE operators").unwrap();
+        drop(c);
+        match check(&path).unwrap() {
+            Health::Damaged(why) => assert!(why[0].contains("operators"), "{why:?}"),
+            h => panic!("{h:?}"),
+        }
+        // Rows that are not UTF-8 JSON are skipped, not served.
+        let path = temp("integrity-rows");
+        drop(Store::open(&path, 10).unwrap());
+        let c = Connection::open(&path).unwrap();
+        c.execute(
+            "INSERT INTO actions (seq, json) VALUES (1, '{\"a\":1}')",
+            [],
+        )
+        .unwrap();
+        c.execute("INSERT INTO actions (seq, json) VALUES (2, '{\"a\":')", [])
+            .unwrap();
+        c.execute(
+            "INSERT INTO actions (seq, json) VALUES (3, CAST(X'7bff7d' AS TEXT))",
+            [],
+        )
+        .unwrap();
+        drop(c);
+        let r = Reader::open(&path).unwrap();
+        assert_eq!(r.actions(0, 10).unwrap(), ["{\"a\":1}"]);
     }
 
     fn prefix(a: u32, len: u8) -> IpNet {
