@@ -38,6 +38,7 @@ const ALERTS_PENDING: &str = "routewitness_alerts_pending";
 const ALERTS_FAILED_ATTEMPTS: &str = "routewitness_alerts_failed_attempts_total";
 const ALERTS_DEAD: &str = "routewitness_alerts_dead_total";
 const ROUTES_REFUSED: &str = "routewitness_routes_refused_total";
+const STATE_DEGRADED: &str = "routewitness_state_degraded";
 
 /// Gives every metric its help text (call once, after the recorder is installed).
 pub fn describe() {
@@ -100,6 +101,10 @@ pub fn describe() {
         "Failed delivery attempts, by destination"
     );
     describe_counter!(ALERTS_DEAD, "Alerts given up on, by destination");
+    describe_gauge!(
+        STATE_DEGRADED,
+        "1 while the state file cannot be written (decisions wait in memory, acting stops)"
+    );
     describe_counter!(
         ROUTES_REFUSED,
         "New routes refused at a max-prefix limit, by limit (peer, router)"
@@ -116,6 +121,11 @@ pub fn bmp_error(kind: &'static str) {
 /// `n` BMP messages whose timestamps were outside the allowed skew (judged at arrival).
 pub fn bmp_clock_skewed(n: u64) {
     counter!(BMP_ERRORS, "kind" => "clock_skew").increment(n);
+}
+
+/// The state file cannot be written (`true`), or can again.
+pub fn state_degraded(degraded: bool) {
+    gauge!(STATE_DEGRADED).set(if degraded { 1.0 } else { 0.0 });
 }
 
 /// `n` new routes refused at the max-prefix limit of `limit` (`peer` or `router`).

@@ -1955,3 +1955,130 @@ fn an_empty_or_damaged_state_file_refuses_to_start_until_repaired_or_new() {
     let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
     assert!(v.is_array(), "{v}");
 }
+
+/// Issue 18, point 5: durable before acknowledged. The state file lives on a 16 MiB tmpfs
+/// in a mount namespace the test creates; the daemon judges 30 routes, then the disk is
+/// filled. The next 30 decisions cannot be written: `/v1/status` says the state is
+/// degraded and why, `routewitness_state_degraded` is 1, a `state.degraded` alert
+/// reaches the NOC (sent at once: the outbox is in the same file), and an operator's
+/// release is refused with 503 and the reason (before: 200, and gone after a restart).
+/// Once the disk is freed the kept decisions are written, a release is taken, and after a
+/// kill -9 the restarted daemon has every decision and the release (before: decisions
+/// 10,257-36,425 were never written).
+#[test]
+fn a_full_disk_degrades_the_state_and_loses_nothing_acknowledged() {
+    use lab::bmp::{initiation, now_secs, route_monitoring, Peer};
+    use std::net::Ipv4Addr;
+    let r = lab::Receiver::start(lab::Mode::Ok);
+    let (dir, conf) = bmp_feed_conf(
+        "full-disk",
+        "",
+        &format!(
+            "token_file = \"token\"\n[state]\npath = \"state/state.sqlite\"\ncheckpoint = \"1h\"\n[alerts]\n\
+             [[alerts.webhook]]\nname = \"noc\"\nurl = \"http://{}/hook\"\n\
+             types = [\"state.degraded\"]\n",
+            r.addr
+        ),
+    );
+    const TOKEN: &str = "full-disk-test-token-0123456789";
+    std::fs::write(dir.join("token"), TOKEN).unwrap();
+    let disk = lab::SmallDisk::new(&dir.join("state"), "16m");
+    let wrapper = disk.wrapper();
+    let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+    let conf = conf.to_str().unwrap();
+    let mut d = Daemon::start_wrapped(&dir, &wrapper, &["--config", conf]);
+    let peer = Peer {
+        addr: Ipv4Addr::new(192, 0, 2, 1),
+        asn: 64501,
+        loc_rib: false,
+    };
+    let mut s = lab::connect_from(Ipv4Addr::new(127, 0, 0, 2), d.bmp);
+    s.write_all(&initiation("r")).unwrap();
+    // Thirty /32s (each held as too long: a decision each) of 10.<third>.0.0/24.
+    let announce = |s: &mut TcpStream, third: u8| {
+        for m in 0..3 {
+            let prefixes: Vec<_> = (0..10)
+                .map(|i| (Ipv4Addr::new(10, third, m, i), 32))
+                .collect();
+            s.write_all(&route_monitoring(
+                peer,
+                now_secs(),
+                Some(&[peer.asn, 64999]),
+                &prefixes,
+            ))
+            .unwrap();
+        }
+    };
+    let logged = |d: &Daemon, n: usize| {
+        wait_for(Duration::from_secs(15), || {
+            let v: Value =
+                serde_json::from_str(&http_get(d.api, "/v1/decisions?limit=100000").ok()?).ok()?;
+            (v.as_array()?.len() >= n).then_some(v.as_array()?.len())
+        })
+        .unwrap_or_else(|| panic!("not {n} decisions logged: {}", d.log()))
+    };
+    announce(&mut s, 1);
+    assert_eq!(logged(&d, 30), 30);
+    disk.fill();
+    announce(&mut s, 2);
+    let st = wait_for(Duration::from_secs(15), || {
+        status_of(&d).filter(|s| s["state_degraded"]["unwritten_decisions"] == 30)
+    })
+    .unwrap_or_else(|| panic!("not degraded: {:?}\n{}", status_of(&d), d.log()));
+    let why = st["state_degraded"]["error"].as_str().unwrap().to_string();
+    assert!(why.contains("full"), "{why}");
+    let m = http_get(d.api, "/metrics").unwrap();
+    assert!(
+        m.lines().any(|l| l == "routewitness_state_degraded 1"),
+        "{m}"
+    );
+    let id = quarantine_ids(&d)[0].0.clone();
+    let release = |d: &Daemon| {
+        http_post(
+            d.api,
+            &format!("/v1/quarantine/{id}/release"),
+            Some(TOKEN),
+            "{\"note\":\"full disk test\"}",
+        )
+    };
+    let (code, body) = release(&d);
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("cannot be written"), "{body}");
+    let alert = |degraded: bool| {
+        wait_for(Duration::from_secs(15), || {
+            r.got().into_iter().find_map(|g| {
+                let a: Value = serde_json::from_slice(&g.body).ok()?;
+                (a["type"] == "state.degraded" && a["data"]["degraded"] == degraded).then_some(a)
+            })
+        })
+        .unwrap_or_else(|| panic!("no state.degraded {degraded} alert: {}", d.log()))
+    };
+    alert(true);
+    // Space again: what was kept is written, and a release is taken.
+    disk.free();
+    wait_for(Duration::from_secs(15), || {
+        status_of(&d).filter(|s| s.get("state_degraded").is_none())
+    })
+    .unwrap_or_else(|| panic!("still degraded: {}", d.log()));
+    assert_eq!(logged(&d, 60), 60);
+    let (code, body) = release(&d);
+    assert_eq!(code, 200, "{body}");
+    alert(false);
+    let m = http_get(d.api, "/metrics").unwrap();
+    assert!(
+        m.lines().any(|l| l == "routewitness_state_degraded 0"),
+        "{m}"
+    );
+    let made = status_of(&d).unwrap()["judge"]["decisions"]
+        .as_u64()
+        .unwrap();
+    // kill -9: every decision made and the release are there after the restart.
+    d.kill();
+    let d = Daemon::start_wrapped(&dir, &wrapper, &["--config", conf]);
+    assert!(logged(&d, made as usize) >= made as usize);
+    assert!(
+        decision_by_operator(&d, &id.replace("-32-AS64999", "/32")).is_some(),
+        "{}",
+        d.log()
+    );
+}

@@ -62,6 +62,9 @@ pub enum AlertKind {
     /// back under it.
     #[serde(rename = "peer.max_prefix")]
     PeerMaxPrefix,
+    /// The state file cannot be written (critical), or can again (info).
+    #[serde(rename = "state.degraded")]
+    StateDegraded,
     /// An RTR cache's data expired.
     #[serde(rename = "rpki.expired")]
     RpkiExpired,
@@ -75,7 +78,7 @@ pub enum AlertKind {
 
 impl AlertKind {
     /// Every type, in the order of the docs.
-    pub const ALL: [AlertKind; 13] = [
+    pub const ALL: [AlertKind; 14] = [
         AlertKind::HijackSuspected,
         AlertKind::RouteLeak,
         AlertKind::RpkiInvalid,
@@ -86,6 +89,7 @@ impl AlertKind {
         AlertKind::BmpSessionLost,
         AlertKind::PeerTrustLow,
         AlertKind::PeerMaxPrefix,
+        AlertKind::StateDegraded,
         AlertKind::RpkiExpired,
         AlertKind::RpkiSourceDisagrees,
         AlertKind::RpkiSuddenLoss,
@@ -104,6 +108,7 @@ impl AlertKind {
             AlertKind::BmpSessionLost => "bmp.session_lost",
             AlertKind::PeerTrustLow => "peer.trust_low",
             AlertKind::PeerMaxPrefix => "peer.max_prefix",
+            AlertKind::StateDegraded => "state.degraded",
             AlertKind::RpkiExpired => "rpki.expired",
             AlertKind::RpkiSourceDisagrees => "rpki.source_disagrees",
             AlertKind::RpkiSuddenLoss => "rpki.sudden_loss",

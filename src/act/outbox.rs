@@ -502,6 +502,38 @@ pub fn deliver(
     }
 }
 
+/// One attempt at `a` to each destination that takes it, now, on a thread of its own,
+/// outside the outbox: for the alert that the outbox (in the state file) cannot be
+/// written. Its id is the one the outbox row gets later, so a receiver takes it once.
+pub fn send_now(a: &Alert, dests: &[Destination], disabled: &[bool], keys: &[Key]) {
+    let jobs: Vec<(Destination, String)> = dests
+        .iter()
+        .zip(disabled.iter().chain(std::iter::repeat(&false)))
+        .filter(|(d, off)| !**off && d.takes(a))
+        .map(|(d, _)| (d.clone(), body(a, d.format)))
+        .collect();
+    if jobs.is_empty() {
+        return;
+    }
+    let (id, keys, kind) = (a.id.clone(), keys.to_vec(), a.kind);
+    let spawned = std::thread::Builder::new()
+        .name("rw-webhook-now".into())
+        .spawn(move || {
+            for (d, body) in jobs {
+                match attempt(&agent(&d), &d, &keys, &id, &body) {
+                    Outcome::Delivered => tracing::info!("webhook {}: {kind} delivered", d.name),
+                    Outcome::RetryAt(_, e) | Outcome::Failed(e) => {
+                        tracing::error!("webhook {}: {kind} not delivered: {e}", d.name)
+                    }
+                    Outcome::Gone => tracing::error!("webhook {}: {kind}: gone (410)", d.name),
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("webhook: cannot send {kind} now: {e}");
+    }
+}
+
 /// An HTTP client for destination `d`: its timeout, statuses as answers, no redirects.
 fn agent(d: &Destination) -> ureq::Agent {
     ureq::Agent::config_builder()

@@ -379,10 +379,14 @@ pub(crate) async fn operator(
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
     match tokio::time::timeout(Duration::from_secs(5), answer).await {
-        Ok(Ok(Some(n))) => {
+        Ok(Ok(Ok(Some(n)))) => {
             Json(serde_json::json!({ "id": id, "action": action, "routes": n })).into_response()
         }
-        Ok(Ok(None)) => (StatusCode::NOT_FOUND, format!("no such claim now: {id}")).into_response(),
+        Ok(Ok(Ok(None))) => {
+            (StatusCode::NOT_FOUND, format!("no such claim now: {id}")).into_response()
+        }
+        // Not recorded: said so, never a 200 that a restart would undo.
+        Ok(Ok(Err(why))) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "the judge is busy").into_response(),
     }
 }

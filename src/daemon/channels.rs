@@ -17,9 +17,13 @@ pub(crate) enum StateMsg {
     Actions(Vec<ActionRecord>),
     /// Alerts for the webhook outbox.
     Alerts(Vec<crate::act::alerts::Alert>),
-    /// The judge's state to save; `ack` runs once it is committed.
-    Checkpoint(crate::judge::Saved, Option<Box<dyn FnOnce() + Send>>),
+    /// The judge's state to save; `ack` runs once it is committed (`Ok`), or with why it
+    /// could not be (the state file cannot be written).
+    Checkpoint(crate::judge::Saved, Option<Ack>),
 }
+
+/// What runs once a checkpoint is committed, or could not be.
+pub(crate) type Ack = Box<dyn FnOnce(Result<(), String>) + Send>;
 
 /// Route events from the router sessions (converted on their tasks), a batch per socket
 /// read. Bounded: a judge that falls behind holds the sessions back, and TCP the routers.
@@ -48,7 +52,9 @@ pub(crate) enum Input {
         origin: Option<Asn>,
         action: OperatorAction,
         note: String,
-        reply: oneshot::Sender<Option<usize>>,
+        /// The routes it changed (`None`: no such claim), once committed; `Err`: why it
+        /// was not (the state file cannot be written).
+        reply: oneshot::Sender<Result<Option<usize>, String>>,
     },
     /// A new policy (SIGHUP): swapped into the judge, which re-judges what it holds.
     Policy {

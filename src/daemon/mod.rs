@@ -400,6 +400,7 @@ fn start_webhooks(
         dests: dests.clone(),
         disabled: disabled.clone(),
         wake,
+        keys: keys.clone(),
     };
     let (p, st) = (place.clone(), status.clone());
     std::thread::Builder::new()

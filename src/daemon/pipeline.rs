@@ -1,8 +1,9 @@
 //! The pipeline thread: the only writer of the judging state.
 
+use super::channels::Ack;
 use super::channels::{Input, StateMsg};
 use super::sessions::Net;
-use super::state::{alert_id, state_thread, AlertSink};
+use super::state::{alert_id, state_thread, AlertSink, StateHealth};
 use super::status::{FeedStatus, Shared};
 use super::{now, RunConfig, SourceSpec, DECISION_CHUNK, PUBLISH_EVERY};
 use crate::act::quarantine::QuarantineSet;
@@ -68,8 +69,10 @@ pub(crate) fn pipeline(
     let state_path = w.store.as_ref().map(|s| s.path().display().to_string());
     let state_run = w.store.as_ref().map(|_| w.restored.run);
     let (to_state, state_rx) = std::sync::mpsc::sync_channel::<StateMsg>(16);
+    let health = Arc::new(StateHealth::default());
     let writer = {
         let shared = w.shared.clone();
+        let health = health.clone();
         let grace = w
             .cfg
             .state
@@ -78,7 +81,7 @@ pub(crate) fn pipeline(
         let (store, sink) = (w.store.take(), w.sink.take());
         std::thread::Builder::new()
             .name("rw-state".into())
-            .spawn(move || state_thread(store, state_rx, shared, grace, sink))
+            .spawn(move || state_thread(store, state_rx, shared, health, grace, sink))
     };
     let writer = match writer {
         Ok(w) => w,
@@ -91,6 +94,7 @@ pub(crate) fn pipeline(
         to_state,
         path: state_path,
         run: state_run,
+        health,
     };
     let restored = w.restored.saved.is_some();
     let mut live = Live::new(w, place, alerting);
@@ -106,6 +110,8 @@ pub(crate) struct StatePlace {
     to_state: std::sync::mpsc::SyncSender<StateMsg>,
     path: Option<String>,
     run: Option<i64>,
+    /// Whether the state file takes writes (the state thread says).
+    pub(crate) health: Arc<StateHealth>,
 }
 
 impl Live {
@@ -139,6 +145,8 @@ pub(crate) struct Live {
     pub(crate) quarantine: QuarantineSet<(String, std::net::IpAddr, Asn, u32)>,
     restore_ends: Instant,
     restore_over: bool,
+    /// The quarantine changed while the state could not be written: not pushed yet.
+    acting_held_back: bool,
     /// What the status says about the RPKI data (it changes with an RTR source).
     pub(crate) rpki_now: (String, Option<u64>),
     rov: RovStage<'static>,
@@ -222,6 +230,7 @@ impl Live {
             dedupe: crate::act::alerts::Dedupe::new(alerting.unwrap_or(Duration::from_secs(3600))),
             restore_ends: Instant::now() + grace,
             restore_over: false,
+            acting_held_back: false,
             rov,
             pipe,
             pending: Vec::new(),
@@ -406,6 +415,10 @@ impl Live {
 
     /// After a round of inputs: the restored holds' grace, checkpoints, the snapshot.
     fn after_inputs(&mut self, nothing_waiting: bool) {
+        if self.acting_held_back && !self.state.health.degraded() {
+            tracing::info!("state writable again: acting on routers resumes");
+            self.push_quarantine();
+        }
         if !self.restore_over && Instant::now() >= self.restore_ends {
             self.restore_over = true;
             self.quarantine.forget_restored();
@@ -491,8 +504,17 @@ impl Live {
         origin: Option<Asn>,
         action: OperatorAction,
         note: &str,
-        reply: oneshot::Sender<Option<usize>>,
+        reply: oneshot::Sender<Result<Option<usize>, String>>,
     ) {
+        // Durable before acknowledged: nothing is taken that cannot be recorded.
+        if let Some(d) = self.state.health.detail() {
+            let _ = reply.send(Err(format!(
+                "the state file cannot be written ({}): the {action:?} is not applied; \
+                 see /v1/status",
+                d.error
+            )));
+            return;
+        }
         self.judge_waiting();
         let done = match (self.rov.prefix_id(&prefix), self.pipe.judge_mut()) {
             (Some(pid), Some(j)) => j.operator(pid, origin, action, note, now()),
@@ -505,8 +527,13 @@ impl Live {
         // Committed before the answer; the established claims (hundreds of thousands of
         // rows, changing all the time under a live stream) wait for the next periodic
         // checkpoint: the override is what must not be lost.
-        self.checkpoint_without_claims(Box::new(move || {
-            let _ = reply.send(done);
+        self.checkpoint_without_claims(Box::new(move |res: Result<(), String>| {
+            let _ = reply.send(res.map(|()| done).map_err(|e| {
+                format!(
+                    "{e}: the {action:?} is applied in memory and will be written when the \
+                     state can be (retried every second); see /v1/status"
+                )
+            }));
         }));
     }
 
@@ -666,6 +693,13 @@ impl Live {
 
     /// The quarantine's changes to its feed (and the verifiers); the audit log's rows.
     fn push_quarantine(&mut self) {
+        // No router action on decisions that are not recorded: while the state cannot be
+        // written the quarantine waits (its latest set goes out once it can).
+        if self.state.health.degraded() {
+            self.acting_held_back = true;
+            return;
+        }
+        self.acting_held_back = false;
         if let Some(f) = &self.act_feeds.quarantine {
             let records = act_on(&mut self.quarantine, f, self.act_feeds.changes.as_ref());
             if !records.is_empty() {
@@ -675,7 +709,7 @@ impl Live {
     }
 
     /// Saves the judge's trust, operators and clock, not its claims; `ack` once committed.
-    fn checkpoint_without_claims(&mut self, ack: Box<dyn FnOnce() + Send>) {
+    fn checkpoint_without_claims(&mut self, ack: Ack) {
         match self.pipe.judges().first() {
             Some(j) => {
                 let saved = j.save(false);
@@ -684,15 +718,15 @@ impl Live {
                     .to_state
                     .send(StateMsg::Checkpoint(saved, Some(ack)));
             }
-            None => ack(),
+            None => ack(Ok(())),
         }
     }
 
     /// Saves the judge (its claims only when they changed); `ack` once committed.
-    fn checkpoint(&mut self, ack: Option<Box<dyn FnOnce() + Send>>) {
+    fn checkpoint(&mut self, ack: Option<Ack>) {
         let Some(j) = self.pipe.judges().first() else {
             if let Some(ack) = ack {
-                ack();
+                ack(Ok(()));
             }
             return;
         };
@@ -904,7 +938,13 @@ mod tests {
     /// A pipeline thread's state without the thread, sockets or state file: the state
     /// thread's messages come out of the receiver.
     fn live() -> (Live, Receiver<StateMsg>) {
+        live_with(|_, _| Feeds::default())
+    }
+
+    /// [`live`] serving the feeds `feeds` makes.
+    fn live_with(feeds: impl FnOnce(&RunConfig, &VrpSet) -> Feeds) -> (Live, Receiver<StateMsg>) {
         let vrps = crate::pipeline::testing::one_roa();
+        let feeds = feeds(&cfg(), &vrps);
         let mut policy = Policy::builtin_default();
         policy.warmup = Duration::ZERO;
         let w = Wiring {
@@ -916,7 +956,7 @@ mod tests {
             bmp_addr: "127.0.0.1:0".parse().unwrap(),
             store: None,
             restored: Restored::default(),
-            feeds: Feeds::default(),
+            feeds,
             sink: None,
         };
         let (to_state, rx) = std::sync::mpsc::sync_channel(1024);
@@ -924,6 +964,7 @@ mod tests {
             to_state,
             path: None,
             run: None,
+            health: Arc::default(),
         };
         (Live::new(w, place, None), rx)
     }
@@ -1008,12 +1049,41 @@ mod tests {
         assert_eq!(status.routes_stored, 1);
     }
 
+    /// Issue 18, point 5: while the state cannot be written an operator's action is
+    /// refused with the reason (nothing applied, nothing to lose), and one whose commit
+    /// fails is answered with the failure, never as done.
     #[test]
-    fn an_operator_release_is_answered_once_the_state_has_committed_it() {
+    fn an_operator_action_is_refused_or_failed_while_the_state_cannot_be_written() {
         let (mut live, rx) = live();
         live.events(&mut invalid_route());
         let _ = held_decisions(&rx);
-        let (reply, mut answer) = oneshot::channel();
+        live.state.health.set(Some(full_disk()));
+        let mut answer = release(&mut live);
+        let why = answer.try_recv().unwrap().unwrap_err();
+        assert!(
+            why.contains("disk is full") && why.contains("not applied"),
+            "{why}"
+        );
+        assert_eq!(rx.try_iter().count(), 0, "nothing went to the state thread");
+        live.publish(true);
+        assert_eq!(lock(&live.shared).status.held_routes, 1, "not released");
+        // Writable again, but the commit fails: answered with the failure.
+        live.state.health.set(None);
+        let mut answer = release(&mut live);
+        for m in rx.try_iter() {
+            if let StateMsg::Checkpoint(_, Some(ack)) = m {
+                ack(Err(
+                    "the state file cannot be written: disk I/O error".into()
+                ));
+            }
+        }
+        let why = answer.try_recv().unwrap().unwrap_err();
+        assert!(why.contains("I/O error"), "{why}");
+    }
+
+    /// The operator's release of the test claim (192.0.2.0/24 AS65002); its answer.
+    fn release(live: &mut Live) -> oneshot::Receiver<Result<Option<usize>, String>> {
+        let (reply, answer) = oneshot::channel();
         live.input(Input::Operator {
             prefix: "192.0.2.0/24".parse().unwrap(),
             origin: Some(Asn(65002)),
@@ -1021,17 +1091,62 @@ mod tests {
             note: "unit".into(),
             reply,
         });
+        answer
+    }
+
+    /// What the state thread says of a full disk.
+    fn full_disk() -> super::super::state::Degraded {
+        super::super::state::Degraded {
+            since: "now".into(),
+            error: "database or disk is full".into(),
+            unwritten_decisions: 1,
+            unwritten_actions: 0,
+            lost_decisions: 0,
+        }
+    }
+
+    /// Issue 18, point 5: no router is acted on while the state cannot be written; the
+    /// quarantine's latest set goes out once it can.
+    #[test]
+    fn acting_waits_while_the_state_cannot_be_written() {
+        let (mut live, rx) = live_with(|cfg, vrps| new_feeds(cfg, vrps, false, true));
+        live.state.health.set(Some(full_disk()));
+        live.events(&mut invalid_route());
+        let actions = |rx: &Receiver<StateMsg>| {
+            rx.try_iter()
+                .filter(|m| matches!(m, StateMsg::Actions(_)))
+                .count()
+        };
+        assert_eq!(
+            actions(&rx),
+            0,
+            "acted while the state could not be written"
+        );
+        let served = |live: &Live| live.act_feeds.quarantine.as_ref().unwrap().status().vrps;
+        assert_eq!(served(&live), 0);
+        live.state.health.set(None);
+        live.after_inputs(true);
+        assert_eq!(actions(&rx), 1);
+        assert_eq!(served(&live), 1);
+    }
+
+    #[test]
+    fn an_operator_release_is_answered_once_the_state_has_committed_it() {
+        let (mut live, rx) = live();
+        live.events(&mut invalid_route());
+        let _ = held_decisions(&rx);
+        let mut answer = release(&mut live);
         // Not before the checkpoint that carries the override is committed.
         assert!(answer.try_recv().is_err());
         let mut acked = false;
         for m in rx.try_iter() {
             if let StateMsg::Checkpoint(_, Some(ack)) = m {
-                ack();
+                ack(Ok(()));
                 acked = true;
             }
         }
         assert!(acked, "the release's checkpoint went to the state thread");
-        assert_eq!(answer.try_recv().ok(), Some(Some(1)));
+        assert_eq!(answer.try_recv().ok(), Some(Ok(Some(1))));
         live.publish(true);
         assert_eq!(lock(&live.shared).status.held_routes, 0);
     }

@@ -118,6 +118,7 @@ impl Live {
             max_prefix: self.pipe.limit_status(),
             state: self.state_path().unwrap_or_else(|| "in memory".to_string()),
             state_run: self.state_run(),
+            state_degraded: self.state.health.detail(),
             restored_holds,
             act: self.act_status(),
         };

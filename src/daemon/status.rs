@@ -89,6 +89,9 @@ pub(crate) struct Status {
     /// routes held at the last stop still waiting to be judged again.
     pub(crate) state: String,
     pub(crate) state_run: Option<i64>,
+    /// Set while the state file cannot be written: since when, why, what waits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) state_degraded: Option<super::state::Degraded>,
     pub(crate) restored_holds: usize,
     /// Acting on routers: the RTR feeds served and the quarantine's state.
     pub(crate) act: ActStatus,

@@ -126,6 +126,14 @@ impl Holds {
 
     /// Saves them all (in rows of 4,096); the snapshot then includes every decision up
     /// to `seq`.
+    /// A transaction that wrote a snapshot failed: the file still has the one taken at
+    /// `seq`, and the next write takes a new one (so no decision the file's snapshot lacks
+    /// is ever deleted, and a retried decision, applied here twice, is the same hold).
+    pub(crate) fn unsaved(&mut self, seq: u64) {
+        self.snapshot_seq = seq;
+        self.since_snapshot = u64::MAX / 2;
+    }
+
     pub(crate) fn write_snapshot(
         &mut self,
         tx: &rusqlite::Transaction<'_>,

@@ -496,6 +496,7 @@ impl Store {
         let (keep, seq) = (self.keep_decisions, self.last_seq);
         let n = i64::try_from(ds.len()).unwrap_or(i64::MAX);
         let first = first.seq;
+        let snapshot_before = self.holds.snapshot_seq;
         let (conn, holds) = (&mut self.conn, &mut self.holds);
         let res = (|| {
             let tx = conn.transaction()?;
@@ -515,6 +516,9 @@ impl Store {
             }
             tx.commit()
         })();
+        if res.is_err() {
+            self.holds.unsaved(snapshot_before);
+        }
         res.map_err(|e| self.err(e))
     }
 
@@ -552,6 +556,7 @@ impl Store {
     /// when `saved.claims` has them.
     pub fn checkpoint(&mut self, saved: &Saved) -> Result<(), StateError> {
         let seq = self.last_seq;
+        let snapshot_before = self.holds.snapshot_seq;
         let (conn, holds) = (&mut self.conn, &mut self.holds);
         let res = (|| {
             let tx = conn.transaction()?;
@@ -559,6 +564,9 @@ impl Store {
             checkpoint_in(&tx, saved)?;
             tx.commit()
         })();
+        if res.is_err() {
+            self.holds.unsaved(snapshot_before);
+        }
         res.map_err(|e| self.err(e))
     }
 

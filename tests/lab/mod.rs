@@ -189,10 +189,25 @@ impl Daemon {
     /// [`Self::start_raw`] with `dir` as the working directory (where the default state
     /// file lives: a second daemon in the same directory takes up from the first).
     pub fn start_in(dir: &std::path::Path, args: &[&str]) -> Daemon {
+        Self::start_wrapped(dir, &[], args)
+    }
+
+    /// [`Self::start_in`] through `wrapper` (a command that execs the rest, such as
+    /// `nsenter -t PID -m --`): the process killed is the daemon itself.
+    pub fn start_wrapped(dir: &std::path::Path, wrapper: &[&str], args: &[&str]) -> Daemon {
         static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let log = dir.join(format!("stderr-{n}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_routewitness"))
+        let bin = env!("CARGO_BIN_EXE_routewitness");
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let child = cmd
             .arg("run")
             .args(args)
             .current_dir(dir)
@@ -1086,4 +1101,94 @@ pub fn connect_from(from: std::net::Ipv4Addr, to: SocketAddr) -> TcpStream {
     s.bind(&SocketAddr::from((from, 0)).into()).unwrap();
     s.connect(&to.into()).unwrap();
     s.into()
+}
+
+/// A small filesystem (tmpfs of `size`) at `dir`, in a mount namespace of its own held
+/// open by a `sleep` (so a daemon can be killed and restarted on the same files): a state
+/// file on a disk the test can fill and free. Needs root (as the whole lab does).
+pub struct SmallDisk {
+    holder: Child,
+    pub dir: PathBuf,
+}
+
+impl SmallDisk {
+    pub fn new(dir: &std::path::Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(dir).unwrap();
+        let holder = Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sleep", "3600"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("unshare (util-linux)");
+        let disk = SmallDisk {
+            holder,
+            dir: dir.to_path_buf(),
+        };
+        // The namespace exists once the child has exec'd sleep.
+        let pid = disk.holder.id().to_string();
+        let in_ns = wait_for(Duration::from_secs(5), || {
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+            exe.to_string_lossy().contains("sleep").then_some(())
+        });
+        assert!(in_ns.is_some(), "unshare did not start");
+        let out = disk
+            .command("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mount: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        disk
+    }
+
+    /// The wrapper that runs a program in the namespace.
+    pub fn wrapper(&self) -> Vec<String> {
+        ["nsenter", "-t", &self.holder.id().to_string(), "-m", "--"]
+            .map(String::from)
+            .to_vec()
+    }
+
+    /// `program` in the namespace.
+    pub fn command(&self, program: &str) -> Command {
+        let w = self.wrapper();
+        let mut c = Command::new(&w[0]);
+        c.args(&w[1..]).arg(program);
+        c
+    }
+
+    /// Fills the disk to the last byte (a file `filler`).
+    pub fn fill(&self) {
+        let _ = self
+            .command("dd")
+            .args(["if=/dev/zero", "bs=4096", "status=none"])
+            .arg(format!("of={}", self.dir.join("filler").display()))
+            .stderr(Stdio::null())
+            .status();
+        let out = self.command("df").arg(&self.dir).output().unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("100%"),
+            "not full: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+
+    /// Frees what [`Self::fill`] took.
+    pub fn free(&self) {
+        let st = self
+            .command("rm")
+            .arg(self.dir.join("filler"))
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
 }
