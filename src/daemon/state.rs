@@ -74,12 +74,22 @@ pub(crate) const UNWRITTEN_MAX: usize = 200_000;
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 
 impl Backlog {
-    fn push_decisions(&mut self, ds: Vec<crate::judge::Decision>, max: usize) {
+    fn push_decisions(&mut self, ds: Vec<crate::judge::Decision>) {
         self.decisions.extend(ds);
-        while self.decisions.len() > max {
+        while self.decisions.len() > UNWRITTEN_MAX {
             self.decisions.pop_front();
             self.lost += 1;
         }
+    }
+
+    /// Keeps `saved` as the checkpoint to write. One saved without the established
+    /// claims (an operator's, which does not rewrite them) keeps the claims of the one it
+    /// replaces: the pipeline does not send claims again until they change.
+    fn keep_checkpoint(&mut self, mut saved: crate::judge::Saved) {
+        if saved.claims.is_none() {
+            saved.claims = self.checkpoint.take().and_then(|c| c.claims);
+        }
+        self.checkpoint = Some(saved);
     }
 }
 
@@ -87,6 +97,8 @@ impl Backlog {
 /// API, set by the state thread.
 #[derive(Default)]
 pub(crate) struct StateHealth {
+    /// `detail.is_some()`, readable without the lock: the pipeline asks at every
+    /// quarantine push.
     degraded: std::sync::atomic::AtomicBool,
     detail: Mutex<Option<Degraded>>,
 }
@@ -130,9 +142,11 @@ struct Writer {
     sink: Option<AlertSink>,
     outbox: Option<crate::act::outbox::Outbox>,
     backlog: Backlog,
-    max: usize,
     /// When the state became degraded, and the first error.
     since: Option<(String, String)>,
+    /// When writing what waits was last tried (at most every [`RETRY_EVERY`]: each try
+    /// encodes up to 65,536 decisions).
+    last_try: Instant,
 }
 
 /// The state thread: logs each batch of decisions (when there is a store) before the
@@ -161,8 +175,8 @@ pub(crate) fn state_thread(
         sink,
         outbox,
         backlog: Backlog::default(),
-        max: UNWRITTEN_MAX,
         since: None,
+        last_try: Instant::now(),
     };
     loop {
         let mut wait = if restored_open {
@@ -197,7 +211,7 @@ pub(crate) fn state_thread(
             }
             m => m,
         };
-        if w.since.is_some() {
+        if w.since.is_some() && w.last_try.elapsed() >= RETRY_EVERY {
             w.flush();
         }
         for m in [msg, next].into_iter().flatten() {
@@ -249,13 +263,13 @@ impl Writer {
                     None => Ok(()),
                     // Behind unwritten decisions: it waits with them.
                     Some(_) if self.since.is_some() => {
-                        self.backlog.checkpoint = Some(saved);
+                        self.backlog.keep_checkpoint(saved);
                         Err(self.why())
                     }
                     Some(st) => match st.checkpoint(&saved) {
                         Ok(()) => Ok(()),
                         Err(e) => {
-                            self.backlog.checkpoint = Some(saved);
+                            self.backlog.keep_checkpoint(saved);
                             self.degrade("checkpoint", e);
                             Err(self.why())
                         }
@@ -297,12 +311,12 @@ impl Writer {
             }
         }
         if self.since.is_some() {
-            self.backlog.push_decisions(ds, self.max);
+            self.backlog.push_decisions(ds);
             self.publish();
             return;
         }
         if let Err(e) = st.write_decisions(&ds) {
-            self.backlog.push_decisions(ds, self.max);
+            self.backlog.push_decisions(ds);
             self.degrade("decision log", e);
         }
     }
@@ -369,10 +383,9 @@ impl Writer {
         }
         let e = format!("{what}: {e}");
         tracing::error!(
-            "state degraded: {e}; decisions are kept in memory (up to {}) and written when \
-             it can be written again; operators' holds and releases are refused and no \
-             router is acted on meanwhile",
-            self.max
+            "state degraded: {e}; decisions are kept in memory (up to {UNWRITTEN_MAX}) and \
+             written when it can be written again; operators' holds and releases are \
+             refused and no router is acted on meanwhile"
         );
         self.since = Some((chrono::Utc::now().to_rfc3339(), e.clone()));
         crate::metrics::state_degraded(true);
@@ -382,6 +395,7 @@ impl Writer {
 
     /// Writes what waits, in order; the state is whole again once all of it is.
     fn flush(&mut self) {
+        self.last_try = Instant::now();
         let Some(st) = self.store.as_mut() else {
             return;
         };
@@ -389,8 +403,7 @@ impl Writer {
         let res = (|| {
             while !b.decisions.is_empty() {
                 let n = b.decisions.len().min(65_536);
-                let chunk: Vec<_> = b.decisions.iter().take(n).cloned().collect();
-                st.write_decisions(&chunk)?;
+                st.write_decisions(&b.decisions.make_contiguous()[..n])?;
                 b.decisions.drain(..n);
             }
             if !b.actions.is_empty() {
@@ -421,10 +434,7 @@ impl Writer {
         tracing::warn!(
             "state writable again (degraded since {since}): everything kept was written{}",
             if lost > 0 {
-                format!(
-                    "; {lost} decisions past the bound of {} were lost",
-                    self.max
-                )
+                format!("; {lost} decisions past the bound of {UNWRITTEN_MAX} were lost")
             } else {
                 String::new()
             }
@@ -450,9 +460,9 @@ impl Writer {
         }
     }
 
-    /// The `state.degraded` alert: delivered at once on its own thread (the outbox may be
-    /// what cannot be written), and queued in the outbox as well when it can be (the
-    /// same id: receivers take it once).
+    /// The `state.degraded` alert. Degraded: delivered at once on its own thread (the
+    /// outbox may be what cannot be written), and queued in the outbox as well once it
+    /// can be (the same id: receivers take it once). Writable again: through the outbox.
     fn alert_now(&mut self, degraded: bool, detail: &str) {
         let Some(s) = self.sink.as_ref() else {
             return;
@@ -479,12 +489,62 @@ impl Writer {
             }),
         );
         a.id = alert_id();
-        let disabled = s.disabled.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        crate::act::outbox::send_now(&a, &s.dests, &disabled, &s.keys);
         if degraded {
+            let disabled = s.disabled.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            crate::act::outbox::send_now(&a, &s.dests, &disabled, &s.keys);
             self.backlog.alerts.push(a);
         } else {
+            // The outbox takes it again: the usual delivery, with retries.
             self.alerts(vec![a]);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::judge::Outcome;
+    use crate::state::testing::decision;
+
+    /// Issue 18, point 5: what waits is bounded (the oldest go first, counted) and a
+    /// checkpoint that waits keeps the established claims of the one it replaces.
+    #[test]
+    fn what_waits_is_bounded_and_keeps_the_claims_to_write() {
+        let mut b = Backlog::default();
+        let p = "192.0.2.0/24".parse().unwrap();
+        let batch = |from: u64, n: u64| {
+            (from..from + n)
+                .map(|s| decision(s, p, 1, Outcome::Quarantine, 0))
+                .collect::<Vec<_>>()
+        };
+        b.push_decisions(batch(1, UNWRITTEN_MAX as u64));
+        assert_eq!(b.lost, 0);
+        b.push_decisions(batch(UNWRITTEN_MAX as u64 + 1, 10));
+        assert_eq!(b.decisions.len(), UNWRITTEN_MAX);
+        assert_eq!(b.lost, 10);
+        assert_eq!(b.decisions.front().map(|d| d.seq), Some(11));
+        let saved = |claims: Option<Vec<crate::judge::SavedClaim>>, seq| crate::judge::Saved {
+            started: None,
+            now: None,
+            seq,
+            trust: Vec::new(),
+            claims,
+            operators: Vec::new(),
+        };
+        let claim = crate::judge::SavedClaim {
+            prefix: p,
+            origin: None,
+            established: crate::model::EventTime(0),
+            gone_since: None,
+        };
+        b.keep_checkpoint(saved(Some(vec![claim]), 1));
+        // An operator's (no claims) after it: its own numbering, the claims kept.
+        b.keep_checkpoint(saved(None, 2));
+        let c = b.checkpoint.as_ref().unwrap();
+        assert_eq!((c.seq, c.claims.as_ref().map(Vec::len)), (2, Some(1)));
+        // A newer one with claims replaces them.
+        b.keep_checkpoint(saved(Some(Vec::new()), 3));
+        let c = b.checkpoint.as_ref().unwrap();
+        assert_eq!((c.seq, c.claims.as_ref().map(Vec::len)), (3, Some(0)));
     }
 }

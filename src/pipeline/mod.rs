@@ -484,14 +484,7 @@ mod restore_equals_live {
             let judge = Judge::new(policy, &index, &aspa, false, Some(1));
             let mut rov = RovStage::new(&index, false);
             let mut pipe = Pipeline::new(vec![judge], false, true);
-            let dir = std::env::temp_dir().join(format!(
-                "rw-restore-live-{}-{:?}",
-                std::process::id(),
-                std::thread::current().id()
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            let path = dir.join("state.sqlite");
+            let path = crate::state::testing::temp("restore-live");
             let (mut store, _) = crate::state::Store::open(&path, keep).unwrap();
             let mut events: Vec<IngestEvent> = (0..3).map(|i| peer_event(i, 64500 + i)).collect();
             for (t, (peer, prefix, origin)) in steps.iter().enumerate() {
@@ -517,7 +510,7 @@ mod restore_equals_live {
             let (_, restored) = crate::state::Store::open(&path, keep).unwrap();
             let back = key_set(restored.quarantine.into_iter().map(|h| h.route));
             prop_assert_eq!(back, live);
-            let _ = std::fs::remove_dir_all(&dir);
+            let _ = std::fs::remove_dir_all(path.parent().unwrap());
         }
     }
 }

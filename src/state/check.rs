@@ -175,7 +175,11 @@ pub fn repair(path: &Path) -> Result<Repaired, StateError> {
     dst.execute_batch(SCHEMA).map_err(&err)?;
     let mut out = Repaired::default();
     for table in TABLES {
+        // One transaction per table: row by row in autocommit, each insert is a sync
+        // (measured: 4 min 42 s for a 120 MB state of 476,000 claims).
+        dst.execute_batch("BEGIN").map_err(&err)?;
         let (kept, lost) = copy_table(&src, &dst, table);
+        dst.execute_batch("COMMIT").map_err(&err)?;
         out.tables.push((table.to_string(), kept, lost));
     }
     // The schema row, if it was lost with its page: this build's (the copy has its tables).
@@ -191,14 +195,12 @@ pub fn repair(path: &Path) -> Result<Repaired, StateError> {
     .map_err(&err)?;
     drop(src);
     drop(dst);
-    out.damaged_kept_at = move_aside(path, "damaged").map_err(|e| StateError::Sqlite {
+    let io = |source| StateError::Io {
         path: path.to_path_buf(),
-        source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
-    })?;
-    std::fs::rename(&fresh, path).map_err(|e| StateError::Sqlite {
-        path: path.to_path_buf(),
-        source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
-    })?;
+        source,
+    };
+    out.damaged_kept_at = move_aside(path, "damaged").map_err(io)?;
+    std::fs::rename(&fresh, path).map_err(io)?;
     Ok(out)
 }
 

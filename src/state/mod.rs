@@ -152,6 +152,12 @@ pub enum StateError {
     },
     #[error("{}: schema version {found}, this build reads {SCHEMA_VERSION} (move the file away to start afresh)", .path.display())]
     Version { path: PathBuf, found: i64 },
+    /// Moving or renaming the file (repair, `--new-state`) failed.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The file is damaged, or empty where a state was expected (see [`check`]).
     #[error("{}: {why}; refusing to start on it: {}", .path.display(), check::ways_out(.path))]
     Refused { path: PathBuf, why: String },
@@ -266,7 +272,10 @@ impl Store {
                 return Err(refused(format!("damaged ({})", why.join("; "))))
             }
             _ => {
-                let to = check::move_aside(path, "old").map_err(|e| refused(e.to_string()))?;
+                let to = check::move_aside(path, "old").map_err(|source| StateError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
                 tracing::warn!(
                     "state: --new-state: {} moved aside to {}; starting afresh",
                     path.display(),
@@ -695,8 +704,7 @@ impl Reader {
                     .into_iter()
                     .filter(|i| i.seq() > since)
                     .take(limit - out.len())
-                    .map(record::Item::json)
-                    .filter(|j| valid_json(j.as_bytes())),
+                    .filter_map(record::Item::json),
             );
         }
         Ok(out)
@@ -767,12 +775,12 @@ fn valid_json(b: &[u8]) -> bool {
     ok
 }
 
+/// State files and decisions for the tests here and elsewhere in the crate.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
-    use proptest::prelude::*;
 
-    fn temp(name: &str) -> PathBuf {
+    pub(crate) fn temp(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
             "rw-state-{name}-{}-{:?}",
             std::process::id(),
@@ -782,6 +790,41 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         dir.join("state.sqlite")
     }
+
+    pub(crate) fn decision(
+        seq: u64,
+        prefix: IpNet,
+        peer: u8,
+        outcome: Outcome,
+        since: i64,
+    ) -> Decision {
+        Decision {
+            seq,
+            time: EventTime(since),
+            outcome,
+            previous: Outcome::Propagate,
+            cause: crate::judge::Cause::Announced,
+            peer: IpAddr::from([192, 0, 2, peer]),
+            peer_asn: Asn(64500 + u32::from(peer)),
+            prefix,
+            path_id: None,
+            origin: Some(Asn(64496)),
+            as_path: None,
+            since: EventTime(since),
+            reasons: Vec::new(),
+            policy: "test".into(),
+            rpki_serial: None,
+            peer_idx: crate::model::PeerIdx(u32::from(peer)),
+            prefix_id: crate::rib::PrefixId(0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{decision, temp};
+    use super::*;
+    use proptest::prelude::*;
 
     /// Issue 18, point 6: what the daemon trusts at start, and what the API serves.
     #[test]
@@ -842,28 +885,6 @@ mod tests {
         IpNet::new(IpAddr::from(a.to_be_bytes()), len % 33)
             .unwrap()
             .trunc()
-    }
-
-    fn decision(seq: u64, prefix: IpNet, peer: u8, outcome: Outcome, since: i64) -> Decision {
-        Decision {
-            seq,
-            time: EventTime(since),
-            outcome,
-            previous: Outcome::Propagate,
-            cause: crate::judge::Cause::Announced,
-            peer: IpAddr::from([192, 0, 2, peer]),
-            peer_asn: Asn(64500 + u32::from(peer)),
-            prefix,
-            path_id: None,
-            origin: Some(Asn(64496)),
-            as_path: None,
-            since: EventTime(since),
-            reasons: Vec::new(),
-            policy: "test".into(),
-            rpki_serial: None,
-            peer_idx: crate::model::PeerIdx(u32::from(peer)),
-            prefix_id: crate::rib::PrefixId(0),
-        }
     }
 
     proptest! {

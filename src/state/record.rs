@@ -42,11 +42,12 @@ impl Item<'_> {
         }
     }
 
-    /// The JSON object the API serves for it.
-    pub(crate) fn json(self) -> String {
+    /// The JSON object the API serves for it; `None` for a stored JSON row that is not
+    /// valid JSON (a damaged page: counted and logged, never served).
+    pub(crate) fn json(self) -> Option<String> {
         match self {
-            Item::Record(r) => serde_json::to_string(&r.into_decision()).unwrap_or_default(),
-            Item::Json { json, .. } => json,
+            Item::Record(r) => serde_json::to_string(&r.into_decision()).ok(),
+            Item::Json { json, .. } => super::valid_json(json.as_bytes()).then_some(json),
         }
     }
 }
