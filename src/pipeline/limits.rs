@@ -194,59 +194,40 @@ impl MaxPrefix {
 
     /// `peer` stored a new route.
     pub(crate) fn added(&mut self, peer: PeerIdx, who: &Peer) {
-        let Some(r) = self.router(peer) else {
-            return;
-        };
-        let l = self.limits;
-        let p = &mut self.peers[peer.0 as usize];
-        p.routes += 1;
-        let warn_peer = crossed_warning(p, l.per_peer, l.warn);
-        let routes = p.routes;
-        let rc = &mut self.routers[r];
-        rc.routes += 1;
-        let warn_router = crossed_warning(rc, l.per_router, l.warn);
-        let router_routes = rc.routes;
-        if warn_peer {
-            self.event(Scope::Peer, Crossing::Warning, who, r, routes, l.per_peer);
-        }
-        if warn_router {
-            self.event(
-                Scope::Router,
-                Crossing::Warning,
-                who,
-                r,
-                router_routes,
-                l.per_router,
-            );
-        }
+        self.step(peer, who, |c, limit, warn| {
+            c.routes += 1;
+            crossed_warning(c, limit, warn).then_some(Crossing::Warning)
+        });
     }
 
     /// `peer` lost `n` routes (withdrawn, or its session went down).
     pub(crate) fn removed(&mut self, peer: PeerIdx, who: &Peer, n: usize) {
+        self.step(peer, who, |c, limit, warn| {
+            c.routes = c.routes.saturating_sub(n);
+            back_below(c, limit, warn).then_some(Crossing::Below)
+        });
+    }
+
+    /// Applies `f` to the two counts a route of `peer` is in (its own, its router's),
+    /// each with its limit and the warning share; a crossing `f` returns is an event.
+    fn step(
+        &mut self,
+        peer: PeerIdx,
+        who: &Peer,
+        f: impl Fn(&mut Count, usize, f64) -> Option<Crossing>,
+    ) {
         let Some(r) = self.router(peer) else {
             return;
         };
         let l = self.limits;
-        let p = &mut self.peers[peer.0 as usize];
-        p.routes = p.routes.saturating_sub(n);
-        let below_peer = back_below(p, l.per_peer, l.warn);
-        let routes = p.routes;
-        let rc = &mut self.routers[r];
-        rc.routes = rc.routes.saturating_sub(n);
-        let below_router = back_below(rc, l.per_router, l.warn);
-        let router_routes = rc.routes;
-        if below_peer {
-            self.event(Scope::Peer, Crossing::Below, who, r, routes, l.per_peer);
-        }
-        if below_router {
-            self.event(
-                Scope::Router,
-                Crossing::Below,
-                who,
-                r,
-                router_routes,
-                l.per_router,
-            );
+        let counts = [
+            (Scope::Peer, &mut self.peers[peer.0 as usize], l.per_peer),
+            (Scope::Router, &mut self.routers[r], l.per_router),
+        ];
+        let crossed = counts
+            .map(|(scope, c, limit)| f(c, limit, l.warn).map(|x| (scope, x, c.routes, limit)));
+        for (scope, crossing, routes, limit) in crossed.into_iter().flatten() {
+            self.event(scope, crossing, who, r, routes, limit);
         }
     }
 
