@@ -106,6 +106,9 @@ fn daemon_run(label: &str, extra: &[&str], stream: &std::sync::Arc<Vec<u8>>, mes
             "127.0.0.1:0",
             "--api",
             "127.0.0.1:0",
+            // A recording of 2015: judged at its own times, as the replay beside it.
+            "--max-clock-skew",
+            "0s",
         ])
         .args(extra)
         .current_dir(env!("CARGO_MANIFEST_DIR"))

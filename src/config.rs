@@ -503,6 +503,7 @@ pub struct Overrides {
     pub replay: Vec<PathBuf>,
     pub no_replay: bool,
     pub max_sessions: Option<usize>,
+    pub max_clock_skew: Option<Duration>,
     pub max_message: Option<usize>,
     pub shutdown_timeout: Option<Duration>,
     pub api_token_file: Option<PathBuf>,
@@ -539,6 +540,7 @@ impl Overrides {
         set(&mut l.bmp.listen, &self.bmp);
         set(&mut l.bmp.view, &self.view);
         set(&mut l.bmp.max_sessions, &self.max_sessions);
+        set(&mut l.bmp.max_clock_skew, &self.max_clock_skew);
         set(&mut l.bmp.max_message, &self.max_message);
         set(&mut c.api.listen, &self.api);
         set(&mut c.policy, &self.policy);

@@ -44,6 +44,11 @@ pub struct RunArgs {
     /// [default: 1048576]
     #[arg(long)]
     pub max_message: Option<usize>,
+    /// How far a router's BMP timestamps may be from their arrival before the message is
+    /// judged at its arrival; `0s` takes them as they are (only to stream a recorded
+    /// capture, e.g. `mrt2bmp` output). [default: 5m]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub max_clock_skew: Option<std::time::Duration>,
     /// A file holding the bearer token that the API's holds and releases require
     /// (`POST /v1/quarantine/ID/hold|release`); without one they are refused.
     #[arg(long, value_name = "FILE")]
@@ -133,6 +138,7 @@ impl RunArgs {
             replay: self.replay.clone(),
             no_replay: self.no_replay,
             max_sessions: self.max_sessions,
+            max_clock_skew: self.max_clock_skew,
             max_message: self.max_message,
             shutdown_timeout: self.shutdown_timeout,
             api_token_file: self.api_token_file.clone(),
